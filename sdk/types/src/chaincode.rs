@@ -1,0 +1,117 @@
+//! Chaincode definitions and their private data collections.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use weft_policy::Policy;
+
+use crate::crypto::Digest;
+use crate::names::{NameError, check_name};
+
+/// Why a chaincode definition is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DefinitionError {
+    /// A name breaks the naming rule.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// A field is out of range or inconsistent.
+    #[error("chaincode {chaincode}: {reason}")]
+    Invalid {
+        /// The chaincode.
+        chaincode: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A private data collection of a chaincode (Fabric's `StaticCollectionConfig`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionConfig {
+    /// The collection's name, unique within the chaincode.
+    pub name: String,
+    /// Which orgs are members, e.g. `OR('Bank.member', 'Regulator.member')`.
+    /// Only members' peers store the private values; others keep hashes.
+    pub member_orgs_policy: Policy,
+    /// Member peers that must hold the data before an endorsement is returned.
+    pub required_peer_count: u32,
+    /// Member peers the endorser pushes the data to at most.
+    pub maximum_peer_count: u32,
+    /// Purge private values this many blocks after they were written; 0 keeps them forever.
+    #[serde(default)]
+    pub block_to_live: u64,
+    /// Only members' clients may read the collection.
+    #[serde(default)]
+    pub member_only_read: bool,
+    /// Only members' clients may write the collection.
+    #[serde(default)]
+    pub member_only_write: bool,
+    /// Endorsement policy for writes to this collection; the chaincode's when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endorsement_policy: Option<Policy>,
+}
+
+/// A chaincode as the channel defines it. Committed by a lifecycle
+/// transaction; a higher sequence upgrades it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChaincodeDefinition {
+    /// The chaincode's name (its state namespace).
+    pub name: String,
+    /// A version label chosen by its authors.
+    pub version: String,
+    /// 1 for the first definition, then +1 for each upgrade.
+    pub sequence: u64,
+    /// sha3-256 of the Wasm module.
+    pub module_hash: Digest,
+    /// Endorsement policy; the channel's `Endorsement` policy when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endorsement_policy: Option<Policy>,
+    /// Private data collections.
+    #[serde(default)]
+    pub collections: Vec<CollectionConfig>,
+}
+
+impl ChaincodeDefinition {
+    /// Checks names, counts and that every policy resolves against `channel_orgs`.
+    pub fn validate<S: AsRef<str>>(&self, channel_orgs: &[S]) -> Result<(), DefinitionError> {
+        check_name("chaincode", &self.name)?;
+        let invalid = |reason: String| DefinitionError::Invalid {
+            chaincode: self.name.clone(),
+            reason,
+        };
+        if self.version.is_empty() || self.version.len() > 64 {
+            return Err(invalid("version must be 1 to 64 characters".into()));
+        }
+        if self.sequence == 0 {
+            return Err(invalid("sequence starts at 1".into()));
+        }
+        let check_policy = |what: &str, p: &Policy| {
+            p.resolve(channel_orgs)
+                .map(|_| ())
+                .map_err(|e| invalid(format!("{what}: {e}")))
+        };
+        if let Some(p) = &self.endorsement_policy {
+            check_policy("endorsement policy", p)?;
+        }
+        let mut names = BTreeSet::new();
+        for c in &self.collections {
+            check_name("collection", &c.name)?;
+            if !names.insert(c.name.as_str()) {
+                return Err(invalid(format!("collection {} is defined twice", c.name)));
+            }
+            if c.required_peer_count > c.maximum_peer_count {
+                return Err(invalid(format!(
+                    "collection {}: required_peer_count {} exceeds maximum_peer_count {}",
+                    c.name, c.required_peer_count, c.maximum_peer_count
+                )));
+            }
+            check_policy(
+                &format!("collection {} member policy", c.name),
+                &c.member_orgs_policy,
+            )?;
+            if let Some(p) = &c.endorsement_policy {
+                check_policy(&format!("collection {} endorsement policy", c.name), p)?;
+            }
+        }
+        Ok(())
+    }
+}
