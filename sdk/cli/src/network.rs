@@ -12,7 +12,7 @@ use weft_types::node_config::{IdentityFiles, OrdererNodeConfig, PeerNodeConfig};
 use weft_types::{
     Block, ChannelConfig, ChannelPolicies, ConfigTransaction, Digest, Envelope, Identity,
     OrdererInfo, OrderingParams, OrgAuthority, OrgInfo, PeerInfo, RaftParams, Role, SigningKey,
-    TxBody, TxHeader, TxPayload,
+    TxBody, TxHeader, Transaction,
 };
 
 /// The file holding the genesis block, at the top of a network directory.
@@ -265,7 +265,7 @@ pub fn generate(spec: &NetworkSpec) -> anyhow::Result<GeneratedNetwork> {
         .context("the generated channel config is invalid")?;
 
     let creator = &admins[0];
-    let payload = TxPayload {
+    let payload = Transaction {
         header: TxHeader::new(
             &spec.channel,
             creator.certificate(),

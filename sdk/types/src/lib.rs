@@ -69,7 +69,7 @@ pub use signed::{Signed, SignedPayload, Verified, VerifyError};
 pub use tx::{
     ChaincodeEvent, ChaincodeId, ConfigTransaction, EndorsedTransaction, Endorsement, Envelope,
     LifecycleTransaction, NONCE_BYTES, Proposal, ProposalResponse, ProposalResponsePayload,
-    Response, SignedProposal, TxBody, TxHeader, TxId, TxPayload, transient_digest,
+    Response, SignedProposal, Transaction, TxBody, TxHeader, TxId, transient_digest,
 };
 pub use weft_policy::Policy;
 

@@ -1,10 +1,84 @@
 //! The TOML file each node reads at start (`weft-peer --config FILE`,
 //! `weft-orderer --config FILE`), as written by `weft network init`.
 //! Relative paths are relative to the directory of the config file.
+//!
+//! Any value can be overridden by an environment variable: `WEFT_` followed by
+//! the key in upper case, with `__` descending into a table
+//! (`WEFT_GATEWAY_LISTEN=0.0.0.0:7056`, `WEFT_IDENTITY__KEY=/run/secrets/key.pem`).
+//! See [`from_toml_with_env`].
 
 use std::path::PathBuf;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+/// A config file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeConfigError {
+    /// The TOML does not parse or does not fit the config's shape.
+    #[error("invalid node config: {0}")]
+    Invalid(String),
+    /// An override names a key whose parent is not a table.
+    #[error("environment variable {var}: {key} is not a table in the config")]
+    NotATable {
+        /// The variable.
+        var: String,
+        /// The key that should have been a table.
+        key: String,
+    },
+}
+
+/// Parses a node config from TOML `text`, applying `WEFT_*` overrides from
+/// `vars` (pass `std::env::vars()`). A variable applies when its first key
+/// exists at the top of the file, so unrelated `WEFT_*` variables (those of
+/// the CLI) are left alone; an override of a key the config does not have
+/// below that is an error, as is a misspelt key in the file. An override's
+/// value is read as a TOML value when it is one (`5`, `true`), else as a string.
+pub fn from_toml_with_env<T: DeserializeOwned>(
+    text: &str,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, NodeConfigError> {
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| NodeConfigError::Invalid(e.to_string()))?;
+    let mut overrides: Vec<(String, String)> = vars
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("WEFT_"))
+        .collect();
+    overrides.sort();
+    for (var, value) in overrides {
+        let path: Vec<String> = var["WEFT_".len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect();
+        if !table.contains_key(&path[0]) {
+            continue;
+        }
+        let (last, parents) = path.split_last().expect("split yields at least one part");
+        let mut cursor = &mut table;
+        for key in parents {
+            cursor = match cursor.get_mut(key) {
+                Some(toml::Value::Table(t)) => t,
+                _ => {
+                    return Err(NodeConfigError::NotATable {
+                        var: var.clone(),
+                        key: key.clone(),
+                    });
+                }
+            };
+        }
+        cursor.insert(last.clone(), parse_value(&value));
+    }
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| NodeConfigError::Invalid(e.to_string()))
+}
+
+fn parse_value(text: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {text}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
 
 /// Files that make up a node's identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,4 +135,59 @@ pub struct OrdererNodeConfig {
 
 fn default_log() -> String {
     "info".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PEER: &str = r#"
+genesis_block = "../genesis.json"
+data_dir = "../data/peer0.Bank"
+gateway_listen = "127.0.0.1:7056"
+p2p_listen = "127.0.0.1:7057"
+
+[identity]
+org = "Bank"
+name = "peer0"
+certificate = "cert.json"
+key = "key.pem"
+"#;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_overrides_file_values() {
+        let c: PeerNodeConfig = from_toml_with_env(
+            PEER,
+            vars(&[
+                ("WEFT_GATEWAY_LISTEN", "0.0.0.0:9000"),
+                ("WEFT_IDENTITY__KEY", "/run/secrets/key.pem"),
+                ("WEFT_PROFILE", "ignored: not a config key"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.gateway_listen, "0.0.0.0:9000");
+        assert_eq!(c.identity.key, PathBuf::from("/run/secrets/key.pem"));
+        assert_eq!(c.log, "info", "defaults apply");
+    }
+
+    #[test]
+    fn bad_files_and_overrides_are_errors() {
+        let typo = PEER.replace("p2p_listen", "p2p_lisen");
+        let err = from_toml_with_env::<PeerNodeConfig>(&typo, vec![]).unwrap_err();
+        assert!(err.to_string().contains("p2p_lisen"), "{err}");
+        let err =
+            from_toml_with_env::<PeerNodeConfig>(PEER, vars(&[("WEFT_IDENTITY__KEY__X", "1")]))
+                .unwrap_err();
+        assert!(matches!(err, NodeConfigError::NotATable { .. }), "{err}");
+        let err = from_toml_with_env::<PeerNodeConfig>(PEER, vars(&[("WEFT_GATEWAY_LISTEN", "5")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("gateway_listen"), "{err}");
+    }
 }

@@ -269,9 +269,9 @@ pub enum TxBody {
     Config(ConfigTransaction),
 }
 
-/// The payload of an envelope: a header and what the transaction does.
+/// A transaction: a header and what it does. Signed by its creator, it is an [`Envelope`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TxPayload {
+pub struct Transaction {
     /// Channel, tx id, nonce and time. For an invocation it must equal the
     /// proposal's header.
     pub header: TxHeader,
@@ -279,12 +279,12 @@ pub struct TxPayload {
     pub body: TxBody,
 }
 
-impl SignedPayload for TxPayload {
+impl SignedPayload for Transaction {
     const DOMAIN: Domain = Domain::Transaction;
 }
 
 /// A transaction as submitted for ordering and stored in blocks, signed by its creator.
-pub type Envelope = Signed<TxPayload>;
+pub type Envelope = Signed<Transaction>;
 
 #[cfg(test)]
 mod tests {
@@ -342,7 +342,7 @@ mod tests {
     #[test]
     fn envelope_json_is_tagged() {
         let (_, id) = client();
-        let payload = TxPayload {
+        let payload = Transaction {
             header: TxHeader::new("weft", id.certificate(), 5),
             body: TxBody::Lifecycle(LifecycleTransaction {
                 definition: Bytes::from("{}"),

@@ -110,7 +110,7 @@ fn signed_proposal_json() {
 #[test]
 fn envelope_json() {
     let n = net();
-    let payload = TxPayload {
+    let payload = Transaction {
         header: TxHeader::new("weft", n.client.certificate(), 7),
         body: TxBody::Config(ConfigTransaction {
             config: n.config.clone(),
@@ -158,7 +158,7 @@ fn certificate_of_unknown_org_is_rejected() {
 }
 
 fn signed_block(n: &Net) -> Block {
-    let payload = TxPayload {
+    let payload = Transaction {
         header: TxHeader::new("weft", n.client.certificate(), 7),
         body: TxBody::Config(ConfigTransaction {
             config: n.config.clone(),
