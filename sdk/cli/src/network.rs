@@ -12,7 +12,7 @@ use weft_types::node_config::{IdentityFiles, OrdererNodeConfig, PeerNodeConfig};
 use weft_types::{
     Block, ChannelConfig, ChannelPolicies, ConfigTransaction, Digest, Envelope, Identity,
     OrdererInfo, OrderingParams, OrgAuthority, OrgInfo, PeerInfo, RaftParams, Role, SigningKey,
-    TxBody, TxHeader, Transaction,
+    Transaction, TxBody, TxHeader,
 };
 
 /// The file holding the genesis block, at the top of a network directory.
