@@ -122,8 +122,8 @@ fn network_init(args: InitArgs) -> anyhow::Result<()> {
         now,
     };
     let net = network::generate(&spec)?;
-    net.write(&args.out, &spec.channel, args.force)?;
-    let manifest = net.manifest(&spec.channel);
+    net.write(&args.out, args.force)?;
+    let manifest = net.manifest();
     println!(
         "wrote network {} to {} (genesis block {})",
         spec.channel,

@@ -10,9 +10,8 @@ use anyhow::{Context as _, bail};
 use serde::Serialize;
 use weft_types::node_config::{IdentityFiles, OrdererNodeConfig, PeerNodeConfig};
 use weft_types::{
-    Block, ChannelConfig, ChannelPolicies, ConfigTransaction, Digest, Envelope, Identity,
-    OrdererInfo, OrderingParams, OrgAuthority, OrgInfo, PeerInfo, RaftParams, Role, SigningKey,
-    Transaction, TxBody, TxHeader,
+    Block, ChannelConfig, ConfigTransaction, Digest, Envelope, Identity, OrdererInfo, OrgAuthority,
+    OrgInfo, PeerInfo, Role, SigningKey, Transaction, TxBody, TxHeader,
 };
 
 /// The file holding the genesis block, at the top of a network directory.
@@ -64,6 +63,8 @@ pub enum NodeConfig {
 /// A generated network, not yet on disk.
 #[derive(Debug)]
 pub struct GeneratedNetwork {
+    /// Channel name.
+    pub channel: String,
     /// Org names with their root keys.
     pub orgs: Vec<OrgAuthority>,
     /// Every member (admins, clients, peers, orderers).
@@ -157,8 +158,8 @@ pub fn generate(spec: &NetworkSpec) -> anyhow::Result<GeneratedNetwork> {
     if spec.peers_per_org == 0 {
         bail!("--peers-per-org must be at least 1");
     }
-    if spec.base_port == 0 {
-        bail!("--base-port must be at least 1");
+    if spec.base_port < 1024 {
+        bail!("--base-port must be at least 1024: lower ports need root to bind");
     }
     let not_before = spec.now.saturating_sub(3600);
     let not_after = spec
@@ -252,32 +253,28 @@ pub fn generate(spec: &NetworkSpec) -> anyhow::Result<GeneratedNetwork> {
         });
     }
 
-    let config = ChannelConfig {
-        channel: spec.channel.clone(),
-        orgs,
-        orderers,
-        ordering: OrderingParams::default(),
-        raft: RaftParams::default(),
-        policies: ChannelPolicies::default(),
-    };
+    let config = ChannelConfig::new(&spec.channel, orgs, orderers);
     config
         .validate()
         .context("the generated channel config is invalid")?;
 
     let creator = &admins[0];
+    let now_ms = spec.now.saturating_mul(1000);
     let payload = Transaction {
-        header: TxHeader::new(
-            &spec.channel,
-            creator.certificate(),
-            spec.now.saturating_mul(1000),
-        ),
-        body: TxBody::Config(ConfigTransaction { config }),
+        header: TxHeader::new(&spec.channel, creator.certificate(), now_ms),
+        body: TxBody::Config(ConfigTransaction::new(&config)),
     };
-    let mut genesis = Block::new(0, Digest::ZERO, vec![Envelope::sign(&payload, creator)]);
+    let mut genesis = Block::new(
+        0,
+        Digest::ZERO,
+        now_ms,
+        vec![Envelope::sign(&payload, creator)],
+    );
     for o in &orderer_ids {
         genesis.sign(o);
     }
     Ok(GeneratedNetwork {
+        channel: spec.channel.clone(),
         orgs: cas,
         members,
         genesis,
@@ -287,7 +284,7 @@ pub fn generate(spec: &NetworkSpec) -> anyhow::Result<GeneratedNetwork> {
 
 impl GeneratedNetwork {
     /// The manifest describing this network's files.
-    pub fn manifest(&self, channel: &str) -> Manifest {
+    pub fn manifest(&self) -> Manifest {
         let nodes = self
             .nodes
             .iter()
@@ -328,7 +325,7 @@ impl GeneratedNetwork {
             })
             .collect();
         Manifest {
-            channel: channel.to_string(),
+            channel: self.channel.clone(),
             genesis_hash: self.genesis.hash(),
             nodes,
             members,
@@ -337,12 +334,39 @@ impl GeneratedNetwork {
 
     /// Writes the network to `dir`. Refuses a directory that is not empty
     /// unless `force`, in which case it replaces what a previous init wrote
-    /// (including node data) and leaves other files alone.
-    pub fn write(&self, dir: &Path, channel: &str, force: bool) -> anyhow::Result<()> {
-        prepare_dir(dir, force)?;
+    /// (node data included) and leaves other files alone. Everything is
+    /// written to a sibling staging directory first and moved in only once
+    /// complete, so a failed init leaves the previous network as it was.
+    pub fn write(&self, dir: &Path, force: bool) -> anyhow::Result<()> {
+        if dir.exists() {
+            if !dir.is_dir() {
+                bail!("{} exists and is not a directory", dir.display());
+            }
+            let not_empty = fs::read_dir(dir)
+                .with_context(|| format!("cannot read {}", dir.display()))?
+                .next()
+                .is_some();
+            if not_empty && !force {
+                bail!(
+                    "{} is not empty (it may hold a network and its ledgers); pass --force to replace it",
+                    dir.display()
+                );
+            }
+        }
+        let staging = staging_dir(dir)?;
+        let result = self
+            .write_into(&staging)
+            .and_then(|()| swap_in(&staging, dir));
+        if staging.exists() {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        result
+    }
+
+    fn write_into(&self, dir: &Path) -> anyhow::Result<()> {
         for ca in &self.orgs {
             let org_dir = dir.join("orgs").join(ca.org());
-            fs::create_dir_all(&org_dir)?;
+            create_dir(&org_dir)?;
             write_json(&org_dir.join("root.pub.json"), &ca.root_key())?;
             // The root key signs certificates: in a real deployment, move it offline.
             write_secret(
@@ -352,52 +376,76 @@ impl GeneratedNetwork {
         }
         for m in &self.members {
             let mdir = dir.join(member_dir(&m.org, &m.name));
-            fs::create_dir_all(&mdir)?;
+            create_dir(&mdir)?;
             write_json(&mdir.join("cert.json"), m.identity.certificate())?;
             write_secret(
                 &mdir.join("key.pem"),
                 &m.identity.signing_key().to_pkcs8_pem()?,
             )?;
         }
-        fs::create_dir_all(dir.join("nodes"))?;
+        let nodes_dir = dir.join("nodes");
+        create_dir(&nodes_dir)?;
         for (id, node) in &self.nodes {
             let text = match node {
                 NodeConfig::Peer(p) => toml::to_string_pretty(p)?,
                 NodeConfig::Orderer(o) => toml::to_string_pretty(o)?,
             };
-            fs::write(dir.join("nodes").join(format!("{id}.toml")), text)?;
+            let path = nodes_dir.join(format!("{id}.toml"));
+            fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         }
         write_json(&dir.join(GENESIS_FILE), &self.genesis)?;
-        write_json(&dir.join(MANIFEST_FILE), &self.manifest(channel))?;
+        write_json(&dir.join(MANIFEST_FILE), &self.manifest())?;
         Ok(())
     }
 }
 
-fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
+/// A fresh directory beside `dir`, on the same filesystem so entries can be renamed into `dir`.
+fn staging_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    let name = dir
+        .file_name()
+        .with_context(|| format!("{} does not name a directory", dir.display()))?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    create_dir(&parent)?;
+    let staging = parent.join(format!(
+        ".{}.init-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    if staging.exists() {
+        fs::remove_dir_all(&staging)
+            .with_context(|| format!("cannot remove {}", staging.display()))?;
+    }
+    create_dir(&staging)?;
+    Ok(staging)
+}
+
+/// Moves the staged network into `dir`, replacing the entries a previous init wrote.
+fn swap_in(staging: &Path, dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        return Ok(());
-    }
-    if !dir.is_dir() {
-        bail!("{} exists and is not a directory", dir.display());
-    }
-    let not_empty = fs::read_dir(dir)?.next().is_some();
-    if not_empty && !force {
-        bail!(
-            "{} is not empty (it may hold a network and its ledgers); pass --force to replace it",
-            dir.display()
-        );
+        return fs::rename(staging, dir)
+            .with_context(|| format!("cannot move {} to {}", staging.display(), dir.display()));
     }
     for entry in MANAGED {
-        let path = dir.join(entry);
-        if path.is_dir() {
-            fs::remove_dir_all(&path)
-                .with_context(|| format!("cannot remove {}", path.display()))?;
-        } else if path.exists() {
-            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        let old = dir.join(entry);
+        if old.is_dir() {
+            fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
+        } else if old.exists() {
+            fs::remove_file(&old).with_context(|| format!("cannot remove {}", old.display()))?;
+        }
+        let new = staging.join(entry);
+        if new.exists() {
+            fs::rename(&new, &old)
+                .with_context(|| format!("cannot move {} to {}", new.display(), old.display()))?;
         }
     }
     Ok(())
+}
+
+fn create_dir(path: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))
 }
 
 fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> anyhow::Result<()> {
@@ -418,6 +466,6 @@ fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
     let mut file = options
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -37,7 +37,7 @@ fn read_genesis(dir: &Path) -> (Block, ChannelConfig) {
     let TxBody::Config(cfg) = payload.body else {
         panic!("genesis must hold a config transaction")
     };
-    (block, cfg.config)
+    (block, cfg.decode().unwrap())
 }
 
 fn load_identity(config_dir: &Path, files: &IdentityFiles) -> Identity {
@@ -74,7 +74,13 @@ fn writes_a_consistent_network() {
     assert_eq!(config.org_names(), ["Bank", "CAD", "FD"]);
     assert_eq!(config.orderers.len(), 3);
     assert_eq!(genesis.number(), 0);
-    genesis.verify(&config, 3, now()).unwrap();
+    assert_eq!(config.sequence, 0);
+    genesis.verify(&config).unwrap();
+    assert_eq!(
+        genesis.metadata.signatures.len(),
+        3,
+        "every orderer signs the genesis block"
+    );
     genesis.data[0].verify(&config, now()).unwrap();
 
     let nodes: Vec<PathBuf> = std::fs::read_dir(dir.join("nodes"))
@@ -86,7 +92,7 @@ fn writes_a_consistent_network() {
     let config_dir = dir.join("nodes");
     for path in &nodes {
         let text = std::fs::read_to_string(path).unwrap();
-        let (files, listen, genesis_path) = if text.contains("raft_id") {
+        let (files, listen, genesis_path, key_in_config) = if text.contains("raft_id") {
             let c: OrdererNodeConfig = toml::from_str(&text).unwrap();
             let info = config.orderers.iter().find(|o| o.id == c.raft_id).unwrap();
             assert_eq!(
@@ -97,13 +103,25 @@ fn writes_a_consistent_network() {
                 c.identity,
                 vec![c.api_listen, c.cluster_listen],
                 c.genesis_block,
+                info.public_key,
             )
         } else {
             let c: PeerNodeConfig = toml::from_str(&text).unwrap();
+            let org = config.org(&c.identity.org).unwrap();
+            let info = org
+                .peers
+                .iter()
+                .find(|p| p.name == c.identity.name)
+                .unwrap();
+            assert_eq!(
+                (c.gateway_listen.as_str(), c.p2p_listen.as_str()),
+                (info.gateway.as_str(), info.p2p.as_str())
+            );
             (
                 c.identity,
                 vec![c.gateway_listen, c.p2p_listen],
                 c.genesis_block,
+                info.public_key,
             )
         };
         assert_eq!(
@@ -111,6 +129,11 @@ fn writes_a_consistent_network() {
             dir.join("genesis.json").canonicalize().unwrap()
         );
         let id = load_identity(&config_dir, &files);
+        assert_eq!(
+            id.body().public_key,
+            key_in_config,
+            "{path:?}: the node's key is the one the channel config lists"
+        );
         let body = config.verify_certificate(id.certificate(), now()).unwrap();
         assert_eq!((body.org, body.name), (files.org, files.name));
         for addr in listen {
@@ -196,16 +219,50 @@ fn refuses_an_existing_network_unless_forced() {
 #[test]
 fn bad_arguments_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
-    for (args, expected) in [
+    for (i, (args, expected)) in [
         (vec!["--orgs", "Bank,Bank"], "listed twice"),
+        (vec!["--orgs", "Bank,bank"], "ignoring case"),
         (vec!["--orgs", "Bad.Org"], "invalid organisation name"),
         (vec!["--orgs", "A", "--orderers", "0"], "at least 1"),
         (vec!["--orgs", "A", "--base-port", "65533"], "beyond 65535"),
-    ] {
-        let dir = tmp.path().join(format!("n{}", expected.len()));
+        (vec!["--orgs", "A", "--base-port", "80"], "at least 1024"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = tmp.path().join(format!("n{i}"));
         let out = init(&dir, &args);
         assert!(!out.status.success(), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!dir.exists(), "{args:?}: a failed init writes nothing");
     }
+}
+
+/// A forced init that dies half-way (here: a file size limit kills it while it
+/// writes) must leave the previous network as it was.
+#[cfg(unix)]
+#[test]
+fn an_init_that_fails_half_way_leaves_the_old_network() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    assert!(
+        init(&dir, &["--orgs", "A,B", "--orderers", "1"])
+            .status
+            .success()
+    );
+    let (before, _) = read_genesis(&dir);
+    let script = format!(
+        "ulimit -f 4; exec {} network init --orgs A,B,C,D,E,F --orderers 5 --force --out {}",
+        env!("CARGO_BIN_EXE_weft"),
+        dir.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(
+        !out.status.success(),
+        "the size limit must make the init fail"
+    );
+    let (after, config) = read_genesis(&dir);
+    assert_eq!(after, before);
+    assert_eq!(config.orgs.len(), 2);
 }

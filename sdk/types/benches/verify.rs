@@ -14,14 +14,14 @@ fn fixture() -> (ChannelConfig, Identity, Identity) {
     let orderer = bank
         .enroll("orderer0", Role::Orderer, 0, u64::MAX)
         .expect("valid member");
-    let config = ChannelConfig {
-        channel: "weft".into(),
-        orgs: vec![OrgInfo {
+    let config = ChannelConfig::new(
+        "weft",
+        vec![OrgInfo {
             name: "Bank".into(),
             root_key: bank.root_key(),
             peers: vec![],
         }],
-        orderers: vec![OrdererInfo {
+        vec![OrdererInfo {
             id: 1,
             name: "orderer0".into(),
             org: "Bank".into(),
@@ -29,10 +29,7 @@ fn fixture() -> (ChannelConfig, Identity, Identity) {
             cluster: "127.0.0.1:7051".into(),
             public_key: orderer.body().public_key,
         }],
-        ordering: OrderingParams::default(),
-        raft: RaftParams::default(),
-        policies: ChannelPolicies::default(),
-    };
+    );
     (config, client, orderer)
 }
 
@@ -66,9 +63,7 @@ fn bench(c: &mut Criterion) {
         .map(|i| {
             let tx = Transaction {
                 header: TxHeader::new("weft", client.certificate(), i),
-                body: TxBody::Config(ConfigTransaction {
-                    config: config.clone(),
-                }),
+                body: TxBody::Config(ConfigTransaction::new(&config)),
             };
             Envelope::sign(&tx, &client)
         })
@@ -76,10 +71,10 @@ fn bench(c: &mut Criterion) {
     c.bench_function("block/data_hash_100_envelopes", |b| {
         b.iter(|| data_hash(black_box(&envelopes)))
     });
-    let mut block = Block::new(1, Digest::ZERO, envelopes);
+    let mut block = Block::new(1, Digest::ZERO, 1_000, envelopes);
     block.sign(&orderer);
     c.bench_function("block/verify_100_envelopes", |b| {
-        b.iter(|| black_box(&block).verify(&config, 1, 1).expect("verifies"))
+        b.iter(|| black_box(&block).verify(&config).expect("verifies"))
     });
 }
 

@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::certificate::{Certificate, Identity, Role, TrustStore};
 use crate::channel::ChannelConfig;
-use crate::crypto::{Digest, Domain, Hasher, Signature};
-use crate::signed::VerifyError;
+use crate::crypto::{Digest, Domain, Hasher, PublicKey, Signature};
 use crate::tx::Envelope;
 use crate::validation::ValidationCode;
 
@@ -25,18 +24,11 @@ pub enum BlockError {
         /// The hash of the data.
         computed: Digest,
     },
-    /// A signature is not from a configured orderer, or does not verify.
-    #[error("block {number}: signature {index} rejected: {reason}")]
-    BadSignature {
-        /// Block number.
-        number: u64,
-        /// Index in the signature list.
-        index: usize,
-        /// What was wrong.
-        reason: String,
-    },
     /// Fewer valid orderer signatures than required.
-    #[error("block {number}: {valid} valid orderer signature(s), {required} required")]
+    #[error(
+        "block {number}: {valid} valid orderer signature(s), {required} required{}",
+        rejected_list(rejected)
+    )]
     NotEnoughSignatures {
         /// Block number.
         number: u64,
@@ -44,6 +36,8 @@ pub enum BlockError {
         valid: usize,
         /// Signatures required.
         required: usize,
+        /// Why each rejected signature was rejected.
+        rejected: Vec<String>,
     },
     /// The block does not follow the previous one.
     #[error("block {number} does not follow block {previous_number}: {reason}")]
@@ -57,11 +51,24 @@ pub enum BlockError {
     },
 }
 
+fn rejected_list(rejected: &[String]) -> String {
+    if rejected.is_empty() {
+        String::new()
+    } else {
+        format!(" (rejected: {})", rejected.join("; "))
+    }
+}
+
 /// The part of a block that orderers sign and the next block chains to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockHeader {
     /// Height: 0 for the genesis block.
     pub number: u64,
+    /// When the orderer cut the block, unix milliseconds; never less than the
+    /// previous block's. Validators check certificates against this time, not
+    /// their own clock, so every peer reaches the same verdict whenever it
+    /// validates the block.
+    pub timestamp_ms: u64,
     /// Hash of the previous block's header; zero for the genesis block.
     pub previous_hash: Digest,
     /// Hash of this block's envelopes, in order ([`data_hash`]).
@@ -70,16 +77,42 @@ pub struct BlockHeader {
 
 impl BlockHeader {
     /// Length of [`BlockHeader::encode`].
-    pub const ENCODED_LEN: usize = 8 + 32 + 32;
+    pub const ENCODED_LEN: usize = 8 + 8 + 32 + 32;
 
-    /// The fixed binary layout that is hashed: number (u64 big-endian),
-    /// previous hash, data hash.
+    /// The fixed binary layout that is hashed: number and timestamp (u64
+    /// big-endian each), previous hash, data hash.
     pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
         let mut out = [0u8; Self::ENCODED_LEN];
         out[..8].copy_from_slice(&self.number.to_be_bytes());
-        out[8..40].copy_from_slice(self.previous_hash.as_bytes());
-        out[40..].copy_from_slice(self.data_hash.as_bytes());
+        out[8..16].copy_from_slice(&self.timestamp_ms.to_be_bytes());
+        out[16..48].copy_from_slice(self.previous_hash.as_bytes());
+        out[48..].copy_from_slice(self.data_hash.as_bytes());
         out
+    }
+
+    /// Decodes [`BlockHeader::encode`].
+    pub fn decode(bytes: &[u8; Self::ENCODED_LEN]) -> BlockHeader {
+        let u64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[i..i + 8]);
+            u64::from_be_bytes(b)
+        };
+        let digest_at = |i: usize| {
+            let mut d = [0u8; 32];
+            d.copy_from_slice(&bytes[i..i + 32]);
+            Digest(d)
+        };
+        BlockHeader {
+            number: u64_at(0),
+            timestamp_ms: u64_at(8),
+            previous_hash: digest_at(16),
+            data_hash: digest_at(48),
+        }
+    }
+
+    /// The block time in unix seconds, the `now` certificates are checked against.
+    pub fn time_secs(&self) -> u64 {
+        self.timestamp_ms / 1000
     }
 
     /// sha3-256 over a domain tag and [`BlockHeader::encode`].
@@ -110,7 +143,9 @@ pub struct BlockSignature {
     pub signature: Signature,
 }
 
-/// What is added to a block after its header is fixed.
+/// What is added to a block after its header is fixed. None of it is covered
+/// by the header hash: signatures are checked one by one, and a peer computes
+/// its own validation flags and commit hash — never trust another node's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockMetadata {
     /// Orderer signatures over the header (one for Raft; a quorum for a BFT engine).
@@ -138,11 +173,18 @@ pub struct Block {
 }
 
 impl Block {
-    /// A block chaining to `previous_hash` (`Digest::ZERO` for the genesis block).
-    pub fn new(number: u64, previous_hash: Digest, data: Vec<Envelope>) -> Block {
+    /// A block chaining to `previous_hash` (`Digest::ZERO` for the genesis
+    /// block), cut at `timestamp_ms`.
+    pub fn new(
+        number: u64,
+        previous_hash: Digest,
+        timestamp_ms: u64,
+        data: Vec<Envelope>,
+    ) -> Block {
         Block {
             header: BlockHeader {
                 number,
+                timestamp_ms,
                 previous_hash,
                 data_hash: data_hash(&data),
             },
@@ -190,8 +232,11 @@ impl Block {
             previous_number: previous.number,
             reason,
         };
-        if self.header.number != previous.number + 1 {
+        if previous.number.checked_add(1) != Some(self.header.number) {
             return Err(fail("the numbers are not consecutive"));
+        }
+        if self.header.timestamp_ms < previous.timestamp_ms {
+            return Err(fail("its timestamp is earlier than the previous block's"));
         }
         if self.header.previous_hash != previous.hash() {
             return Err(fail("its previous hash is not the previous header's hash"));
@@ -199,61 +244,55 @@ impl Block {
         Ok(())
     }
 
-    /// Checks the data hash and that at least `required` distinct orderers of
-    /// `config` signed the header at time `now` (unix seconds). Any signature
-    /// that fails is an error: a well-behaved orderer never adds a bad one.
-    pub fn verify(
+    /// Checks the data hash and that enough distinct orderers of `config`
+    /// signed the header ([`ChannelConfig::block_signatures_required`]), with
+    /// certificates valid at the block's own time. Signatures are not covered
+    /// by the header hash, so anyone relaying a block could append junk:
+    /// invalid ones are skipped, and only if too few valid ones remain is the
+    /// block rejected, with the reasons.
+    pub fn verify(&self, config: &ChannelConfig) -> Result<(), BlockError> {
+        self.verify_data_hash()?;
+        let required = config.block_signatures_required();
+        let header_hash = self.header.hash();
+        let mut signers: Vec<PublicKey> = Vec::new();
+        let mut rejected = Vec::new();
+        for (index, sig) in self.metadata.signatures.iter().enumerate() {
+            match self.check_signature(config, &header_hash, sig) {
+                Ok(key) if !signers.contains(&key) => signers.push(key),
+                Ok(_) => {}
+                Err(reason) => rejected.push(format!("signature {index}: {reason}")),
+            }
+            if signers.len() >= required {
+                return Ok(());
+            }
+        }
+        Err(BlockError::NotEnoughSignatures {
+            number: self.header.number,
+            valid: signers.len(),
+            required,
+            rejected,
+        })
+    }
+
+    fn check_signature(
         &self,
         config: &ChannelConfig,
-        required: usize,
-        now: u64,
-    ) -> Result<(), BlockError> {
-        self.verify_data_hash()?;
-        let header_hash = self.header.hash();
-        let mut signers = Vec::new();
-        for (index, sig) in self.metadata.signatures.iter().enumerate() {
-            let reject = |reason: String| BlockError::BadSignature {
-                number: self.header.number,
-                index,
-                reason,
-            };
-            let body = config
-                .verify_certificate(&sig.signer, now)
-                .map_err(|e| reject(e.to_string()))?;
-            if body.role != Role::Orderer {
-                return Err(reject(format!(
-                    "{}@{} is not an orderer",
-                    body.name, body.org
-                )));
-            }
-            if config.orderer_by_key(&body.public_key).is_none() {
-                return Err(reject(format!(
-                    "{}@{} is not one of the channel's orderers",
-                    body.name, body.org
-                )));
-            }
-            body.public_key
-                .verify(Domain::Block, &header_hash, &sig.signature)
-                .map_err(|_| {
-                    reject(
-                        VerifyError::BadSignature {
-                            signer: format!("{}@{}", body.name, body.org),
-                            what: "block header",
-                        }
-                        .to_string(),
-                    )
-                })?;
-            if !signers.contains(&body.public_key) {
-                signers.push(body.public_key);
-            }
+        header_hash: &Digest,
+        sig: &BlockSignature,
+    ) -> Result<PublicKey, String> {
+        let body = config
+            .verify_certificate(&sig.signer, self.header.time_secs())
+            .map_err(|e| e.to_string())?;
+        let who = format!("{}@{}", body.name, body.org);
+        if body.role != Role::Orderer {
+            return Err(format!("{who} is not an orderer"));
         }
-        if signers.len() < required {
-            return Err(BlockError::NotEnoughSignatures {
-                number: self.header.number,
-                valid: signers.len(),
-                required,
-            });
+        if config.orderer_by_key(&body.public_key).is_none() {
+            return Err(format!("{who} is not one of the channel's orderers"));
         }
-        Ok(())
+        body.public_key
+            .verify(Domain::Block, header_hash, &sig.signature)
+            .map_err(|_| format!("{who}'s signature does not verify over the header"))?;
+        Ok(body.public_key)
     }
 }

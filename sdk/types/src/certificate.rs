@@ -63,6 +63,17 @@ pub enum CertificateError {
     /// The private key does not belong to the certificate.
     #[error("the private key does not match the certificate's public key")]
     KeyMismatch,
+    /// A name breaks the naming rule.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The validity window is empty.
+    #[error("certificate validity ends ({not_after}) before it starts ({not_before})")]
+    EmptyValidity {
+        /// Start of validity, unix seconds.
+        not_before: u64,
+        /// End of validity, unix seconds.
+        not_after: u64,
+    },
 }
 
 /// What a certificate asserts. Serialized to JSON; the JSON bytes are what the
@@ -240,8 +251,14 @@ impl OrgAuthority {
         public_key: PublicKey,
         not_before: u64,
         not_after: u64,
-    ) -> Result<Certificate, NameError> {
+    ) -> Result<Certificate, CertificateError> {
         check_name("member", name)?;
+        if not_after < not_before {
+            return Err(CertificateError::EmptyValidity {
+                not_before,
+                not_after,
+            });
+        }
         let body = CertificateBody {
             org: self.org.clone(),
             name: name.to_string(),
@@ -260,7 +277,7 @@ impl OrgAuthority {
         role: Role,
         not_before: u64,
         not_after: u64,
-    ) -> Result<Identity, NameError> {
+    ) -> Result<Identity, CertificateError> {
         let key = SigningKey::generate();
         let cert = self.issue(name, role, key.public_key(), not_before, not_after)?;
         Ok(Identity::from_parts(cert, key).expect("a freshly issued certificate matches its key"))

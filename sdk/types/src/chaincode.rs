@@ -54,6 +54,8 @@ pub struct CollectionConfig {
 /// transaction; a higher sequence upgrades it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChaincodeDefinition {
+    /// The channel it is defined on; approvals for one channel are worthless on another.
+    pub channel: String,
     /// The chaincode's name (its state namespace).
     pub name: String,
     /// A version label chosen by its authors.
@@ -73,6 +75,7 @@ pub struct ChaincodeDefinition {
 impl ChaincodeDefinition {
     /// Checks names, counts and that every policy resolves against `channel_orgs`.
     pub fn validate<S: AsRef<str>>(&self, channel_orgs: &[S]) -> Result<(), DefinitionError> {
+        check_name("channel", &self.channel)?;
         check_name("chaincode", &self.name)?;
         let invalid = |reason: String| DefinitionError::Invalid {
             chaincode: self.name.clone(),

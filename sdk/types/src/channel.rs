@@ -146,21 +146,31 @@ pub struct ChannelPolicies {
     pub endorsement: Policy,
     /// Who must approve a chaincode definition (`MAJORITY(admin)`).
     pub lifecycle_endorsement: Policy,
+    /// Who must approve a change of this configuration (`MAJORITY(admin)`).
+    pub admins: Policy,
 }
 
 impl Default for ChannelPolicies {
     fn default() -> Self {
+        let majority = |role| Policy::Implicit {
+            kind: weft_policy::Implicit::Majority,
+            role,
+        };
         ChannelPolicies {
-            endorsement: Policy::Implicit {
-                kind: weft_policy::Implicit::Majority,
-                role: weft_policy::PrincipalRole::Member,
-            },
-            lifecycle_endorsement: Policy::Implicit {
-                kind: weft_policy::Implicit::Majority,
-                role: weft_policy::PrincipalRole::Admin,
-            },
+            endorsement: majority(weft_policy::PrincipalRole::Member),
+            lifecycle_endorsement: majority(weft_policy::PrincipalRole::Admin),
+            admins: majority(weft_policy::PrincipalRole::Admin),
         }
     }
+}
+
+/// The ordering service's consensus engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Consensus {
+    /// Crash fault tolerant Raft: the leader alone signs each block.
+    #[default]
+    Raft,
 }
 
 /// A channel's configuration.
@@ -168,6 +178,12 @@ impl Default for ChannelPolicies {
 pub struct ChannelConfig {
     /// The channel's name.
     pub channel: String,
+    /// 0 in the genesis block, then +1 for each configuration change, so an
+    /// old configuration can never be replayed.
+    pub sequence: u64,
+    /// How blocks are agreed on and signed.
+    #[serde(default)]
+    pub consensus: Consensus,
     /// Its organisations, in a fixed order (implicit policies use it).
     pub orgs: Vec<OrgInfo>,
     /// The ordering service's nodes.
@@ -181,6 +197,20 @@ pub struct ChannelConfig {
 }
 
 impl ChannelConfig {
+    /// A first configuration (sequence 0) with default parameters and policies.
+    pub fn new(channel: &str, orgs: Vec<OrgInfo>, orderers: Vec<OrdererInfo>) -> Self {
+        ChannelConfig {
+            channel: channel.to_string(),
+            sequence: 0,
+            consensus: Consensus::default(),
+            orgs,
+            orderers,
+            ordering: OrderingParams::default(),
+            raft: RaftParams::default(),
+            policies: ChannelPolicies::default(),
+        }
+    }
+
     /// The org names, in channel order.
     pub fn org_names(&self) -> Vec<&str> {
         self.orgs.iter().map(|o| o.name.as_str()).collect()
@@ -196,6 +226,14 @@ impl ChannelConfig {
         self.orderers.iter().find(|o| &o.public_key == key)
     }
 
+    /// How many distinct orderers must sign a block: one for Raft, whose
+    /// leader cuts and signs it.
+    pub fn block_signatures_required(&self) -> usize {
+        match self.consensus {
+            Consensus::Raft => 1,
+        }
+    }
+
     /// Checks names, uniqueness, parameter ranges and that the default
     /// policies resolve against the orgs.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -207,6 +245,18 @@ impl ChannelConfig {
             return Err(ConfigError::Empty("orderer"));
         }
         let mut org_names = BTreeSet::new();
+        let mut folded_org_names = BTreeSet::new();
+        let mut keys = BTreeSet::new();
+        let mut unique_key = |what: &'static str, owner: &str, key: &PublicKey| {
+            if keys.insert(key.to_bytes()) {
+                Ok(())
+            } else {
+                Err(ConfigError::Duplicate {
+                    what,
+                    value: format!("{owner} reuses a key already in the config"),
+                })
+            }
+        };
         let mut addresses = BTreeSet::new();
         let mut unique_address = |a: &str| {
             if addresses.insert(a.to_string()) {
@@ -220,12 +270,16 @@ impl ChannelConfig {
         };
         for org in &self.orgs {
             check_name("organisation", &org.name)?;
-            if !org_names.insert(org.name.as_str()) {
+            // Org names become directory names: refuse two that differ only in case.
+            if !org_names.insert(org.name.as_str())
+                || !folded_org_names.insert(org.name.to_ascii_lowercase())
+            {
                 return Err(ConfigError::Duplicate {
-                    what: "organisation",
+                    what: "organisation (names are compared ignoring case)",
                     value: org.name.clone(),
                 });
             }
+            unique_key("root key", &org.name, &org.root_key)?;
             let mut peer_names = BTreeSet::new();
             for peer in &org.peers {
                 check_name("peer", &peer.name)?;
@@ -237,11 +291,28 @@ impl ChannelConfig {
                 }
                 unique_address(&peer.gateway)?;
                 unique_address(&peer.p2p)?;
+                unique_key(
+                    "peer key",
+                    &format!("{}@{}", peer.name, org.name),
+                    &peer.public_key,
+                )?;
             }
         }
         let mut ids = BTreeSet::new();
+        let mut orderer_names = BTreeSet::new();
         for o in &self.orderers {
             check_name("orderer", &o.name)?;
+            if !orderer_names.insert((o.org.as_str(), o.name.as_str())) {
+                return Err(ConfigError::Duplicate {
+                    what: "orderer",
+                    value: format!("{}@{}", o.name, o.org),
+                });
+            }
+            unique_key(
+                "orderer key",
+                &format!("{}@{}", o.name, o.org),
+                &o.public_key,
+            )?;
             if o.id == 0 || !ids.insert(o.id) {
                 return Err(ConfigError::Invalid {
                     field: "orderers.id",
@@ -265,6 +336,7 @@ impl ChannelConfig {
         for (name, policy) in [
             ("Endorsement", &self.policies.endorsement),
             ("LifecycleEndorsement", &self.policies.lifecycle_endorsement),
+            ("Admins", &self.policies.admins),
         ] {
             policy.resolve(&orgs).map_err(|e| ConfigError::Policy {
                 name,

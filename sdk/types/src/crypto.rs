@@ -134,6 +134,8 @@ pub enum Domain {
     Endorsement,
     /// An admin approving a chaincode definition.
     LifecycleApproval,
+    /// An admin approving a channel configuration.
+    ConfigApproval,
     /// An orderer signing a block header.
     Block,
     /// A member answering the gateway's login challenge.
@@ -150,6 +152,7 @@ impl Domain {
             Domain::Transaction => b"weft/v1/transaction\0",
             Domain::Endorsement => b"weft/v1/endorsement\0",
             Domain::LifecycleApproval => b"weft/v1/lifecycle-approval\0",
+            Domain::ConfigApproval => b"weft/v1/config-approval\0",
             Domain::Block => b"weft/v1/block\0",
             Domain::AuthChallenge => b"weft/v1/auth-challenge\0",
         }

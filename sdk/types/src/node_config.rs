@@ -82,6 +82,7 @@ fn parse_value(text: &str) -> toml::Value {
 
 /// Files that make up a node's identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IdentityFiles {
     /// The node's org.
     pub org: String,

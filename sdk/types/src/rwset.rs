@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bytes::Bytes;
 use crate::crypto::Digest;
+use weft_policy::Policy;
 
 /// Where a committed value was written: the block and the index of the
 /// transaction inside it. Versions order writes the same way on every peer.
@@ -46,9 +47,9 @@ impl KvWrite {
 pub struct KeyPolicyWrite {
     /// The key.
     pub key: String,
-    /// The new policy text; `None` removes the key-level policy so the
+    /// The new policy; `None` removes the key-level policy so the
     /// chaincode's policy applies again.
-    pub policy: Option<String>,
+    pub policy: Option<Policy>,
 }
 
 /// A range query made during simulation, kept so validators can re-run it and

@@ -96,7 +96,9 @@ impl<T: SignedPayload> Signed<T> {
     }
 
     /// Checks only the signature, with the key in the signer's certificate.
-    /// The certificate itself is not checked: use [`Signed::verify`] for that.
+    /// The certificate itself is not checked, so neither is the body this
+    /// returns: use [`Signed::verify`] unless the certificate was verified
+    /// already (e.g. through a cache keyed by [`Certificate::digest`]).
     pub fn verify_signature(&self) -> Result<CertificateBody, VerifyError> {
         let body = self.signer.decode()?;
         body.public_key
@@ -109,7 +111,9 @@ impl<T: SignedPayload> Signed<T> {
     }
 
     /// Checks the signer's certificate against `trust` at time `now` (unix
-    /// seconds), then the signature, then parses the payload.
+    /// seconds), then the signature, then parses the payload. The signer's
+    /// role and the payload's channel are the caller's to check: they depend
+    /// on what is being verified.
     pub fn verify(&self, trust: &impl TrustStore, now: u64) -> Result<Verified<T>, VerifyError> {
         let signer = trust.verify_certificate(&self.signer, now)?;
         self.verify_signature()?;
@@ -146,6 +150,7 @@ fn domain_name(d: Domain) -> &'static str {
         Domain::Transaction => "transaction",
         Domain::Endorsement => "endorsement",
         Domain::LifecycleApproval => "lifecycle approval",
+        Domain::ConfigApproval => "config approval",
         Domain::Block => "block",
         Domain::AuthChallenge => "auth challenge",
     }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::Bytes;
-use crate::certificate::{Certificate, CertificateBody, Identity};
+use crate::certificate::{Certificate, CertificateBody, Identity, TrustStore};
 use crate::channel::ChannelConfig;
 use crate::crypto::{CryptoError, Digest, Domain, Hasher, Signature, random_bytes, sha3_256};
 use crate::signed::{Signed, SignedPayload, VerifyError};
@@ -23,8 +23,9 @@ pub const NONCE_BYTES: usize = 24;
 pub struct TxId(pub Digest);
 
 impl TxId {
-    /// The id for `nonce` and `creator`.
-    pub fn compute(nonce: &[u8], creator: &Certificate) -> TxId {
+    /// The id for `nonce` and `creator`. The nonce has a fixed length, so
+    /// the concatenation is unambiguous.
+    pub fn compute(nonce: &[u8; NONCE_BYTES], creator: &Certificate) -> TxId {
         let mut h = Hasher::new();
         h.update(nonce).update(&creator.body);
         TxId(h.finalize())
@@ -67,18 +68,21 @@ pub struct TxHeader {
 impl TxHeader {
     /// A header with a fresh random nonce, for `creator`.
     pub fn new(channel: &str, creator: &Certificate, timestamp_ms: u64) -> Self {
-        let nonce = random_bytes::<NONCE_BYTES>().to_vec();
+        let nonce = random_bytes::<NONCE_BYTES>();
         TxHeader {
             channel: channel.to_string(),
             tx_id: TxId::compute(&nonce, creator),
-            nonce: Bytes(nonce),
+            nonce: Bytes(nonce.to_vec()),
             timestamp_ms,
         }
     }
 
     /// Whether the tx id is the one `creator` and the nonce produce.
     pub fn tx_id_matches(&self, creator: &Certificate) -> bool {
-        self.nonce.len() == NONCE_BYTES && TxId::compute(&self.nonce, creator) == self.tx_id
+        match <&[u8; NONCE_BYTES]>::try_from(self.nonce.as_slice()) {
+            Ok(nonce) => TxId::compute(nonce, creator) == self.tx_id,
+            Err(_) => false,
+        }
     }
 }
 
@@ -193,8 +197,24 @@ impl Endorsement {
         }
     }
 
-    /// Checks the signature with the endorser certificate's key (the
-    /// certificate itself is checked by the caller against the channel).
+    /// Checks the endorser's certificate against `trust` at `now` (unix
+    /// seconds), then the signature over `payload_digest`.
+    pub fn verify(
+        &self,
+        trust: &impl TrustStore,
+        now: u64,
+        domain: Domain,
+        payload_digest: &Digest,
+    ) -> Result<CertificateBody, VerifyError> {
+        let body = trust.verify_certificate(&self.endorser, now)?;
+        self.verify_signature(domain, payload_digest)?;
+        Ok(body)
+    }
+
+    /// Checks only the signature, with the key in the endorser's certificate.
+    /// The returned body comes from a certificate nobody has checked yet: use
+    /// [`Endorsement::verify`] unless the certificate was verified already
+    /// (e.g. through a cache keyed by [`Certificate::digest`]).
     pub fn verify_signature(
         &self,
         domain: Domain,
@@ -238,7 +258,8 @@ pub struct EndorsedTransaction {
     pub endorsements: Vec<Endorsement>,
 }
 
-/// Commits a chaincode definition (install or upgrade) on the channel.
+/// Commits a chaincode definition (install or upgrade) on the channel. The
+/// definition names its channel, so approvals cannot be replayed on another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleTransaction {
     /// JSON of the [`crate::ChaincodeDefinition`], exactly as approved.
@@ -253,8 +274,32 @@ pub struct LifecycleTransaction {
 /// Replaces the channel configuration (block 0 holds the first one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigTransaction {
-    /// The whole new configuration.
-    pub config: ChannelConfig,
+    /// JSON of the whole new [`ChannelConfig`], exactly as approved. Its
+    /// `sequence` must be the current one + 1, and its channel this channel.
+    pub config: Bytes,
+    /// Admin signatures ([`Domain::ConfigApproval`]) over `config`; they must
+    /// satisfy the current configuration's `Admins` policy. The genesis
+    /// block's configuration is trusted as given and needs none.
+    #[serde(default)]
+    pub approvals: Vec<Endorsement>,
+}
+
+impl ConfigTransaction {
+    /// A configuration transaction for `config`, without approvals.
+    pub fn new(config: &ChannelConfig) -> Self {
+        ConfigTransaction {
+            config: Bytes(crate::to_json_bytes(config)),
+            approvals: Vec::new(),
+        }
+    }
+
+    /// Parses the configuration bytes.
+    pub fn decode(&self) -> Result<ChannelConfig, VerifyError> {
+        serde_json::from_slice(&self.config).map_err(|e| VerifyError::Malformed {
+            what: "channel config",
+            reason: e.to_string(),
+        })
+    }
 }
 
 /// What a transaction does.

@@ -20,14 +20,14 @@ fn net() -> Net {
     let bank = OrgAuthority::new("Bank", SigningKey::generate()).unwrap();
     let client = bank.enroll("client", Role::Client, 0, u64::MAX).unwrap();
     let orderer = bank.enroll("orderer0", Role::Orderer, 0, u64::MAX).unwrap();
-    let config = ChannelConfig {
-        channel: "weft".into(),
-        orgs: vec![OrgInfo {
+    let config = ChannelConfig::new(
+        "weft",
+        vec![OrgInfo {
             name: "Bank".into(),
             root_key: bank.root_key(),
             peers: vec![],
         }],
-        orderers: vec![OrdererInfo {
+        vec![OrdererInfo {
             id: 1,
             name: "orderer0".into(),
             org: "Bank".into(),
@@ -35,10 +35,7 @@ fn net() -> Net {
             cluster: "127.0.0.1:7051".into(),
             public_key: orderer.body().public_key,
         }],
-        ordering: OrderingParams::default(),
-        raft: RaftParams::default(),
-        policies: ChannelPolicies::default(),
-    };
+    );
     config.validate().unwrap();
     Net {
         bank,
@@ -86,17 +83,32 @@ fn signed_proposal_binary_parts() {
     for i in 0..signed.payload.len() {
         let mut bad = signed.clone();
         bad.payload.0[i] ^= 0x80;
-        assert!(bad.verify(&n.config, NOW).is_err(), "payload byte {i}");
+        assert!(
+            matches!(
+                bad.verify(&n.config, NOW),
+                Err(VerifyError::BadSignature { .. })
+            ),
+            "payload byte {i}"
+        );
     }
     for i in 0..64 {
         let mut bad = signed.clone();
         bad.signature.0[i] ^= 0x01;
-        assert!(bad.verify(&n.config, NOW).is_err(), "signature byte {i}");
+        assert!(
+            matches!(
+                bad.verify(&n.config, NOW),
+                Err(VerifyError::BadSignature { .. })
+            ),
+            "signature byte {i}"
+        );
     }
     for i in 0..signed.signer.body.len() {
         let mut bad = signed.clone();
         bad.signer.body.0[i] ^= 0x01;
-        assert!(bad.verify(&n.config, NOW).is_err(), "signer body byte {i}");
+        assert!(
+            matches!(bad.verify(&n.config, NOW), Err(VerifyError::Certificate(_))),
+            "signer body byte {i}"
+        );
     }
 }
 
@@ -110,13 +122,7 @@ fn signed_proposal_json() {
 #[test]
 fn envelope_json() {
     let n = net();
-    let payload = Transaction {
-        header: TxHeader::new("weft", n.client.certificate(), 7),
-        body: TxBody::Config(ConfigTransaction {
-            config: n.config.clone(),
-        }),
-    };
-    let json = serde_json::to_vec(&Envelope::sign(&payload, &n.client)).unwrap();
+    let json = serde_json::to_vec(&config_envelope(&n)).unwrap();
     every_json_flip_fails::<Envelope>(&json, |e| e.verify(&n.config, NOW).is_ok());
 }
 
@@ -157,15 +163,19 @@ fn certificate_of_unknown_org_is_rejected() {
     let _ = &n.bank;
 }
 
-fn signed_block(n: &Net) -> Block {
+/// Block time: within every certificate's validity.
+const BLOCK_MS: u64 = NOW * 1000;
+
+fn config_envelope(n: &Net) -> Envelope {
     let payload = Transaction {
         header: TxHeader::new("weft", n.client.certificate(), 7),
-        body: TxBody::Config(ConfigTransaction {
-            config: n.config.clone(),
-        }),
+        body: TxBody::Config(ConfigTransaction::new(&n.config)),
     };
-    let env = Envelope::sign(&payload, &n.client);
-    let mut block = Block::new(5, sha3_256(b"block 4"), vec![env]);
+    Envelope::sign(&payload, &n.client)
+}
+
+fn signed_block(n: &Net) -> Block {
+    let mut block = Block::new(5, sha3_256(b"block 4"), BLOCK_MS, vec![config_envelope(n)]);
     block.sign(&n.orderer);
     block
 }
@@ -174,18 +184,15 @@ fn signed_block(n: &Net) -> Block {
 fn block_header_binary_layout() {
     let n = net();
     let block = signed_block(&n);
-    block.verify(&n.config, 1, NOW).unwrap();
+    block.verify(&n.config).unwrap();
     let encoded = block.header.encode();
+    assert_eq!(BlockHeader::decode(&encoded), block.header);
     for i in 0..encoded.len() {
         let mut bytes = encoded;
         bytes[i] ^= 0x01;
         let mut bad = block.clone();
-        bad.header = BlockHeader {
-            number: u64::from_be_bytes(bytes[..8].try_into().unwrap()),
-            previous_hash: Digest(bytes[8..40].try_into().unwrap()),
-            data_hash: Digest(bytes[40..].try_into().unwrap()),
-        };
-        assert!(bad.verify(&n.config, 1, NOW).is_err(), "header byte {i}");
+        bad.header = BlockHeader::decode(&bytes);
+        assert!(bad.verify(&n.config).is_err(), "header byte {i}");
     }
 }
 
@@ -197,71 +204,174 @@ fn block_header_json_and_data() {
     every_json_flip_fails::<BlockHeader>(&header_json, |h| {
         let mut b = block.clone();
         b.header = h.clone();
-        b.verify(&n.config, 1, NOW).is_ok()
+        b.verify(&n.config).is_ok()
     });
     let mut bad = block.clone();
     bad.data[0].payload.0[3] ^= 1;
     assert!(matches!(
-        bad.verify(&n.config, 1, NOW),
+        bad.verify(&n.config),
         Err(BlockError::DataHashMismatch { .. })
     ));
+}
+
+fn rejected(block: &Block, config: &ChannelConfig) -> Vec<String> {
+    match block.verify(config) {
+        Err(BlockError::NotEnoughSignatures {
+            rejected,
+            valid: 0,
+            required: 1,
+            ..
+        }) => rejected,
+        other => panic!("expected too few signatures, got {other:?}"),
+    }
 }
 
 #[test]
 fn block_signatures_must_come_from_configured_orderers() {
     let n = net();
-    let mut block = signed_block(&n);
-    assert!(matches!(
-        block.verify(&n.config, 2, NOW),
-        Err(BlockError::NotEnoughSignatures {
-            valid: 1,
-            required: 2,
-            ..
-        })
-    ));
-    // A second signature by the same orderer does not count twice.
-    block.sign(&n.orderer);
-    assert!(block.verify(&n.config, 2, NOW).is_err());
-
-    let mut by_client = signed_block(&n);
-    by_client.metadata.signatures.clear();
-    by_client.sign(&n.client);
+    let mut unsigned = signed_block(&n);
+    unsigned.metadata.signatures.clear();
     assert!(
-        by_client.verify(&n.config, 1, NOW).is_err(),
-        "a client is not an orderer"
+        rejected(&unsigned, &n.config).is_empty(),
+        "an unsigned block is refused"
     );
+
+    let mut by_client = unsigned.clone();
+    by_client.sign(&n.client);
+    let reasons = rejected(&by_client, &n.config);
+    assert!(reasons[0].contains("is not an orderer"), "{reasons:?}");
 
     let rogue = n
         .bank
         .enroll("orderer9", Role::Orderer, 0, u64::MAX)
         .unwrap();
-    let mut by_rogue = signed_block(&n);
-    by_rogue.metadata.signatures.clear();
+    let mut by_rogue = unsigned.clone();
     by_rogue.sign(&rogue);
-    let err = by_rogue.verify(&n.config, 1, NOW).unwrap_err();
+    let reasons = rejected(&by_rogue, &n.config);
     assert!(
-        err.to_string()
-            .contains("not one of the channel's orderers"),
-        "{err}"
+        reasons[0].contains("not one of the channel's orderers"),
+        "{reasons:?}"
+    );
+
+    // A signature made for another header does not count.
+    let mut moved = unsigned.clone();
+    let mut other = Block::new(6, sha3_256(b"x"), BLOCK_MS, vec![]);
+    other.sign(&n.orderer);
+    moved.metadata.signatures = other.metadata.signatures;
+    let reasons = rejected(&moved, &n.config);
+    assert!(reasons[0].contains("does not verify"), "{reasons:?}");
+}
+
+#[test]
+fn junk_signatures_appended_by_a_relay_do_not_reject_a_valid_block() {
+    let n = net();
+    let mut block = signed_block(&n);
+    let mut junk = block.metadata.signatures[0].clone();
+    junk.signature.0[0] ^= 1;
+    block.metadata.signatures.insert(0, junk);
+    block.sign(&n.client);
+    block.verify(&n.config).unwrap();
+}
+
+#[test]
+fn orderer_certificates_are_checked_at_the_block_time() {
+    let n = net();
+    let short = n
+        .bank
+        .enroll("orderer1", Role::Orderer, NOW - 10, NOW + 10)
+        .unwrap();
+    let mut config = n.config.clone();
+    config.orderers[0].public_key = short.body().public_key;
+    let at = |ms: u64| {
+        let mut b = Block::new(5, Digest::ZERO, ms, vec![]);
+        b.sign(&short);
+        b
+    };
+    at(NOW * 1000).verify(&config).unwrap();
+    let reasons = rejected(&at((NOW + 11) * 1000), &config);
+    assert!(reasons[0].contains("expired"), "{reasons:?}");
+    let reasons = rejected(&at((NOW - 11) * 1000), &config);
+    assert!(reasons[0].contains("not valid until"), "{reasons:?}");
+}
+
+#[test]
+fn blocks_chain_by_header_hash_and_time() {
+    let n = net();
+    let b5 = signed_block(&n);
+    Block::new(6, b5.hash(), BLOCK_MS, vec![])
+        .verify_follows(&b5.header)
+        .unwrap();
+    for (bad, what) in [
+        (
+            Block::new(7, b5.hash(), BLOCK_MS, vec![]),
+            "not consecutive",
+        ),
+        (
+            Block::new(6, Digest::ZERO, BLOCK_MS, vec![]),
+            "previous hash",
+        ),
+        (Block::new(6, b5.hash(), BLOCK_MS - 1, vec![]), "earlier"),
+    ] {
+        let err = bad.verify_follows(&b5.header).unwrap_err();
+        assert!(err.to_string().contains(what), "{err}");
+    }
+    let mut last = b5.header.clone();
+    last.number = u64::MAX;
+    assert!(
+        Block::new(0, last.hash(), BLOCK_MS, vec![])
+            .verify_follows(&last)
+            .is_err()
     );
 }
 
 #[test]
-fn blocks_chain_by_header_hash() {
+fn a_signature_cannot_move_to_another_kind_of_message() {
     let n = net();
-    let b5 = signed_block(&n);
-    let b6 = Block::new(6, b5.hash(), vec![]);
-    b6.verify_follows(&b5.header).unwrap();
-    assert!(
-        Block::new(7, b5.hash(), vec![])
-            .verify_follows(&b5.header)
-            .is_err()
+    let signed = proposal(&n.client);
+    // The same bytes and signature presented as an envelope.
+    let as_envelope = Envelope::from_parts(
+        signed.payload.0.clone(),
+        signed.signature,
+        signed.signer.clone(),
     );
-    assert!(
-        Block::new(6, Digest::ZERO, vec![])
-            .verify_follows(&b5.header)
-            .is_err()
-    );
+    assert!(matches!(
+        as_envelope.verify(&n.config, NOW),
+        Err(VerifyError::BadSignature { .. })
+    ));
+}
+
+#[test]
+fn expired_signer_is_rejected() {
+    let n = net();
+    let short = n
+        .bank
+        .enroll("temp", Role::Client, NOW - 10, NOW + 10)
+        .unwrap();
+    let signed = proposal(&short);
+    signed.verify(&n.config, NOW).unwrap();
+    assert!(matches!(
+        signed.verify(&n.config, NOW + 11),
+        Err(VerifyError::Certificate(CertificateError::Expired { .. }))
+    ));
+}
+
+#[test]
+fn endorsement_verify_checks_the_certificate_too() {
+    let n = net();
+    let e = Endorsement::sign(Domain::Endorsement, b"payload", &n.client);
+    let digest = sha3_256(b"payload");
+    e.verify(&n.config, NOW, Domain::Endorsement, &digest)
+        .unwrap();
+    let outsider = OrgAuthority::new("Other", SigningKey::generate()).unwrap();
+    let id = outsider.enroll("peer0", Role::Peer, 0, u64::MAX).unwrap();
+    let e = Endorsement::sign(Domain::Endorsement, b"payload", &id);
+    e.verify_signature(Domain::Endorsement, &digest).unwrap();
+    assert!(matches!(
+        e.verify(&n.config, NOW, Domain::Endorsement, &digest),
+        Err(VerifyError::Certificate(
+            CertificateError::UnknownOrg { .. }
+        ))
+    ));
 }
 
 #[test]
