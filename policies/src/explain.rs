@@ -35,10 +35,10 @@ pub enum Missing {
 impl Missing {
     /// What a threshold still needs: `needed` more of the unsatisfied `of`.
     pub(crate) fn threshold(needed: usize, mut of: Vec<Missing>) -> Missing {
-        if of.len() == 1 {
-            if let Some(only) = of.pop() {
-                return only;
-            }
+        if of.len() == 1
+            && let Some(only) = of.pop()
+        {
+            return only;
         }
         if needed >= of.len() {
             Missing::All(flatten(of, |m| match m {
