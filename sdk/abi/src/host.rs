@@ -4,7 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::error::HostError;
-use crate::types::{InvokeResponse, LogLevel, TxInfo};
+use crate::types::{HistoryEntry, InvokeResponse, LogLevel, TxInfo};
 
 /// Everything a chaincode can ask of its host, with the semantics every
 /// implementation must share: the guest SDK's Wasm backend (which forwards
@@ -36,6 +36,10 @@ pub trait Host {
     fn range_next(&mut self, handle: u32) -> Result<Vec<(String, Vec<u8>)>, HostError>;
     /// Closes an iterator; what it returned so far stays recorded.
     fn range_close(&mut self, handle: u32) -> Result<(), HostError>;
+    /// Every committed change of `key`, oldest first. Allowed only in a
+    /// [`crate::TxKind::Query`]: history cannot be validated, so it must never
+    /// influence a write (`NotAllowed` otherwise).
+    fn state_history(&mut self, key: &str) -> Result<Vec<HistoryEntry>, HostError>;
 
     /// A private value, for members of `collection`.
     fn private_get(&mut self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, HostError>;

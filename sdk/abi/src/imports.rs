@@ -18,6 +18,7 @@
 //! | `range_open` | `(start, start_len, end, end_len)` | handle, `u32` LE |
 //! | `range_next` | `(handle)` | a batch ([`crate::types`]'s `encode_kv_batch`), empty when exhausted |
 //! | `range_close` | `(handle)` | — |
+//! | `state_history` | `(key, key_len)` | [`crate::types`]'s `encode_history`; queries only |
 //! | `private_get` | `(coll, coll_len, key, key_len)` | the value, or absent |
 //! | `private_put` | `(coll, coll_len, key, key_len, val, val_len)` | — |
 //! | `private_delete` | `(coll, coll_len, key, key_len)` | — |
@@ -86,6 +87,7 @@ pub const ALL: &[ImportSig] = &[
     sig("range_open", &[I32, I32, I32, I32], &[I64]),
     sig("range_next", &[I32], &[I64]),
     sig("range_close", &[I32], &[I64]),
+    sig("state_history", &[I32, I32], &[I64]),
     sig("private_get", &[I32, I32, I32, I32], &[I64]),
     sig("private_put", &[I32, I32, I32, I32, I32, I32], &[I64]),
     sig("private_delete", &[I32, I32, I32, I32], &[I64]),

@@ -26,8 +26,8 @@ mod types;
 pub use error::{ErrorCode, HostError};
 pub use host::Host;
 pub use types::{
-    Creator, Invocation, InvokeResponse, LogLevel, Outcome, TxInfo, TxKind, decode_kv_batch,
-    encode_kv_batch,
+    Creator, HistoryEntry, Invocation, InvokeResponse, LogLevel, Outcome, TxInfo, TxKind,
+    decode_history, decode_kv_batch, encode_history, encode_kv_batch,
 };
 
 /// The ABI version this crate describes. A module declares the version it was

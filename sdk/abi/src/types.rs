@@ -235,6 +235,53 @@ impl LogLevel {
     }
 }
 
+/// One committed change of a key, as `state_history` returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The transaction that made the change.
+    pub tx_id: String,
+    /// Its block.
+    pub block: u64,
+    /// Its index in the block.
+    pub tx: u32,
+    /// Its creator's timestamp, unix milliseconds.
+    pub timestamp_ms: u64,
+    /// The new value; `None` when the key was deleted.
+    pub value: Option<Vec<u8>>,
+}
+
+/// Encodes a key's history.
+pub fn encode_history(entries: &[HistoryEntry]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u32(u32::try_from(entries.len()).expect("fewer than 4 billion entries"));
+    for e in entries {
+        w.str(&e.tx_id)
+            .u64(e.block)
+            .u32(e.tx)
+            .u64(e.timestamp_ms)
+            .opt_bytes(e.value.as_deref());
+    }
+    w.finish()
+}
+
+/// Decodes [`encode_history`].
+pub fn decode_history(input: &[u8]) -> Result<Vec<HistoryEntry>, DecodeError> {
+    let mut r = Reader::new(input);
+    let n = r.count("history length", 25)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(HistoryEntry {
+            tx_id: r.str("history tx id")?.to_string(),
+            block: r.u64("history block")?,
+            tx: r.u32("history tx index")?,
+            timestamp_ms: r.u64("history timestamp")?,
+            value: r.opt_bytes("history value")?.map(<[u8]>::to_vec),
+        });
+    }
+    r.finish("history")?;
+    Ok(out)
+}
+
 /// Encodes a batch of `(key, value)` pairs returned by `range_next`.
 pub fn encode_kv_batch<K: AsRef<str>, V: AsRef<[u8]>>(items: &[(K, V)]) -> Vec<u8> {
     let mut w = Writer::new();
@@ -295,6 +342,23 @@ mod tests {
         assert_eq!(InvokeResponse::decode(&r.encode()).unwrap(), r);
         let batch = vec![("k1".to_string(), vec![1u8]), ("k2".to_string(), vec![])];
         assert_eq!(decode_kv_batch(&encode_kv_batch(&batch)).unwrap(), batch);
+        let history = vec![
+            HistoryEntry {
+                tx_id: "t1".into(),
+                block: 3,
+                tx: 0,
+                timestamp_ms: 10,
+                value: Some(vec![1]),
+            },
+            HistoryEntry {
+                tx_id: "t2".into(),
+                block: 4,
+                tx: 2,
+                timestamp_ms: 11,
+                value: None,
+            },
+        ];
+        assert_eq!(decode_history(&encode_history(&history)).unwrap(), history);
     }
 
     #[test]
