@@ -1,0 +1,1 @@
+//! The asset-transfer reference chaincode (not yet written).
