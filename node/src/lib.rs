@@ -1,8 +1,19 @@
 //! The Weft peer: ledger (sled), Wasm runtime (wasmtime), endorser, validator,
 //! committer, gateway (axum), deliver client and private data.
 //!
-//! Not yet filled; it is built on the protocol types and the policy language
+//! Filled so far: [`runtime`], the Wasm chaincode runtime. Its main types:
+//! [`runtime::RuntimeConfig`] (limits and the deterministic engine),
+//! [`runtime::validate_module`] (deploy-time checks, returning
+//! [`runtime::ModuleInfo`] or every [`runtime::Rejection`]),
+//! [`runtime::Runtime`] (`prepare` once per module hash, then `invoke`, which
+//! returns an [`runtime::Execution`] or a [`runtime::RuntimeError`]) and
+//! [`runtime::HostState`] (the [`weft_abi::Host`] the imports forward to).
+//!
+//! The rest is built on the protocol types and the policy language
 //! re-exported here.
 
+pub mod runtime;
+
+pub use weft_abi as abi;
 pub use weft_policy as policy;
 pub use weft_types as types;
