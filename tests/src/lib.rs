@@ -1,3 +1,53 @@
-//! End-to-end tests of Weft: real `weft`, `weft-peer` and `weft-orderer`
-//! processes talking over sockets on 127.0.0.1. The tests live in `tests/`;
-//! this library will hold what they share (process guards, port allocation).
+//! End-to-end tests of Weft and what tests across the workspace share:
+//! locating the workspace, and building chaincode examples to Wasm on demand
+//! ([`build_wasm`]), so that the README's test command needs nothing built
+//! beforehand.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the workspace root")
+        .to_path_buf()
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR`, else `target/` in the workspace).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
+/// Builds workspace package `package` for `wasm32-unknown-unknown` in release
+/// mode and returns the module's path. Cargo makes this a no-op when the
+/// module is up to date. Panics with cargo's output if the build fails.
+pub fn build_wasm(package: &str) -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            package,
+        ])
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "building {package} for wasm32 failed (is the target installed? \
+         `rustup target add wasm32-unknown-unknown`):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = format!("{}.wasm", package.replace('-', "_"));
+    target_dir()
+        .join("wasm32-unknown-unknown")
+        .join("release")
+        .join(file)
+}

@@ -3,11 +3,11 @@
 
 use wasmtime::{Memory, Store};
 use weft_abi::exports::{ALLOC, INVOKE, MEMORY, unpack_buffer};
-use weft_abi::{Host, Invocation, Outcome};
+use weft_abi::{Invocation, Outcome};
 use weft_types::Digest;
 
 use super::error::RuntimeError;
-use super::host_state::HostState;
+use super::host_state::{HostState, RuntimeHost};
 use super::runtime::Runtime;
 
 /// What a successful call returns.
@@ -18,7 +18,7 @@ pub struct Execution {
     pub fuel_used: u64,
     /// The host the call ran against, given back so the caller can take the
     /// simulator's results (the rw-set, the event).
-    pub host: Box<dyn Host + Send>,
+    pub host: Box<dyn RuntimeHost>,
 }
 
 impl std::fmt::Debug for Execution {
@@ -38,7 +38,7 @@ impl Runtime {
     pub fn invoke(
         &self,
         module_hash: &Digest,
-        host: Box<dyn Host + Send>,
+        host: Box<dyn RuntimeHost>,
         invocation: &Invocation,
         fuel: u64,
     ) -> Result<Execution, RuntimeError> {

@@ -2,6 +2,7 @@
 //! simulator), the pending result buffer, the resource limiter, and the
 //! fuel prices of host calls.
 
+use std::any::Any;
 use std::fmt;
 
 use wasmtime::{Memory, ResourceLimiter, StoreLimits, StoreLimitsBuilder};
@@ -9,11 +10,19 @@ use weft_abi::Host;
 
 use super::config::RuntimeConfig;
 
+/// A [`Host`] the runtime can run a call against and hand back afterwards:
+/// any `'static` host. [`Execution::host`](super::Execution::host) returns it
+/// boxed; upcast to `Box<dyn Any>` and downcast to get the concrete simulator
+/// (and its recorded rw-set) back.
+pub trait RuntimeHost: Host + Any {}
+
+impl<T: Host + Any> RuntimeHost for T {}
+
 /// The data of one call's `Store`: the host the imports forward to, and the
 /// state the imports need between calls (the result waiting for
 /// `take_result`).
 pub struct HostState {
-    pub(super) host: Box<dyn Host + Send>,
+    pub(super) host: Box<dyn RuntimeHost>,
     /// Bytes waiting for `take_result`; replaced by every host call.
     pub(super) result: Vec<u8>,
     pub(super) limits: GuestLimits,
@@ -34,7 +43,7 @@ impl fmt::Debug for HostState {
 
 impl HostState {
     /// A state for one call of a module under `config`, forwarding to `host`.
-    pub fn new(host: Box<dyn Host + Send>, config: &RuntimeConfig) -> Self {
+    pub fn new(host: Box<dyn RuntimeHost>, config: &RuntimeConfig) -> Self {
         let max_memory_bytes = usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX);
         HostState {
             host,
@@ -62,7 +71,7 @@ impl HostState {
     }
 
     /// Gives the host back (with whatever it recorded).
-    pub fn into_host(self) -> Box<dyn Host + Send> {
+    pub fn into_host(self) -> Box<dyn RuntimeHost> {
         self.host
     }
 }

@@ -5,14 +5,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use wasmtime::{Engine, Linker, Module, Store};
-use weft_abi::Host;
+
 use weft_types::Digest;
 
 use super::cache::{CachedModule, ModuleCache};
 use super::config::RuntimeConfig;
 use super::error::{RuntimeError, execution_error, is_execution_error};
 use super::host_fns::define_imports;
-use super::host_state::HostState;
+use super::host_state::{HostState, RuntimeHost};
 use super::rejection::Rejection;
 use super::validate::{ModuleInfo, validate_module};
 
@@ -130,7 +130,7 @@ impl Runtime {
     pub fn instantiate_only(
         &self,
         hash: &Digest,
-        host: Box<dyn Host + Send>,
+        host: Box<dyn RuntimeHost>,
     ) -> Result<(), RuntimeError> {
         let module = self.cached(hash)?;
         let mut store = self.new_store(host, self.config.fuel_per_call)?;
@@ -150,7 +150,7 @@ impl Runtime {
     /// A store for one call, with `fuel` and the memory limiter in place.
     pub(super) fn new_store(
         &self,
-        host: Box<dyn Host + Send>,
+        host: Box<dyn RuntimeHost>,
         fuel: u64,
     ) -> Result<Store<HostState>, RuntimeError> {
         let mut store = Store::new(&self.engine, HostState::new(host, &self.config));

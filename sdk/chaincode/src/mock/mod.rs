@@ -237,6 +237,24 @@ impl MockContext {
         function: &str,
         args: &[&str],
     ) -> MockResponse {
+        self.call_with(kind, function, args, |sim, function, args| {
+            simulate(sim, dispatch, function, args)
+        })
+    }
+
+    /// Runs one call through `run`, which receives the prepared simulator, the
+    /// function and the arguments and returns the outcome and the simulator's record —
+    /// for instance the node's Wasm runtime running the built module. Commits
+    /// like [`MockContext::invoke`] when `kind` is a transaction and the
+    /// outcome is `Ok`. This is how the same scenarios run natively and in Wasm
+    /// against identical ledgers.
+    pub fn call_with(
+        &mut self,
+        kind: TxKind,
+        function: &str,
+        args: &[&str],
+        run: impl FnOnce(TxSimulator<Rc<MemoryLedger>>, &str, &[String]) -> (Outcome, SimulationResult),
+    ) -> MockResponse {
         self.calls += 1;
         let info = TxInfo {
             tx_id: format!("{:064x}", self.calls),
@@ -259,7 +277,7 @@ impl MockContext {
         .with_collections(&self.collections)
         .with_invoker(Box::new(invoker));
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let (outcome, result) = simulate(sim, dispatch, function, &args);
+        let (outcome, result) = run(sim, function, &args);
         let committed =
             (kind == TxKind::Transaction && matches!(outcome, Outcome::Ok(_))).then(|| {
                 Rc::make_mut(&mut self.ledger).commit(&info.tx_id, info.timestamp_ms, &result)

@@ -1,0 +1,131 @@
+//! asset-transfer run twice — natively through `MockContext` and as the
+//! built `.wasm` through the node's runtime — over identical ledgers: every
+//! reply, rw-set and event must be the same.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../chaincode-examples/asset-transfer/tests/scenarios/mod.rs"]
+mod scenarios;
+
+use std::sync::OnceLock;
+
+use asset_transfer::AssetTransfer;
+use scenarios::{Call, Kind, Reply, SCENARIOS, Scenario};
+use weft_abi::{Outcome, TxKind};
+use weft_chaincode::mock::{MockContext, MockResponse};
+use weft_node::runtime::{Runtime, RuntimeConfig};
+use weft_node::types::{ChaincodeEvent, Digest, RwSet};
+
+struct Wasm {
+    runtime: Runtime,
+    hash: Digest,
+}
+
+fn wasm() -> &'static Wasm {
+    static WASM: OnceLock<Wasm> = OnceLock::new();
+    WASM.get_or_init(|| {
+        let bytes = std::fs::read(weft_tests::build_wasm("asset-transfer")).unwrap();
+        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+        let hash = runtime.prepare(&bytes).unwrap().hash;
+        Wasm { runtime, hash }
+    })
+}
+
+#[derive(Debug, PartialEq)]
+struct Step {
+    function: String,
+    outcome: Outcome,
+    rwset: RwSet,
+    event: Option<ChaincodeEvent>,
+}
+
+fn call_wasm(ctx: &mut MockContext, kind: TxKind, function: &str, args: &[&str]) -> MockResponse {
+    let w = wasm();
+    ctx.call_with(kind, function, args, |sim, function, args| {
+        let fuel = w.runtime.config().fuel_per_call;
+        let done = w
+            .runtime
+            .simulate(&w.hash, sim, function, args, fuel)
+            .unwrap();
+        (done.outcome, done.result)
+    })
+}
+
+fn trace(scenario: Scenario, in_wasm: bool) -> Vec<Step> {
+    let mut ctx = MockContext::new("asset-transfer").creator("Bank", "alice", "client");
+    let mut steps = Vec::new();
+    let mut run = |c: &Call<'_>| -> Reply {
+        ctx.set_creator("Bank", c.caller, "client");
+        let kind = match c.kind {
+            Kind::Tx => TxKind::Transaction,
+            Kind::Query => TxKind::Query,
+        };
+        let r = match (in_wasm, c.kind) {
+            (true, _) => call_wasm(&mut ctx, kind, c.function, c.args),
+            (false, Kind::Tx) => ctx.invoke::<AssetTransfer>(c.function, c.args),
+            (false, Kind::Query) => ctx.query::<AssetTransfer>(c.function, c.args),
+        };
+        steps.push(Step {
+            function: c.function.to_string(),
+            outcome: r.outcome.clone(),
+            rwset: r.rwset.clone(),
+            event: r.event.clone(),
+        });
+        match r.outcome {
+            Outcome::Ok(payload) => Ok(String::from_utf8(payload).unwrap()),
+            Outcome::Err(message) => Err(message),
+        }
+    };
+    scenario(&mut run);
+    steps
+}
+
+#[test]
+fn every_scenario_is_identical_natively_and_in_wasm() {
+    for (name, scenario) in SCENARIOS {
+        let native = trace(*scenario, false);
+        let in_wasm = trace(*scenario, true);
+        assert!(!native.is_empty(), "scenario {name} made no call");
+        assert_eq!(native.len(), in_wasm.len(), "scenario {name}");
+        for (i, (n, w)) in native.iter().zip(&in_wasm).enumerate() {
+            assert_eq!(n, w, "scenario {name}, call {i}");
+        }
+    }
+}
+
+#[test]
+fn fuel_use_is_deterministic() {
+    let mut a = MockContext::new("asset-transfer").creator("Bank", "alice", "client");
+    let w = wasm();
+    let mut used = Vec::new();
+    for _ in 0..3 {
+        a.call_with(TxKind::Query, "exists", &["a1"], |sim, f, args| {
+            let done = w
+                .runtime
+                .simulate(&w.hash, sim, f, args, 10_000_000)
+                .unwrap();
+            used.push(done.fuel_used);
+            (done.outcome, done.result)
+        });
+    }
+    assert!(used[0] > 0);
+    assert!(used.iter().all(|u| *u == used[0]), "{used:?}");
+}
+
+#[test]
+fn the_module_lists_its_transactions() {
+    let info = wasm().runtime.module_info(&wasm().hash).unwrap();
+    let names: Vec<&str> = info.transactions.iter().map(|t| t.name.as_str()).collect();
+    for f in [
+        "create",
+        "read",
+        "update",
+        "delete",
+        "transfer",
+        "list_by_owner",
+        "history",
+    ] {
+        assert!(names.contains(&f), "{f} missing from {names:?}");
+    }
+    let read = info.transactions.iter().find(|t| t.name == "read").unwrap();
+    assert_eq!(read.kind, TxKind::Query);
+}
