@@ -12,6 +12,12 @@
 use serde::{Deserialize, Serialize};
 use weft_chaincode::{Context, Error, Result, contract};
 
+// Each call allocates a few small buffers: a bump allocator serves them with
+// no bookkeeping and no memory growth in the common case.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: weft_chaincode::BumpAllocator = weft_chaincode::BumpAllocator::new();
+
 /// The object type of the owner index's composite keys.
 pub const OWNER_INDEX: &str = "owner~id";
 

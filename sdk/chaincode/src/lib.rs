@@ -63,6 +63,9 @@
 //!   [`weft_abi::Host`] that records a transaction's rw-set — the node runs the
 //!   same code — and `MockContext`, an in-memory ledger for tests.
 
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+mod bump;
 mod composite;
 mod context;
 mod contract;
@@ -76,6 +79,8 @@ pub mod mock;
 #[cfg(feature = "mock")]
 pub mod sim;
 
+#[cfg(target_arch = "wasm32")]
+pub use bump::BumpAllocator;
 pub use composite::{COMPOSITE_KEY_NAMESPACE, composite_key, split_composite_key};
 pub use context::{Context, PLAIN_KEYS_START, SharedHost};
 pub use contract::{Contract, TxSpec};
