@@ -83,7 +83,7 @@ impl Default for RuntimeConfig {
             max_module_bytes: 4 * 1024 * 1024,
             max_instances: 64,
             max_table_elements: 10_000,
-            max_result_bytes: 1024 * 1024,
+            max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
             max_cached_modules: 64,
             host_call_fuel: 1_000,
             host_fuel_per_byte: 1,
@@ -91,6 +91,18 @@ impl Default for RuntimeConfig {
         }
     }
 }
+
+/// The default of [`RuntimeConfig::max_result_bytes`]: above the largest
+/// result the simulator produces (a range batch may pass its byte budget by
+/// one key and value, plus framing), so a result is never refused in Wasm
+/// that `MockContext` would return natively.
+const DEFAULT_MAX_RESULT_BYTES: u32 = 8 * 1024 * 1024;
+
+const _: () = {
+    use weft_chaincode::sim::{MAX_BATCH_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES, RANGE_BATCH};
+    let largest_batch = MAX_BATCH_BYTES + MAX_KEY_BYTES + MAX_VALUE_BYTES + 16 * (RANGE_BATCH + 1);
+    assert!(largest_batch <= DEFAULT_MAX_RESULT_BYTES as usize);
+};
 
 /// Bytes of each pooled memory reset in place between calls (see `pooling`).
 const KEEP_RESIDENT_BYTES: usize = 256 * 1024;

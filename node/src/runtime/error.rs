@@ -58,6 +58,13 @@ pub enum RuntimeError {
         /// What wasmtime said.
         message: String,
     },
+    /// The ledger failed while the call read it. The chaincode may have
+    /// carried on without the value, so nothing it recorded can be endorsed.
+    #[error("the ledger failed during the call: {message}")]
+    Ledger {
+        /// What the state view reported.
+        message: String,
+    },
     /// The engine could not be built from the configuration.
     #[error("cannot build the Wasm engine: {message}")]
     Engine {

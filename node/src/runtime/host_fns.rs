@@ -323,7 +323,10 @@ fn define_context(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             check_range("log", "message", m, len_of(ml), memory.data_size(&c))?;
             charge_inputs(&mut c, len_of(ml))?;
             let (mem, state) = memory.data_and_store_mut(&mut c);
-            let message = String::from_utf8_lossy(slice(mem, "log", m, len_of(ml))?);
+            let bytes = slice(mem, "log", m, len_of(ml))?;
+            // The node's log gets at most one line's worth, whatever the guest sends.
+            let shown = &bytes[..bytes.len().min(weft_chaincode::sim::MAX_LOG_LINE_BYTES)];
+            let message = String::from_utf8_lossy(shown);
             let level = LogLevel::from_i32(level);
             match level {
                 LogLevel::Error => tracing::error!(target: "weft::chaincode", "{message}"),

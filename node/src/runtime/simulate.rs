@@ -26,8 +26,9 @@ pub struct Simulated {
 impl Runtime {
     /// Runs `function(args)` of the prepared module `module_hash` against
     /// `sim`, with `fuel`, and returns the outcome with the simulator's
-    /// record. A trap, running out of fuel or of memory is an error: the
-    /// call produced nothing that can be endorsed.
+    /// record. A trap, running out of fuel or of memory, or a ledger failure
+    /// during the call is an error: the call produced nothing that can be
+    /// endorsed.
     pub fn simulate<S: StateView + 'static>(
         &self,
         module_hash: &Digest,
@@ -47,9 +48,15 @@ impl Runtime {
             .map_err(|_| RuntimeError::BadOutput {
                 reason: "the host given back is not the simulator that was passed in".into(),
             })?;
+        let result = sim.finish();
+        if let Some(failure) = &result.failure {
+            return Err(RuntimeError::Ledger {
+                message: failure.to_string(),
+            });
+        }
         Ok(Simulated {
             outcome: execution.outcome,
-            result: sim.finish(),
+            result,
             fuel_used: execution.fuel_used,
         })
     }

@@ -78,7 +78,7 @@ impl BumpAllocator {
 
     /// Makes sure memory reaches `end`.
     fn ensure(end: usize) -> bool {
-        let available = core::arch::wasm32::memory_size(0) * PAGE_BYTES;
+        let available = core::arch::wasm32::memory_size(0).saturating_mul(PAGE_BYTES);
         if end <= available {
             return true;
         }

@@ -60,9 +60,14 @@ pub struct RangeQueryInfo {
     pub start_key: String,
     /// End of the range, exclusive; empty means unbounded.
     pub end_key: String,
-    /// Whether the iterator ran to the end of the range. When it did not, only
-    /// the keys up to the last one read are re-checked.
+    /// Whether the iterator ran to the end of the range. When it did not,
+    /// only committed keys in `[start_key, scanned_to]` are re-checked.
     pub exhausted: bool,
+    /// When not exhausted: the last key the scan passed, whether it came from
+    /// committed state or from the transaction's own writes. A key committed
+    /// by another transaction anywhere up to it is a phantom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanned_to: Option<String>,
     /// Every key the iterator returned, with its version, in key order.
     pub reads: Vec<KvRead>,
 }

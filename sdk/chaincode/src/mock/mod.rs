@@ -277,7 +277,10 @@ impl MockContext {
         .with_collections(&self.collections)
         .with_invoker(Box::new(invoker));
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let (outcome, result) = run(sim, function, &args);
+        let (mut outcome, result) = run(sim, function, &args);
+        if let Some(failure) = &result.failure {
+            outcome = Outcome::Err(format!("the ledger failed during the call: {failure}"));
+        }
         let committed =
             (kind == TxKind::Transaction && matches!(outcome, Outcome::Ok(_))).then(|| {
                 Rc::make_mut(&mut self.ledger).commit(&info.tx_id, info.timestamp_ms, &result)

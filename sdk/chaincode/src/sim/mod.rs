@@ -236,6 +236,11 @@ pub struct SimulationResult {
     pub private_writes: Vec<CollectionWrites>,
     /// Log lines, at most [`MAX_LOG_LINES`].
     pub logs: Vec<(LogLevel, String)>,
+    /// The first ledger failure (`ErrorCode::Internal` from the
+    /// [`StateView`]) the call saw. When set, the call must be treated as
+    /// failed whatever the chaincode returned: it may have swallowed the
+    /// error and carried on without a read the validator needs.
+    pub failure: Option<HostError>,
 }
 
 /// The dispatcher of a [`crate::Contract`] (`C::dispatch`).

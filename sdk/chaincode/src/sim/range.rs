@@ -7,7 +7,7 @@ use std::ops::Bound;
 use weft_abi::{ErrorCode, HostError};
 use weft_types::{KvRead, RangeQueryInfo, Version};
 
-use super::simulator::{TxSimulator, invalid};
+use super::simulator::{TxSimulator, invalid, latch};
 use super::{
     MAX_BATCH_BYTES, MAX_KEY_BYTES, MAX_OPEN_ITERATORS, MAX_RANGE_QUERIES, RANGE_BATCH, StateView,
 };
@@ -79,6 +79,7 @@ impl<S: StateView> TxSimulator<S> {
             end_key: end.to_string(),
             exhausted: empty,
             reads: Vec::new(),
+            scanned_to: None,
         });
         self.iterators.insert(
             handle,
@@ -109,9 +110,18 @@ impl<S: StateView> TxSimulator<S> {
             if cursor.committed.is_empty()
                 && let Some(from) = cursor.fetch_from.take()
             {
-                let fetched = self
-                    .state
-                    .range(&self.namespace, &from, &cursor.end, RANGE_BATCH)?;
+                let fetched = match latch(
+                    &mut self.failure,
+                    self.state
+                        .range(&self.namespace, &from, &cursor.end, RANGE_BATCH),
+                ) {
+                    Ok(fetched) => fetched,
+                    Err(e) => {
+                        // Leave the cursor where it was, so nothing is skipped.
+                        cursor.fetch_from = Some(from);
+                        return Err(e);
+                    }
+                };
                 if fetched.len() >= RANGE_BATCH {
                     cursor.fetch_from = fetched.last().map(|(k, _, _)| successor(k));
                 }
@@ -170,6 +180,12 @@ impl<S: StateView> TxSimulator<S> {
                 out.push((key, value));
             }
         }
+        let record = &mut self.ranges[cursor.record];
+        record.scanned_to = if cursor.exhausted {
+            None
+        } else {
+            cursor.last.clone()
+        };
         check_batch(&out)?;
         Ok(out)
     }

@@ -47,6 +47,9 @@ pub struct TxSimulator<S> {
     event: Option<ChaincodeEvent>,
     nested: Vec<SimulationResult>,
     logs: Vec<(LogLevel, String)>,
+    /// The first ledger failure the call saw. The guest may swallow the
+    /// error it got, so the call is failed afterwards whatever it returned.
+    pub(super) failure: Option<HostError>,
 }
 
 impl<S> core::fmt::Debug for TxSimulator<S> {
@@ -123,6 +126,7 @@ impl<S: StateView> TxSimulator<S> {
             event: None,
             nested: Vec::new(),
             logs: Vec::new(),
+            failure: None,
         }
     }
 
@@ -222,8 +226,12 @@ impl<S: StateView> TxSimulator<S> {
             event: self.event.take(),
             private_writes,
             logs: std::mem::take(&mut self.logs),
+            failure: self.failure.take(),
         };
         for nested in std::mem::take(&mut self.nested) {
+            if result.failure.is_none() {
+                result.failure = nested.failure;
+            }
             result.rwset.namespaces.extend(nested.rwset.namespaces);
             result.private_writes.extend(nested.private_writes);
             result.logs.extend(nested.logs);
@@ -306,7 +314,7 @@ impl<S: StateView> Host for TxSimulator<S> {
         if let Some(own) = self.writes.get(key) {
             return Ok(own.clone());
         }
-        let committed = self.state.get(&self.namespace, key)?;
+        let committed = latch(&mut self.failure, self.state.get(&self.namespace, key))?;
         self.reads
             .entry(key.to_string())
             .or_insert_with(|| committed.as_ref().map(|(_, v)| *v));
@@ -353,7 +361,7 @@ impl<S: StateView> Host for TxSimulator<S> {
             ));
         }
         check_key(key)?;
-        self.state.history(&self.namespace, key)
+        latch(&mut self.failure, self.state.history(&self.namespace, key))
     }
 
     fn private_get(&mut self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, HostError> {
@@ -361,7 +369,10 @@ impl<S: StateView> Host for TxSimulator<S> {
         if let Some(own) = self.collection(collection)?.writes.get(key) {
             return Ok(own.value.clone());
         }
-        let committed = self.state.private_get(&self.namespace, collection, key)?;
+        let committed = latch(
+            &mut self.failure,
+            self.state.private_get(&self.namespace, collection, key),
+        )?;
         self.collection(collection)?
             .reads
             .entry(key.to_string())
@@ -396,7 +407,10 @@ impl<S: StateView> Host for TxSimulator<S> {
         if let Some(own) = self.collection(collection)?.writes.get(key) {
             return Ok(own.value.as_deref().map(hash));
         }
-        let committed = self.state.private_hash(&self.namespace, collection, key)?;
+        let committed = latch(
+            &mut self.failure,
+            self.state.private_hash(&self.namespace, collection, key),
+        )?;
         self.collection(collection)?
             .reads
             .entry(key.to_string())
@@ -483,7 +497,10 @@ impl<S: StateView> Host for TxSimulator<S> {
         if let Some(own) = self.key_policies.get(key) {
             return Ok(own.as_ref().map(ToString::to_string));
         }
-        self.state.key_policy(&self.namespace, key)
+        latch(
+            &mut self.failure,
+            self.state.key_policy(&self.namespace, key),
+        )
     }
 
     fn key_policy_set(&mut self, key: &str, policy: Option<&str>) -> Result<(), HostError> {
@@ -533,4 +550,19 @@ impl<S: StateView> Host for TxSimulator<S> {
         }
         self.logs.push((level, message[..end].to_string()));
     }
+}
+
+/// Remembers the first `Internal` error of the ledger in `failure` and passes
+/// the result on.
+pub(super) fn latch<T>(
+    failure: &mut Option<HostError>,
+    r: Result<T, HostError>,
+) -> Result<T, HostError> {
+    if let Err(e) = &r
+        && e.code == ErrorCode::Internal
+        && failure.is_none()
+    {
+        *failure = Some(e.clone());
+    }
+    r
 }

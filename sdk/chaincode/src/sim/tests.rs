@@ -186,6 +186,10 @@ fn a_partly_read_range_is_not_exhausted() {
     let q = &r.rwset.namespaces[0].range_queries[0];
     assert!(!q.exhausted);
     assert_eq!(q.reads.len(), RANGE_BATCH);
+    assert_eq!(
+        q.scanned_to.as_deref(),
+        Some(keys[RANGE_BATCH - 1].as_str())
+    );
     // The whole range, read to its end, spans batches.
     let mut s = sim(&l, TxKind::Transaction);
     assert_eq!(collect(&mut s, "k", "l").len(), RANGE_BATCH + 10);
@@ -467,4 +471,85 @@ proptest! {
             prop_assert_eq!(v.as_ref(), model.get(k));
         }
     }
+}
+
+/// Regression: a partly read range over the transaction's own writes recorded
+/// no position, so a phantom committed among them went undetected.
+#[test]
+fn a_partly_read_range_over_own_writes_records_where_it_stopped() {
+    let l = MemoryLedger::new();
+    let mut s = sim(&l, TxKind::Transaction);
+    for i in 0..RANGE_BATCH + 50 {
+        s.state_put(&format!("b{i:04}"), b"v").unwrap();
+    }
+    let h = s.range_open("b", "c").unwrap();
+    assert_eq!(s.range_next(h).unwrap().len(), RANGE_BATCH);
+    s.range_close(h).unwrap();
+    let r = s.finish();
+    let q = &r.rwset.namespaces[0].range_queries[0];
+    assert!(!q.exhausted);
+    assert!(q.reads.is_empty(), "own writes are not committed reads");
+    assert_eq!(
+        q.scanned_to.as_deref(),
+        Some(format!("b{:04}", RANGE_BATCH - 1).as_str())
+    );
+}
+
+/// A ledger that fails every read.
+struct Failing;
+
+impl StateView for Failing {
+    fn get(&self, _: &str, _: &str) -> Result<Option<(Vec<u8>, Version)>, HostError> {
+        Err(HostError::new(ErrorCode::Internal, "disk on fire"))
+    }
+    fn range(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: usize,
+    ) -> Result<Vec<(String, Vec<u8>, Version)>, HostError> {
+        Err(HostError::new(ErrorCode::Internal, "disk on fire"))
+    }
+    fn history(&self, _: &str, _: &str) -> Result<Vec<weft_abi::HistoryEntry>, HostError> {
+        Err(HostError::new(ErrorCode::Internal, "disk on fire"))
+    }
+    fn private_get(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<(Vec<u8>, Version)>, HostError> {
+        Err(HostError::new(ErrorCode::Internal, "disk on fire"))
+    }
+    fn private_hash(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<([u8; 32], Version)>, HostError> {
+        Err(HostError::new(ErrorCode::Internal, "disk on fire"))
+    }
+    fn key_policy(&self, _: &str, _: &str) -> Result<Option<String>, HostError> {
+        Err(HostError::new(ErrorCode::Internal, "disk on fire"))
+    }
+}
+
+/// Regression: a chaincode that swallowed a ledger error went on to write
+/// without the read the validator needs; the failure now sticks to the call.
+#[test]
+fn a_swallowed_ledger_failure_still_fails_the_call() {
+    let mut s = TxSimulator::new(Failing, NS, info(TxKind::Transaction));
+    assert_eq!(code(s.state_get("bal")), ErrorCode::Internal);
+    s.state_put("bal", b"100").unwrap();
+    let h = s.range_open("a", "z").unwrap();
+    assert_eq!(code(s.range_next(h)), ErrorCode::Internal);
+    assert_eq!(
+        code(s.range_next(h)),
+        ErrorCode::Internal,
+        "the cursor did not move on"
+    );
+    let r = s.finish();
+    assert_eq!(r.failure.map(|f| f.code), Some(ErrorCode::Internal));
+    assert!(!r.rwset.namespaces[0].range_queries[0].exhausted);
 }
