@@ -12,7 +12,9 @@
 //! The rest is built on the protocol types and the policy language
 //! re-exported here.
 
+pub mod ledger;
 pub mod runtime;
+pub mod validator;
 
 pub use weft_abi as abi;
 pub use weft_policy as policy;

@@ -71,6 +71,7 @@ pub use tx::{
     LifecycleTransaction, NONCE_BYTES, Proposal, ProposalResponse, ProposalResponsePayload,
     Response, SignedProposal, Transaction, TxBody, TxHeader, TxId, transient_digest,
 };
+pub use validation::ValidationCode;
 pub use weft_policy::Policy;
 
 /// JSON bytes of a protocol value. Protocol types only hold strings, numbers,

@@ -1,0 +1,179 @@
+//! [`Ledger::commit`]: one block, one atomic sled batch, one flush.
+
+use std::collections::HashMap;
+
+use weft_types::{Block, Digest, TxId};
+
+use super::Ledger;
+use super::commit_hash::commit_hash;
+use super::error::LedgerError;
+use super::keys;
+use super::reads;
+use super::records::{self, Savepoint};
+use super::updates::{BlockUpdates, TxUpdates};
+
+impl Ledger {
+    /// Commits `block` (its `validation_flags` set, one per envelope) with
+    /// the changes of its valid transactions, and returns the new commit
+    /// hash ([`commit_hash`](super::commit_hash())).
+    ///
+    /// Everything — the block (stored with its commit hash), the tx index
+    /// entry of every transaction (valid or not, with its code), state,
+    /// history, key policies, the commit-hash chain and the savepoint — goes
+    /// into one sled batch, applied atomically, then flushed once. The block
+    /// must be the next one (number = [`Ledger::height`]) and chain to the
+    /// last committed header; otherwise it is refused and nothing changes.
+    ///
+    /// Readers never see the batch half-applied: it is applied under the
+    /// write lock that [`Snapshot`](super::Snapshot)s hold for reading. The
+    /// flush happens after the lock is released, so snapshots may read the
+    /// new state a moment before it is durable; a crash in that window loses
+    /// the block, which the peer fetches and commits again with the same
+    /// result. Commits are serialised. Must not be called on a thread that
+    /// holds a snapshot (it would wait for itself).
+    ///
+    /// An error other than a refusal ([`LedgerError::Storage`],
+    /// [`LedgerError::Corrupt`]) leaves the ledger unusable until reopened.
+    pub fn commit(&self, block: &Block, updates: &BlockUpdates) -> Result<Digest, LedgerError> {
+        let _serial = self.commit_lock.lock();
+        // Only `commit` changes the savepoint, and we hold `commit_lock`.
+        let current = *self.savepoint.read();
+        let (batch, next) = prepare(&self.tree, &current, block, updates)?;
+        {
+            let mut savepoint = self.savepoint.write();
+            self.tree.apply_batch(batch)?;
+            *savepoint = next;
+        }
+        self.db.flush()?;
+        tracing::debug!(
+            block = block.number(),
+            txs = block.data.len(),
+            commit_hash = %next.commit_hash,
+            "committed block"
+        );
+        Ok(next.commit_hash)
+    }
+}
+
+/// Checks the block against the savepoint and builds its batch and the next savepoint.
+fn prepare(
+    tree: &sled::Tree,
+    current: &Savepoint,
+    block: &Block,
+    updates: &BlockUpdates,
+) -> Result<(sled::Batch, Savepoint), LedgerError> {
+    let number = block.number();
+    if number != current.height {
+        return Err(LedgerError::OutOfOrder {
+            number,
+            height: current.height,
+        });
+    }
+    if block.header.previous_hash != current.last_block_hash {
+        return Err(LedgerError::BrokenChain {
+            number,
+            claimed: block.header.previous_hash,
+            expected: current.last_block_hash,
+        });
+    }
+    updates.check(block)?;
+    let height = number.checked_add(1).ok_or_else(|| LedgerError::BadBlock {
+        number,
+        reason: "block number overflows".into(),
+    })?;
+    let flags = &block.metadata.validation_flags;
+    let hash = commit_hash(&current.commit_hash, number, flags, updates);
+
+    let mut batch = sled::Batch::default();
+    for tx in &updates.txs {
+        apply_tx(&mut batch, number, tx);
+    }
+    index_txs(tree, &mut batch, block, updates)?;
+
+    let mut stored = block.clone();
+    stored.metadata.commit_hash = Some(hash);
+    let json = serde_json::to_vec(&stored).map_err(|e| LedgerError::BadBlock {
+        number,
+        reason: format!("does not serialize: {e}"),
+    })?;
+    batch.insert(&keys::by_block(keys::BLOCK, number)[..], json);
+    batch.insert(
+        &keys::by_block(keys::COMMIT_HASH, number)[..],
+        &hash.as_bytes()[..],
+    );
+    let next = Savepoint {
+        height,
+        commit_hash: hash,
+        last_block_hash: block.hash(),
+    };
+    batch.insert(keys::SAVEPOINT, &next.encode()[..]);
+    Ok((batch, next))
+}
+
+/// State, history and key policies of one valid transaction.
+fn apply_tx(batch: &mut sled::Batch, number: u64, tx: &TxUpdates) {
+    let version = weft_types::Version {
+        block: number,
+        tx: tx.index,
+    };
+    for w in &tx.writes {
+        let state_key = keys::ns_key(keys::STATE, &w.ns, &w.key);
+        match &w.value {
+            Some(v) => batch.insert(state_key, records::encode_versioned(version, v)),
+            None => batch.remove(state_key),
+        }
+        batch.insert(
+            keys::history(&w.ns, &w.key, number, tx.index),
+            records::encode_history(&tx.tx_id, tx.timestamp_ms, w.value.as_deref()),
+        );
+    }
+    for p in &tx.policy_writes {
+        let policy_key = keys::ns_key(keys::KEY_POLICY, &p.ns, &p.key);
+        match &p.policy {
+            Some(text) => batch.insert(policy_key, text.as_bytes()),
+            None => batch.remove(policy_key),
+        }
+    }
+}
+
+/// A tx index entry for every transaction whose id is known: from the
+/// updates, else from its envelope (one whose payload does not parse has no
+/// id and is not indexed). An id seen before keeps its first entry unless
+/// that one is invalid and this one valid, so the index points at the
+/// occurrence that took effect.
+fn index_txs(
+    tree: &sled::Tree,
+    batch: &mut sled::Batch,
+    block: &Block,
+    updates: &BlockUpdates,
+) -> Result<(), LedgerError> {
+    let number = block.number();
+    let from_updates: HashMap<u32, TxId> = updates.txs.iter().map(|t| (t.index, t.tx_id)).collect();
+    let mut in_block: HashMap<TxId, bool> = HashMap::new();
+    for (i, envelope) in block.data.iter().enumerate() {
+        let index = u32::try_from(i).map_err(|_| LedgerError::BadBlock {
+            number,
+            reason: "more than 2^32 transactions".into(),
+        })?;
+        let id = match from_updates.get(&index) {
+            Some(id) => *id,
+            None => match envelope.decode() {
+                Ok(tx) => tx.header.tx_id,
+                Err(_) => continue,
+            },
+        };
+        let code = block.metadata.validation_flags[i];
+        let earlier_valid = match in_block.get(&id) {
+            Some(valid) => Some(*valid),
+            None => reads::tx(tree, &id)?.map(|(_, _, c)| c.is_valid()),
+        };
+        if earlier_valid.is_none_or(|valid| !valid && code.is_valid()) {
+            batch.insert(
+                &keys::tx(&id)[..],
+                &records::encode_tx_location(number, index, code)[..],
+            );
+            in_block.insert(id, code.is_valid());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! The key layout of the ledger's one sled tree. Every record kind starts
+//! with a one-byte prefix; variable-length parts that are followed by more
+//! key bytes are length-prefixed (u32 big-endian), so no namespace, key or
+//! collection can run into the next part, whatever bytes it holds (composite
+//! keys start with `\0`). Numbers are big-endian, so byte order is numeric
+//! order and scans come out in block/key order.
+//!
+//! | prefix | key                                              | value |
+//! |--------|--------------------------------------------------|-------|
+//! | `B`    | block u64                                        | block JSON (flags and commit hash set) |
+//! | `C`    | block u64                                        | commit hash after that block (32 bytes) |
+//! | `T`    | tx id (32 bytes)                                 | block u64, index u32, code u8 |
+//! | `S`    | ns_len u32, ns, key                              | block u64, tx u32, value |
+//! | `H`    | ns_len u32, ns, key_len u32, key, block u64, tx u32 | tx id (32), timestamp_ms u64, tag u8 (0 delete, 1 put), value |
+//! | `P`    | ns_len u32, ns, key                              | key-level policy text |
+//! | `V`    | ns_len u32, ns, coll_len u32, coll, key          | private value: block u64, tx u32, value (reserved) |
+//! | `X`    | ns_len u32, ns, coll_len u32, coll, key          | private hash: block u64, tx u32, hash (32) (reserved) |
+//! | `M`    | `savepoint`                                      | height u64, commit hash (32), last block hash (32) |
+//!
+//! The state key ends with the raw key, so all of a namespace's keys share
+//! one prefix and sort by key bytes — the order of Rust's `str`.
+
+use weft_types::TxId;
+
+/// Blocks by number.
+pub(crate) const BLOCK: u8 = b'B';
+/// The commit-hash chain, by block number.
+pub(crate) const COMMIT_HASH: u8 = b'C';
+/// Transaction index: tx id → (block, index, code).
+pub(crate) const TX: u8 = b'T';
+/// World state.
+pub(crate) const STATE: u8 = b'S';
+/// Key history.
+pub(crate) const HISTORY: u8 = b'H';
+/// Key-level endorsement policies.
+pub(crate) const KEY_POLICY: u8 = b'P';
+/// Private state (reserved: nothing writes it yet).
+pub(crate) const PRIVATE: u8 = b'V';
+/// Private hashes (reserved: nothing writes them yet).
+pub(crate) const PRIVATE_HASH: u8 = b'X';
+/// The savepoint record.
+pub(crate) const SAVEPOINT: &[u8] = b"Msavepoint";
+
+fn push_len_prefixed(out: &mut Vec<u8>, part: &[u8]) {
+    let len = u32::try_from(part.len()).expect("namespaces, keys and collections are short");
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(part);
+}
+
+/// `prefix || ns_len || ns`: what every key of a namespace starts with.
+pub(crate) fn ns_prefix(prefix: u8, ns: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 4 + ns.len() + 32);
+    out.push(prefix);
+    push_len_prefixed(&mut out, ns.as_bytes());
+    out
+}
+
+/// A block-numbered record (`B`, `C`).
+pub(crate) fn by_block(prefix: u8, number: u64) -> [u8; 9] {
+    let mut out = [0u8; 9];
+    out[0] = prefix;
+    out[1..].copy_from_slice(&number.to_be_bytes());
+    out
+}
+
+/// A transaction-index key.
+pub(crate) fn tx(tx_id: &TxId) -> [u8; 33] {
+    let mut out = [0u8; 33];
+    out[0] = TX;
+    out[1..].copy_from_slice(tx_id.0.as_bytes());
+    out
+}
+
+/// A world-state key, or (with `prefix` [`KEY_POLICY`]) a key-policy key.
+pub(crate) fn ns_key(prefix: u8, ns: &str, key: &str) -> Vec<u8> {
+    let mut out = ns_prefix(prefix, ns);
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+/// What every history record of `(ns, key)` starts with.
+pub(crate) fn history_prefix(ns: &str, key: &str) -> Vec<u8> {
+    let mut out = ns_prefix(HISTORY, ns);
+    push_len_prefixed(&mut out, key.as_bytes());
+    out
+}
+
+/// One history record's key.
+pub(crate) fn history(ns: &str, key: &str, block: u64, tx: u32) -> Vec<u8> {
+    let mut out = history_prefix(ns, key);
+    out.extend_from_slice(&block.to_be_bytes());
+    out.extend_from_slice(&tx.to_be_bytes());
+    out
+}
+
+/// A private-state or private-hash key.
+pub(crate) fn private(prefix: u8, ns: &str, collection: &str, key: &str) -> Vec<u8> {
+    let mut out = ns_prefix(prefix, ns);
+    push_len_prefixed(&mut out, collection.as_bytes());
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_keys_sort_by_key_within_a_namespace() {
+        let keys = [
+            "\0asset\0a\0",
+            "\0asset\0b\0",
+            "\u{1}",
+            "a",
+            "a\0",
+            "ab",
+            "b",
+        ];
+        let encoded: Vec<_> = keys.iter().map(|k| ns_key(STATE, "cc", k)).collect();
+        let mut sorted = encoded.clone();
+        sorted.sort();
+        assert_eq!(encoded, sorted);
+    }
+
+    #[test]
+    fn namespaces_cannot_run_into_keys() {
+        // Without the length prefix, ("a", "bc") and ("ab", "c") would collide.
+        assert_ne!(ns_key(STATE, "a", "bc"), ns_key(STATE, "ab", "c"));
+        assert!(!ns_key(STATE, "ab", "c").starts_with(&ns_prefix(STATE, "a")));
+    }
+
+    #[test]
+    fn history_of_a_key_is_not_a_prefix_of_a_longer_key() {
+        assert!(!history(ns(), "ab", 0, 0).starts_with(&history_prefix(ns(), "a")));
+        assert!(history(ns(), "a", 7, 1) < history(ns(), "a", 7, 2));
+        assert!(history(ns(), "a", 7, 9) < history(ns(), "a", 8, 0));
+    }
+
+    fn ns() -> &'static str {
+        "cc"
+    }
+
+    #[test]
+    fn private_keys_separate_collections() {
+        assert_ne!(
+            private(PRIVATE, "cc", "a", "bc"),
+            private(PRIVATE, "cc", "ab", "c")
+        );
+    }
+}

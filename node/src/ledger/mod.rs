@@ -1,0 +1,188 @@
+//! The peer's ledger on sled: blocks, the transaction index, world state
+//! with versions, key history, key-level endorsement policies and the
+//! commit-hash chain.
+//!
+//! Main types: [`Ledger`] (`open`, `commit`, reads), [`BlockUpdates`] (what
+//! the committer hands over with a block: the writes of its valid
+//! transactions), [`Snapshot`] (committed state at one height; implements
+//! the simulator's [`StateView`](weft_chaincode::sim::StateView)) and
+//! [`LedgerError`].
+//!
+//! **One tree, one batch, one flush.** Everything lives in one sled tree
+//! (`ledger`) under one-byte key prefixes (layout in `keys.rs`), because a
+//! sled [`Batch`](sled::Batch) is atomic only within one tree. A block's
+//! whole effect — the block, every tx index entry, state, history, key
+//! policies, its commit hash and the savepoint — is one batch, then one
+//! flush (~1 ms): durability is paid once per block.
+//!
+//! **Crash semantics.** sled recovers a batch entirely or not at all (it
+//! seals batches in its log), and recovers a prefix of the batches that
+//! were applied. So after `kill -9` at any moment the ledger reopens at
+//! some block `h` whose state, index, history and savepoint all agree: the
+//! last flushed block, or a later one that sled had written out on its own.
+//! Nothing from a later block is visible. The peer then asks the orderers
+//! for blocks from `h` on; validation and commit are deterministic, so it
+//! converges to the same state and commit hash as its peers. Blocks are not
+//! stored ahead of their state, so [`Ledger::blocks_above_savepoint`] is
+//! always empty today; it is the replay hook should blocks ever be stored
+//! first.
+//!
+//! **Consistency for readers.** A [`parking_lot::RwLock`] guards the
+//! savepoint: `commit` applies its batch under the write lock, and a
+//! [`Snapshot`] holds the read lock for its lifetime, so a simulation sees
+//! one height from its first read to its last. The `Ledger`'s own read
+//! methods each take a snapshot for the duration of one call.
+//!
+//! Private state and private hashes have reserved prefixes (`V`, `X`) that
+//! the snapshot reads; nothing writes them yet.
+
+mod commit;
+mod commit_hash;
+mod error;
+mod keys;
+mod reads;
+mod records;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+mod updates;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use weft_abi::HistoryEntry;
+use weft_types::{Block, Digest, TxId, ValidationCode, Version};
+
+pub use commit_hash::commit_hash;
+pub use error::LedgerError;
+pub use snapshot::Snapshot;
+pub use updates::{BlockUpdates, PolicyWrite, StateWrite, TxUpdates};
+
+use records::Savepoint;
+
+/// The name of the sled tree that holds the ledger.
+const TREE: &str = "ledger";
+
+/// A peer's ledger for one channel, in a sled directory.
+pub struct Ledger {
+    db: sled::Db,
+    tree: sled::Tree,
+    savepoint: Arc<RwLock<Savepoint>>,
+    commit_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("savepoint", &*self.savepoint.read())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger in `dir` and resumes at its savepoint.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Ledger, LedgerError> {
+        let db = sled::Config::new().path(dir.as_ref()).open()?;
+        let tree = db.open_tree(TREE)?;
+        let savepoint = match tree.get(keys::SAVEPOINT)? {
+            Some(raw) => Savepoint::decode(&raw)?,
+            None => Savepoint::default(),
+        };
+        if let Some(last) = savepoint.height.checked_sub(1) {
+            let chained = reads::commit_hash_at(&tree, last)?;
+            if chained != Some(savepoint.commit_hash) {
+                return Err(LedgerError::corrupt(
+                    "savepoint",
+                    format!("its commit hash is not the one recorded for block {last}"),
+                ));
+            }
+        }
+        Ok(Ledger {
+            db,
+            tree,
+            savepoint: Arc::new(RwLock::new(savepoint)),
+            commit_lock: Mutex::new(()),
+        })
+    }
+
+    /// A consistent view at the current height; no block commits while it
+    /// lives. See [`Snapshot`] for how to use it without deadlocking.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            tree: self.tree.clone(),
+            savepoint: self.savepoint.read_arc(),
+        }
+    }
+
+    /// Blocks committed: the number of the next block expected (0 for an
+    /// empty ledger). The savepoint: state is applied up to block `height - 1`.
+    pub fn height(&self) -> u64 {
+        self.savepoint.read().height
+    }
+
+    /// The commit hash after the last committed block (zero before genesis).
+    pub fn commit_hash(&self) -> Digest {
+        self.savepoint.read().commit_hash
+    }
+
+    /// The commit hash after block `number`, if it is committed.
+    pub fn commit_hash_at(&self, number: u64) -> Result<Option<Digest>, LedgerError> {
+        let _snapshot = self.snapshot();
+        reads::commit_hash_at(&self.tree, number)
+    }
+
+    /// Block `number` as committed (validation flags and commit hash set).
+    pub fn block(&self, number: u64) -> Result<Option<Block>, LedgerError> {
+        self.snapshot().block(number)
+    }
+
+    /// Where `tx_id` was recorded: block, index and validation code. When
+    /// the id occurs more than once, the valid occurrence if there is one,
+    /// else the first.
+    pub fn tx(&self, tx_id: &TxId) -> Result<Option<(u64, u32, ValidationCode)>, LedgerError> {
+        self.snapshot().tx(tx_id)
+    }
+
+    /// The committed value and version of `(ns, key)`.
+    pub fn get(&self, ns: &str, key: &str) -> Result<Option<(Vec<u8>, Version)>, LedgerError> {
+        self.snapshot().get(ns, key)
+    }
+
+    /// Up to `limit` committed entries of `ns` with `start <= key < end`
+    /// (`end` empty: unbounded; `start` empty: from the first key, composite
+    /// keys included), in key order.
+    pub fn range(
+        &self,
+        ns: &str,
+        start: &str,
+        end: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>, Version)>, LedgerError> {
+        self.snapshot().range(ns, start, end, limit)
+    }
+
+    /// Every committed change of `(ns, key)`, oldest first.
+    pub fn history(&self, ns: &str, key: &str) -> Result<Vec<HistoryEntry>, LedgerError> {
+        self.snapshot().history(ns, key)
+    }
+
+    /// The committed key-level endorsement policy of `(ns, key)`, as text.
+    pub fn key_policy(&self, ns: &str, key: &str) -> Result<Option<String>, LedgerError> {
+        self.snapshot().key_policy(ns, key)
+    }
+
+    /// Blocks stored above the savepoint, in order, for the replay path on
+    /// restart. Always empty while blocks are stored in the same batch as
+    /// their state (see the module docs).
+    pub fn blocks_above_savepoint(&self) -> Result<Vec<Block>, LedgerError> {
+        let snapshot = self.snapshot();
+        let mut out = Vec::new();
+        let mut number = snapshot.height();
+        while let Some(block) = snapshot.block(number)? {
+            out.push(block);
+            number += 1;
+        }
+        Ok(out)
+    }
+}

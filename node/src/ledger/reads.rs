@@ -1,0 +1,156 @@
+//! Reads over the ledger's tree. Callers hold the ledger's read lock (a
+//! [`Snapshot`](super::Snapshot)), so everything read comes from one height.
+
+use weft_abi::HistoryEntry;
+use weft_types::{Block, Digest, TxId, ValidationCode, Version};
+
+use super::error::LedgerError;
+use super::keys;
+use super::records;
+
+/// The value and version of `(ns, key)`.
+pub(crate) fn get(
+    tree: &sled::Tree,
+    ns: &str,
+    key: &str,
+) -> Result<Option<(Vec<u8>, Version)>, LedgerError> {
+    let Some(raw) = tree.get(keys::ns_key(keys::STATE, ns, key))? else {
+        return Ok(None);
+    };
+    let (version, value) = records::decode_versioned(&raw, "state")?;
+    Ok(Some((value.to_vec(), version)))
+}
+
+/// Up to `limit` entries of `ns` with `start <= key < end` (`end` empty:
+/// to the namespace's end), in key order.
+pub(crate) fn range(
+    tree: &sled::Tree,
+    ns: &str,
+    start: &str,
+    end: &str,
+    limit: usize,
+) -> Result<Vec<(String, Vec<u8>, Version)>, LedgerError> {
+    if limit == 0 || (!end.is_empty() && end <= start) {
+        return Ok(Vec::new());
+    }
+    let prefix = keys::ns_prefix(keys::STATE, ns);
+    let lo = keys::ns_key(keys::STATE, ns, start);
+    let iter = if end.is_empty() {
+        tree.range(lo..)
+    } else {
+        tree.range(lo..keys::ns_key(keys::STATE, ns, end))
+    };
+    let mut out = Vec::new();
+    for item in iter {
+        let (k, v) = item?;
+        let Some(key) = k.strip_prefix(prefix.as_slice()) else {
+            break; // past the namespace (only when `end` is empty)
+        };
+        let key = String::from_utf8(key.to_vec())
+            .map_err(|_| LedgerError::corrupt("state", "key is not UTF-8"))?;
+        let (version, value) = records::decode_versioned(&v, "state")?;
+        out.push((key, value.to_vec(), version));
+        if out.len() == limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Every change of `(ns, key)`, oldest first.
+pub(crate) fn history(
+    tree: &sled::Tree,
+    ns: &str,
+    key: &str,
+) -> Result<Vec<HistoryEntry>, LedgerError> {
+    let prefix = keys::history_prefix(ns, key);
+    let mut out = Vec::new();
+    for item in tree.scan_prefix(&prefix) {
+        let (k, v) = item?;
+        let version = records::decode_versioned(&k[prefix.len()..], "history key")?.0;
+        let (tx_id, timestamp_ms, value) = records::decode_history(&v)?;
+        out.push(HistoryEntry {
+            tx_id: tx_id.to_string(),
+            block: version.block,
+            tx: version.tx,
+            timestamp_ms,
+            value,
+        });
+    }
+    Ok(out)
+}
+
+/// The key-level endorsement policy of `(ns, key)`.
+pub(crate) fn key_policy(
+    tree: &sled::Tree,
+    ns: &str,
+    key: &str,
+) -> Result<Option<String>, LedgerError> {
+    let Some(raw) = tree.get(keys::ns_key(keys::KEY_POLICY, ns, key))? else {
+        return Ok(None);
+    };
+    String::from_utf8(raw.to_vec())
+        .map(Some)
+        .map_err(|_| LedgerError::corrupt("key policy", "not UTF-8"))
+}
+
+/// A private value and its version (nothing writes these yet).
+pub(crate) fn private_get(
+    tree: &sled::Tree,
+    ns: &str,
+    collection: &str,
+    key: &str,
+) -> Result<Option<(Vec<u8>, Version)>, LedgerError> {
+    let Some(raw) = tree.get(keys::private(keys::PRIVATE, ns, collection, key))? else {
+        return Ok(None);
+    };
+    let (version, value) = records::decode_versioned(&raw, "private state")?;
+    Ok(Some((value.to_vec(), version)))
+}
+
+/// A private value's hash and its version (nothing writes these yet).
+pub(crate) fn private_hash(
+    tree: &sled::Tree,
+    ns: &str,
+    collection: &str,
+    key: &str,
+) -> Result<Option<([u8; 32], Version)>, LedgerError> {
+    let Some(raw) = tree.get(keys::private(keys::PRIVATE_HASH, ns, collection, key))? else {
+        return Ok(None);
+    };
+    let (version, hash) = records::decode_versioned(&raw, "private hash")?;
+    Ok(Some((
+        records::decode_digest(hash, "private hash")?.0,
+        version,
+    )))
+}
+
+/// Where a transaction is recorded: block, index and validation code.
+pub(crate) fn tx(
+    tree: &sled::Tree,
+    tx_id: &TxId,
+) -> Result<Option<(u64, u32, ValidationCode)>, LedgerError> {
+    tree.get(keys::tx(tx_id))?
+        .map(|raw| records::decode_tx_location(&raw))
+        .transpose()
+}
+
+/// Block `number` as stored (with its flags and commit hash).
+pub(crate) fn block(tree: &sled::Tree, number: u64) -> Result<Option<Block>, LedgerError> {
+    let Some(raw) = tree.get(keys::by_block(keys::BLOCK, number))? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&raw)
+        .map(Some)
+        .map_err(|e| LedgerError::corrupt("block", e.to_string()))
+}
+
+/// The commit hash after block `number`.
+pub(crate) fn commit_hash_at(
+    tree: &sled::Tree,
+    number: u64,
+) -> Result<Option<Digest>, LedgerError> {
+    tree.get(keys::by_block(keys::COMMIT_HASH, number))?
+        .map(|raw| records::decode_digest(&raw, "commit hash"))
+        .transpose()
+}

@@ -1,0 +1,391 @@
+//! Unit tests of commit and reads on a real sled directory.
+
+use std::time::Duration;
+
+use weft_abi::ErrorCode;
+use weft_chaincode::sim::StateView;
+use weft_types::{
+    Block, Bytes, ConfigTransaction, Envelope, Identity, OrgAuthority, Role, SigningKey,
+    Transaction, TxBody, TxHeader, TxId, ValidationCode, Version,
+};
+
+use super::*;
+
+fn identity() -> Identity {
+    let ca = OrgAuthority::new("Bank", SigningKey::generate()).unwrap();
+    ca.enroll("client", Role::Client, 0, u64::MAX).unwrap()
+}
+
+fn envelope(id: &Identity) -> (Envelope, TxId) {
+    let header = TxHeader::new("weft", id.certificate(), 1_000);
+    let tx_id = header.tx_id;
+    let tx = Transaction {
+        header,
+        body: TxBody::Config(ConfigTransaction {
+            config: Bytes::from("{}"),
+            approvals: Vec::new(),
+        }),
+    };
+    (Envelope::sign(&tx, id), tx_id)
+}
+
+fn block(ledger: &Ledger, envelopes: Vec<Envelope>, flags: Vec<ValidationCode>) -> Block {
+    let number = ledger.height();
+    let previous = match number.checked_sub(1) {
+        Some(n) => ledger.block(n).unwrap().unwrap().hash(),
+        None => Digest::ZERO,
+    };
+    let mut b = Block::new(number, previous, 1_000 + number, envelopes);
+    b.metadata.validation_flags = flags;
+    b
+}
+
+fn put(tx_id: TxId, index: u32, key: &str, value: &str) -> TxUpdates {
+    TxUpdates {
+        tx_id,
+        index,
+        timestamp_ms: 7,
+        writes: vec![StateWrite {
+            ns: "cc".into(),
+            key: key.into(),
+            value: Some(value.as_bytes().to_vec()),
+        }],
+        policy_writes: Vec::new(),
+    }
+}
+
+/// A ledger with the genesis block committed.
+fn ledger_with_genesis(dir: &tempfile::TempDir) -> (Ledger, Identity) {
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let id = identity();
+    let genesis = block(&ledger, vec![envelope(&id).0], vec![ValidationCode::Valid]);
+    ledger.commit(&genesis, &BlockUpdates::empty()).unwrap();
+    (ledger, id)
+}
+
+#[test]
+fn empty_ledger_is_at_height_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    assert_eq!(ledger.height(), 0);
+    assert_eq!(ledger.commit_hash(), Digest::ZERO);
+    assert_eq!(ledger.block(0).unwrap(), None);
+    assert!(ledger.blocks_above_savepoint().unwrap().is_empty());
+}
+
+#[test]
+fn genesis_commits_like_any_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let id = identity();
+    let (env, tx_id) = envelope(&id);
+    let genesis = block(&ledger, vec![env], vec![ValidationCode::Valid]);
+    let hash = ledger.commit(&genesis, &BlockUpdates::empty()).unwrap();
+    assert_eq!(
+        hash,
+        commit_hash(
+            &Digest::ZERO,
+            0,
+            &[ValidationCode::Valid],
+            &BlockUpdates::empty()
+        )
+    );
+    assert_eq!(ledger.height(), 1);
+    assert_eq!(ledger.commit_hash(), hash);
+    assert_eq!(ledger.commit_hash_at(0).unwrap(), Some(hash));
+    assert_eq!(
+        ledger.tx(&tx_id).unwrap(),
+        Some((0, 0, ValidationCode::Valid))
+    );
+    let stored = ledger.block(0).unwrap().unwrap();
+    assert_eq!(stored.metadata.commit_hash, Some(hash));
+    assert_eq!(stored.header, genesis.header);
+    assert_eq!(stored.data, genesis.data);
+}
+
+#[test]
+fn commit_applies_writes_deletes_history_and_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, id) = ledger_with_genesis(&dir);
+    let (e0, t0) = envelope(&id);
+    let (e1, t1) = envelope(&id);
+    let (e2, t2) = envelope(&id);
+    let b1 = block(
+        &ledger,
+        vec![e0, e1, e2],
+        vec![
+            ValidationCode::Valid,
+            ValidationCode::MvccReadConflict,
+            ValidationCode::Valid,
+        ],
+    );
+    let mut second = put(t2, 2, "a", "a2");
+    second.policy_writes.push(PolicyWrite {
+        ns: "cc".into(),
+        key: "a".into(),
+        policy: Some("OR('Bank.member')".into()),
+    });
+    let updates = BlockUpdates {
+        txs: vec![put(t0, 0, "a", "a1"), second],
+    };
+    ledger.commit(&b1, &updates).unwrap();
+
+    // The later write in the block wins; both are in the history.
+    assert_eq!(
+        ledger.get("cc", "a").unwrap(),
+        Some((b"a2".to_vec(), Version { block: 1, tx: 2 }))
+    );
+    let history = ledger.history("cc", "a").unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!((history[0].block, history[0].tx), (1, 0));
+    assert_eq!(history[0].tx_id, t0.to_string());
+    assert_eq!(history[1].value.as_deref(), Some(&b"a2"[..]));
+    assert_eq!(
+        ledger.key_policy("cc", "a").unwrap().as_deref(),
+        Some("OR('Bank.member')")
+    );
+    // Every tx is indexed, the invalid one with its code.
+    assert_eq!(
+        ledger.tx(&t1).unwrap(),
+        Some((1, 1, ValidationCode::MvccReadConflict))
+    );
+    assert_eq!(ledger.tx(&t2).unwrap(), Some((1, 2, ValidationCode::Valid)));
+
+    // Delete the key and its policy.
+    let (e3, t3) = envelope(&id);
+    let b2 = block(&ledger, vec![e3], vec![ValidationCode::Valid]);
+    let delete = TxUpdates {
+        tx_id: t3,
+        index: 0,
+        timestamp_ms: 9,
+        writes: vec![StateWrite {
+            ns: "cc".into(),
+            key: "a".into(),
+            value: None,
+        }],
+        policy_writes: vec![PolicyWrite {
+            ns: "cc".into(),
+            key: "a".into(),
+            policy: None,
+        }],
+    };
+    ledger
+        .commit(&b2, &BlockUpdates { txs: vec![delete] })
+        .unwrap();
+    assert_eq!(ledger.get("cc", "a").unwrap(), None);
+    assert_eq!(ledger.key_policy("cc", "a").unwrap(), None);
+    let history = ledger.history("cc", "a").unwrap();
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[2].value, None);
+    assert_eq!(history[2].timestamp_ms, 9);
+}
+
+#[test]
+fn refused_blocks_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, id) = ledger_with_genesis(&dir);
+    let before = (ledger.height(), ledger.commit_hash());
+    let (env, tx_id) = envelope(&id);
+    let good = block(&ledger, vec![env], vec![ValidationCode::Valid]);
+    let updates = BlockUpdates {
+        txs: vec![put(tx_id, 0, "k", "v")],
+    };
+
+    let mut skipped = good.clone();
+    skipped.header.number = 2;
+    assert!(matches!(
+        ledger.commit(&skipped, &updates),
+        Err(LedgerError::OutOfOrder {
+            number: 2,
+            height: 1
+        })
+    ));
+
+    let mut unchained = good.clone();
+    unchained.header.previous_hash = Digest([9; 32]);
+    assert!(matches!(
+        ledger.commit(&unchained, &updates),
+        Err(LedgerError::BrokenChain { .. })
+    ));
+
+    let mut no_flags = good.clone();
+    no_flags.metadata.validation_flags.clear();
+    let err = ledger.commit(&no_flags, &updates).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("0 validation flags for 1 transactions"),
+        "{err}"
+    );
+
+    let mut invalid = good.clone();
+    invalid.metadata.validation_flags = vec![ValidationCode::BadSignature];
+    let err = ledger.commit(&invalid, &updates).unwrap_err();
+    assert!(err.to_string().contains("marked BAD_SIGNATURE"), "{err}");
+
+    let past_end = BlockUpdates {
+        txs: vec![put(tx_id, 1, "k", "v")],
+    };
+    assert!(matches!(
+        ledger.commit(&good, &past_end),
+        Err(LedgerError::BadBlock { .. })
+    ));
+    let unordered = BlockUpdates {
+        txs: vec![put(tx_id, 0, "k", "v"), put(tx_id, 0, "j", "v")],
+    };
+    assert!(matches!(
+        ledger.commit(&good, &unordered),
+        Err(LedgerError::BadBlock { .. })
+    ));
+
+    assert_eq!((ledger.height(), ledger.commit_hash()), before);
+    assert_eq!(ledger.get("cc", "k").unwrap(), None);
+    assert_eq!(ledger.tx(&tx_id).unwrap(), None);
+    assert_eq!(ledger.block(1).unwrap(), None);
+    ledger.commit(&good, &updates).unwrap();
+    assert_eq!(ledger.height(), 2);
+}
+
+#[test]
+fn a_duplicate_tx_id_keeps_the_valid_occurrence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, id) = ledger_with_genesis(&dir);
+    let (env, tx_id) = envelope(&id);
+    // First seen invalid, then valid in the same block, then again (duplicate) later.
+    let b1 = block(
+        &ledger,
+        vec![env.clone(), env.clone()],
+        vec![ValidationCode::BadCreator, ValidationCode::Valid],
+    );
+    ledger.commit(&b1, &BlockUpdates::empty()).unwrap();
+    assert_eq!(
+        ledger.tx(&tx_id).unwrap(),
+        Some((1, 1, ValidationCode::Valid))
+    );
+    let b2 = block(&ledger, vec![env], vec![ValidationCode::DuplicateTxid]);
+    ledger.commit(&b2, &BlockUpdates::empty()).unwrap();
+    assert_eq!(
+        ledger.tx(&tx_id).unwrap(),
+        Some((1, 1, ValidationCode::Valid))
+    );
+}
+
+#[test]
+fn an_unparseable_envelope_is_not_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, id) = ledger_with_genesis(&dir);
+    let (mut env, tx_id) = envelope(&id);
+    env.payload = Bytes::from("not json");
+    let b1 = block(&ledger, vec![env], vec![ValidationCode::BadPayload]);
+    ledger.commit(&b1, &BlockUpdates::empty()).unwrap();
+    assert_eq!(ledger.tx(&tx_id).unwrap(), None);
+    assert_eq!(ledger.height(), 2);
+}
+
+#[test]
+fn range_respects_namespace_bounds_and_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, id) = ledger_with_genesis(&dir);
+    let (env, tx_id) = envelope(&id);
+    let b1 = block(&ledger, vec![env], vec![ValidationCode::Valid]);
+    let mut tx = put(tx_id, 0, "b", "1");
+    for (ns, key) in [("cc", "a"), ("cc", "c"), ("cc2", "a"), ("c", "cb")] {
+        tx.writes.push(StateWrite {
+            ns: ns.into(),
+            key: key.into(),
+            value: Some(b"x".to_vec()),
+        });
+    }
+    ledger.commit(&b1, &BlockUpdates { txs: vec![tx] }).unwrap();
+    let keys = |start, end, limit| -> Vec<String> {
+        ledger
+            .range("cc", start, end, limit)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _, _)| k)
+            .collect()
+    };
+    assert_eq!(keys("", "", 10), ["a", "b", "c"]);
+    assert_eq!(keys("b", "", 10), ["b", "c"]);
+    assert_eq!(keys("a", "c", 10), ["a", "b"]);
+    assert_eq!(keys("", "", 2), ["a", "b"]);
+    assert!(keys("", "", 0).is_empty());
+    assert!(keys("c", "a", 10).is_empty());
+    assert!(keys("c", "c", 10).is_empty());
+}
+
+#[test]
+fn a_snapshot_holds_commits_off_until_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, id) = ledger_with_genesis(&dir);
+    let ledger = std::sync::Arc::new(ledger);
+    let (env, tx_id) = envelope(&id);
+    let b1 = block(&ledger, vec![env], vec![ValidationCode::Valid]);
+
+    let snapshot = ledger.snapshot();
+    let committer = {
+        let ledger = ledger.clone();
+        std::thread::spawn(move || {
+            let updates = BlockUpdates {
+                txs: vec![put(tx_id, 0, "k", "v")],
+            };
+            ledger.commit(&b1, &updates).unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !committer.is_finished(),
+        "commit must wait for the snapshot"
+    );
+    assert_eq!(snapshot.height(), 1);
+    assert_eq!(StateView::get(&snapshot, "cc", "k").unwrap(), None);
+    drop(snapshot);
+    let hash = committer.join().unwrap();
+    let after = ledger.snapshot();
+    assert_eq!(after.height(), 2);
+    assert_eq!(after.commit_hash(), hash);
+    assert_eq!(
+        StateView::get(&after, "cc", "k").unwrap(),
+        Some((b"v".to_vec(), Version { block: 1, tx: 0 }))
+    );
+}
+
+#[test]
+fn snapshot_is_a_static_sendable_state_view() {
+    fn assert_view<V: StateView + Send + 'static>(_: &V) {}
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let snapshot = ledger.snapshot();
+    assert_view(&snapshot);
+    assert_eq!(snapshot.private_get("cc", "coll", "k").unwrap(), None);
+    assert_eq!(snapshot.private_hash("cc", "coll", "k").unwrap(), None);
+    assert_eq!(StateView::key_policy(&snapshot, "cc", "k").unwrap(), None);
+    assert!(StateView::history(&snapshot, "cc", "k").unwrap().is_empty());
+}
+
+#[test]
+fn ledger_errors_reach_chaincode_as_internal() {
+    let e: weft_abi::HostError = LedgerError::corrupt("state", "short").into();
+    assert_eq!(e.code, ErrorCode::Internal);
+    assert!(e.message.contains("corrupt ledger record (state): short"));
+}
+
+#[test]
+fn a_damaged_savepoint_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (ledger, _) = ledger_with_genesis(&dir);
+        ledger.tree.insert(keys::SAVEPOINT, &[0u8; 5][..]).unwrap();
+        ledger.db.flush().unwrap();
+    }
+    let err = Ledger::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LedgerError::Corrupt {
+                what: "savepoint",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

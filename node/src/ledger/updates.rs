@@ -1,0 +1,108 @@
+//! [`BlockUpdates`]: what the committer hands the ledger besides the block —
+//! the writes of the block's valid transactions, in block order.
+
+use weft_types::{Block, TxId};
+
+use super::error::LedgerError;
+
+/// The changes of one block's valid transactions, in block order. Built by
+/// the committer from the rw-sets of the transactions the validator marked
+/// `VALID`; the ledger checks that every entry points at a valid transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockUpdates {
+    /// One entry per valid transaction that changes something, in block
+    /// order (strictly increasing [`TxUpdates::index`]). A valid transaction
+    /// that changes nothing may be left out or given an empty entry: both
+    /// give the same state and commit hash.
+    pub txs: Vec<TxUpdates>,
+}
+
+/// The changes of one valid transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxUpdates {
+    /// Its id (indexed for this transaction instead of decoding its envelope).
+    pub tx_id: TxId,
+    /// Its index in the block.
+    pub index: u32,
+    /// Its creator's timestamp, unix milliseconds, recorded in key history.
+    pub timestamp_ms: u64,
+    /// State writes and deletes, applied in order (a later write of the same
+    /// key wins, also across transactions).
+    pub writes: Vec<StateWrite>,
+    /// Key-level endorsement policy changes, applied in order.
+    pub policy_writes: Vec<PolicyWrite>,
+}
+
+impl TxUpdates {
+    /// Whether the transaction changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.policy_writes.is_empty()
+    }
+}
+
+/// One write or delete of a public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateWrite {
+    /// The chaincode namespace.
+    pub ns: String,
+    /// The key.
+    pub key: String,
+    /// The new value; `None` deletes the key.
+    pub value: Option<Vec<u8>>,
+}
+
+/// One change of a key-level endorsement policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyWrite {
+    /// The chaincode namespace.
+    pub ns: String,
+    /// The key.
+    pub key: String,
+    /// The policy text; `None` removes the key's policy.
+    pub policy: Option<String>,
+}
+
+impl BlockUpdates {
+    /// No changes (e.g. the genesis block, or a block of invalid transactions).
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Checks that the block has one flag per envelope and that every entry
+    /// names a distinct valid transaction of the block, in order.
+    pub(crate) fn check(&self, block: &Block) -> Result<(), LedgerError> {
+        let number = block.number();
+        let bad = |reason: String| Err(LedgerError::BadBlock { number, reason });
+        let flags = &block.metadata.validation_flags;
+        if flags.len() != block.data.len() {
+            return bad(format!(
+                "{} validation flags for {} transactions",
+                flags.len(),
+                block.data.len()
+            ));
+        }
+        let mut previous: Option<u32> = None;
+        for tx in &self.txs {
+            if previous.is_some_and(|p| tx.index <= p) {
+                return bad(format!(
+                    "updates are not in block order (tx {} after tx {})",
+                    tx.index,
+                    previous.unwrap_or_default()
+                ));
+            }
+            previous = Some(tx.index);
+            match flags.get(tx.index as usize) {
+                None => return bad(format!("updates for tx {}, past the block's end", tx.index)),
+                Some(code) if !code.is_valid() => {
+                    return bad(format!(
+                        "updates for tx {}, which is marked {}",
+                        tx.index,
+                        code.name()
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,192 @@
+//! Stage 1 for a chaincode invocation: proposal, endorsed response, rw-set
+//! shape, endorsements, definition and endorsement policies.
+
+use weft_policy::Signers;
+use weft_types::{
+    Domain, EndorsedTransaction, ProposalResponsePayload, Role, RwSet, ValidationCode, sha3_256,
+};
+
+use super::committed::CommittedState;
+use super::context::BlockContext;
+use super::endorsement_policy;
+use super::outcome::{TxAction, TxCheck};
+use super::rwset_check;
+use super::signatures::{self, SignatureCheck};
+use super::stage1::{Creator, Signer, bad_signature};
+
+/// Checks an invocation whose creator and tx id are known to be right.
+pub(crate) fn check<S: CommittedState + ?Sized>(
+    ctx: &BlockContext<'_, S>,
+    creator: &Creator<'_>,
+    tx: &EndorsedTransaction,
+) -> Result<TxCheck, S::Error> {
+    let parsed = match parse(creator, tx) {
+        Ok(parsed) => parsed,
+        Err((code, detail)) => return Ok(creator.fail(code, detail)),
+    };
+    let mut checks = vec![
+        creator.envelope_signature(),
+        SignatureCheck::new(
+            Signer::Proposal,
+            &creator.body.public_key,
+            Domain::Proposal,
+            &tx.proposal.payload_digest(),
+            &tx.proposal.signature,
+        ),
+    ];
+    let response_digest = sha3_256(&tx.response);
+    let mut signers = Signers::new();
+    for (i, e) in tx.endorsements.iter().enumerate() {
+        // BAD_ENDORSEMENT: the endorser's certificate is not valid at the
+        // block time or is not a peer's.
+        let body = match ctx.certificate(&e.endorser) {
+            Ok(body) => body,
+            Err(err) => {
+                return Ok(creator.fail(
+                    ValidationCode::BadEndorsement,
+                    format!("endorsement {i}: {err}"),
+                ));
+            }
+        };
+        if body.role != Role::Peer {
+            return Ok(creator.fail(
+                ValidationCode::BadEndorsement,
+                format!(
+                    "endorsement {i} is by {}@{}, an {}; only peers endorse",
+                    body.name, body.org, body.role
+                ),
+            ));
+        }
+        signers.insert(&body.org, body.role);
+        checks.push(SignatureCheck::new(
+            Signer::Endorser(i),
+            &body.public_key,
+            Domain::Endorsement,
+            &response_digest,
+            &e.signature,
+        ));
+    }
+    match signatures::verify(checks) {
+        Ok(()) => {}
+        // BAD_SIGNATURE: the creator's signature over the envelope or the
+        // proposal does not verify.
+        Err(Signer::Creator) => return Ok(bad_signature(creator)),
+        Err(Signer::Proposal) => {
+            return Ok(TxCheck::fail(
+                ValidationCode::BadSignature,
+                format!(
+                    "the proposal signature of {} does not verify",
+                    creator.who()
+                ),
+            ));
+        }
+        // BAD_ENDORSEMENT: an endorser's signature over the response does not verify.
+        Err(Signer::Endorser(i) | Signer::Approver(i)) => {
+            return Ok(creator.fail_authentic(
+                ValidationCode::BadEndorsement,
+                format!("the signature of endorsement {i} does not verify over the response"),
+            ));
+        }
+    }
+    // INVALID_CHAINCODE: the invoked chaincode is not defined on the channel.
+    let Some(def) = ctx.definition(&parsed.chaincode)? else {
+        return Ok(creator.fail_authentic(
+            ValidationCode::InvalidChaincode,
+            format!(
+                "chaincode {} is not defined on this channel",
+                parsed.chaincode
+            ),
+        ));
+    };
+    // CHAINCODE_VERSION_CONFLICT: endorsed under another definition sequence.
+    if parsed.response.chaincode.sequence != def.def.sequence {
+        return Ok(creator.fail_authentic(
+            ValidationCode::ChaincodeVersionConflict,
+            format!(
+                "endorsed with chaincode {} sequence {}, but the current definition is sequence {}",
+                def.def.name, parsed.response.chaincode.sequence, def.def.sequence
+            ),
+        ));
+    }
+    // ILLEGAL_WRITESET, INVALID_PRIVATE_DATA, ENDORSEMENT_POLICY_FAILURE:
+    // see endorsement_policy.
+    if let Err((code, detail)) = endorsement_policy::check(ctx, &def, &parsed.rwset, &signers)? {
+        return Ok(creator.fail_authentic(code, detail));
+    }
+    Ok(TxCheck::passed(
+        creator.tx_id(),
+        TxAction::Invoke {
+            chaincode: parsed.chaincode,
+            rwset: parsed.rwset,
+        },
+    ))
+}
+
+struct Parsed {
+    chaincode: String,
+    response: ProposalResponsePayload,
+    rwset: RwSet,
+}
+
+/// Parses and cross-checks proposal, response and rw-set; the error is the
+/// code and why.
+fn parse(
+    creator: &Creator<'_>,
+    tx: &EndorsedTransaction,
+) -> Result<Parsed, (ValidationCode, String)> {
+    // BAD_PAYLOAD: the proposal is not the creator's, does not parse, or its
+    // header differs from the transaction's.
+    let bad_payload = |d: String| (ValidationCode::BadPayload, d);
+    if tx.proposal.signer != creator.envelope.signer {
+        return Err(bad_payload(
+            "the proposal is signed by someone other than the transaction's creator".into(),
+        ));
+    }
+    let proposal = tx
+        .proposal
+        .decode()
+        .map_err(|e| bad_payload(e.to_string()))?;
+    if proposal.header != creator.header {
+        return Err(bad_payload(
+            "the proposal's header differs from the transaction's".into(),
+        ));
+    }
+    // BAD_RESPONSE_PAYLOAD: the response does not parse, is for another
+    // proposal or chaincode, or reports a chaincode failure.
+    let bad_response = |d: String| (ValidationCode::BadResponsePayload, d);
+    let response: ProposalResponsePayload = serde_json::from_slice(&tx.response)
+        .map_err(|e| bad_response(format!("the proposal response does not parse: {e}")))?;
+    if response.proposal_digest != tx.proposal.payload_digest() {
+        return Err(bad_response(
+            "the endorsed response is for another proposal".into(),
+        ));
+    }
+    if response.chaincode.name != proposal.chaincode {
+        return Err(bad_response(format!(
+            "the response is from chaincode {}, the proposal invokes {}",
+            response.chaincode.name, proposal.chaincode
+        )));
+    }
+    if !response.response.is_ok() {
+        return Err(bad_response(format!(
+            "the endorsed response is a failure (status {}: {})",
+            response.response.status, response.response.message
+        )));
+    }
+    // BAD_RWSET: the rw-set does not match its digest, does not parse, or
+    // has the wrong shape.
+    let bad_rwset = |d: String| (ValidationCode::BadRwset, d);
+    if sha3_256(&tx.rwset) != response.rwset_digest {
+        return Err(bad_rwset(
+            "the rw-set does not match the digest the endorsers signed".into(),
+        ));
+    }
+    let rwset: RwSet = serde_json::from_slice(&tx.rwset)
+        .map_err(|e| bad_rwset(format!("the rw-set does not parse: {e}")))?;
+    rwset_check::check_shape(&rwset).map_err(bad_rwset)?;
+    Ok(Parsed {
+        chaincode: proposal.chaincode,
+        response,
+        rwset,
+    })
+}

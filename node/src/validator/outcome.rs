@@ -1,0 +1,111 @@
+//! What validation hands over: per-transaction results of stage 1
+//! ([`TxCheck`]) and of the whole block ([`BlockValidation`]).
+
+use weft_types::{Bytes, ChaincodeDefinition, ChannelConfig, Policy, RwSet, TxId, ValidationCode};
+
+/// The outcome of stage 1 (checks that need no other transaction) for one
+/// transaction, and what stage 2 needs to finish it.
+#[derive(Debug, Clone)]
+pub struct TxCheck {
+    /// `Valid` if every stage-1 check passed; otherwise the first failure.
+    pub code: ValidationCode,
+    /// Why, in words, when the code is not `Valid`.
+    pub detail: Option<String>,
+    /// The tx id, once the creator's certificate, the id and the creator's
+    /// signature have been verified. Only such authenticated ids take part in
+    /// the duplicate check: nobody can get another creator's transaction
+    /// refused as a duplicate by putting its id in a forged envelope.
+    pub tx_id: Option<TxId>,
+    /// What the transaction does, for stage 2; `None` when stage 1 failed.
+    pub action: Option<TxAction>,
+}
+
+impl TxCheck {
+    /// A stage-1 failure.
+    pub(crate) fn fail(code: ValidationCode, detail: impl Into<String>) -> Self {
+        TxCheck {
+            code,
+            detail: Some(detail.into()),
+            tx_id: None,
+            action: None,
+        }
+    }
+
+    /// A transaction that passed stage 1.
+    pub fn passed(tx_id: TxId, action: TxAction) -> Self {
+        TxCheck {
+            code: ValidationCode::Valid,
+            detail: None,
+            tx_id: Some(tx_id),
+            action: Some(action),
+        }
+    }
+}
+
+/// What a transaction that passed stage 1 does.
+#[derive(Debug, Clone)]
+pub enum TxAction {
+    /// A chaincode invocation with its parsed read/write set.
+    Invoke {
+        /// The chaincode the proposal invoked.
+        chaincode: String,
+        /// Every namespace's reads, ranges and writes.
+        rwset: RwSet,
+    },
+    /// A new or upgraded chaincode definition.
+    Lifecycle(ChaincodeDefinition),
+    /// A new channel configuration.
+    Config(ChannelConfig),
+}
+
+/// One key to set or delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateWrite {
+    /// The chaincode namespace.
+    pub namespace: String,
+    /// The key.
+    pub key: String,
+    /// The new value; `None` deletes the key.
+    pub value: Option<Bytes>,
+}
+
+/// A key-level endorsement policy to set or remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPolicyUpdate {
+    /// The chaincode namespace.
+    pub namespace: String,
+    /// The key.
+    pub key: String,
+    /// The new policy; `None` removes it (the chaincode's policy applies again).
+    pub policy: Option<Policy>,
+}
+
+/// What one valid transaction changes. Values are written at version
+/// `(block number, tx)`.
+#[derive(Debug, Clone, Default)]
+pub struct TxWrites {
+    /// The transaction's index in the block.
+    pub tx: u32,
+    /// Writes and deletes, namespace by namespace in key order.
+    pub writes: Vec<StateWrite>,
+    /// Key-level policy changes.
+    pub key_policies: Vec<KeyPolicyUpdate>,
+    /// A chaincode definition to commit (lifecycle transaction).
+    pub definition: Option<ChaincodeDefinition>,
+    /// The channel configuration that takes effect after this block.
+    pub config: Option<ChannelConfig>,
+}
+
+/// The verdict on a block.
+#[derive(Debug, Clone, Default)]
+pub struct BlockValidation {
+    /// One code per envelope, in block order.
+    pub codes: Vec<ValidationCode>,
+    /// Why each invalid transaction is invalid, in words; `None` for valid ones.
+    pub details: Vec<Option<String>>,
+    /// The authenticated tx id of each envelope (see [`TxCheck::tx_id`]):
+    /// the ledger indexes these, valid or not, so a replay is a duplicate.
+    pub tx_ids: Vec<Option<TxId>>,
+    /// The changes of the valid transactions, in block order.
+    pub valid_writes: Vec<TxWrites>,
+}

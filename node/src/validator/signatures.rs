@@ -1,0 +1,124 @@
+//! Ed25519 batch verification of the signatures of one transaction, falling
+//! back to single strict checks to name the one that failed.
+//!
+//! # Batch versus strict verification
+//!
+//! `weft_types` verifies single signatures with `verify_strict`, which
+//! rejects non-canonical `s`, small-order `R` and weak (small-order) public
+//! keys, then checks `R = [s]B - [k]A` exactly. `ed25519_dalek::verify_batch`
+//! checks a random linear combination of those equations and is not strict:
+//!
+//! - non-canonical `s` is still rejected (no scalar malleability);
+//! - weak public keys are not rejected by the batch, so [`verify`] rejects
+//!   them itself before batching ([`ed25519_dalek::VerifyingKey::is_weak`]);
+//! - a small-order `R`, or an `R` with a torsion component, can pass the batch
+//!   where the strict check fails. Producing such a signature needs the
+//!   private key, so it lets a signer make a second valid-looking signature
+//!   over the same message (malleability), never forge one.
+//!
+//! Why that does not matter here: tx ids are `sha3(nonce || creator)` and do
+//! not cover the signature, so a re-signed envelope is still a duplicate;
+//! endorsement policies count certificates, not signature bytes. And every
+//! peer reaches the same verdict: dalek derives the batch coefficients from a
+//! transcript of the batch (messages, keys, signatures) with no outside
+//! randomness, and a batch is always exactly one transaction's signatures in
+//! a fixed order (envelope, proposal, endorsements), whatever the thread
+//! schedule.
+
+use ed25519_dalek::{Signature as DalekSignature, VerifyingKey, verify_batch};
+use weft_types::{Digest, Domain, PublicKey, Signature};
+
+/// One signature to check and who made it.
+pub(crate) struct SignatureCheck<W> {
+    /// Who signed, reported when the signature fails.
+    pub(crate) who: W,
+    key: VerifyingKey,
+    message: Vec<u8>,
+    signature: DalekSignature,
+}
+
+impl<W> SignatureCheck<W> {
+    /// The check that `signature` by `key` covers
+    /// `domain.message(payload_digest)`, exactly what `weft_types` signs.
+    pub(crate) fn new(
+        who: W,
+        key: &PublicKey,
+        domain: Domain,
+        payload_digest: &Digest,
+        signature: &Signature,
+    ) -> Self {
+        SignatureCheck {
+            who,
+            key: *key.as_dalek(),
+            message: domain.message(payload_digest),
+            signature: DalekSignature::from_bytes(&signature.0),
+        }
+    }
+
+    fn verify_single(&self) -> bool {
+        self.key
+            .verify_strict(&self.message, &self.signature)
+            .is_ok()
+    }
+}
+
+/// Verifies every signature in one batch. On failure, checks them one by one
+/// (strictly, in order) and returns the first that fails.
+pub(crate) fn verify<W>(checks: Vec<SignatureCheck<W>>) -> Result<(), W> {
+    let mut checks = checks;
+    if let Some(weak) = checks.iter().position(|c| c.key.is_weak()) {
+        return Err(checks.swap_remove(weak).who);
+    }
+    let batch_ok = match checks.len() {
+        0 => true,
+        1 => checks[0].verify_single(),
+        _ => {
+            let messages: Vec<&[u8]> = checks.iter().map(|c| c.message.as_slice()).collect();
+            let signatures: Vec<DalekSignature> = checks.iter().map(|c| c.signature).collect();
+            let keys: Vec<VerifyingKey> = checks.iter().map(|c| c.key).collect();
+            verify_batch(&messages, &signatures, &keys).is_ok()
+        }
+    };
+    if batch_ok {
+        return Ok(());
+    }
+    match checks.iter().position(|c| !c.verify_single()) {
+        Some(i) => Err(checks.swap_remove(i).who),
+        // Each signature passes the strict check, which implies the batch
+        // equation; a batch failure here can only be a parse difference.
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_types::{SigningKey, sha3_256};
+
+    fn check(who: u8, key: &SigningKey, signed: &[u8], claimed: &[u8]) -> SignatureCheck<u8> {
+        let sig = key.sign(Domain::Endorsement, &sha3_256(signed));
+        SignatureCheck::new(
+            who,
+            &key.public_key(),
+            Domain::Endorsement,
+            &sha3_256(claimed),
+            &sig,
+        )
+    }
+
+    #[test]
+    fn batch_passes_and_names_the_bad_signature() {
+        let keys: Vec<SigningKey> = (0..3).map(|_| SigningKey::generate()).collect();
+        let good = || {
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| check(i as u8, k, b"m", b"m"))
+        };
+        assert_eq!(verify(good().collect()), Ok(()));
+        let mut some_bad: Vec<_> = good().collect();
+        some_bad[1] = check(1, &keys[1], b"m", b"other");
+        assert_eq!(verify(some_bad), Err(1));
+        assert_eq!(verify(vec![check(7, &keys[0], b"a", b"b")]), Err(7));
+        assert_eq!(verify::<u8>(vec![]), Ok(()));
+    }
+}

@@ -1,0 +1,162 @@
+//! Stage 1: the checks of one transaction that need no other transaction of
+//! the block, run in parallel across the block (rayon): parsing, channel,
+//! creator, tx id, signatures, then what the body needs ([`super::invoke`],
+//! [`super::lifecycle`]).
+
+use rayon::prelude::*;
+use weft_types::{
+    Block, CertificateBody, Domain, Envelope, Role, TxBody, TxHeader, TxId, ValidationCode,
+};
+
+use super::committed::CommittedState;
+use super::context::BlockContext;
+use super::outcome::TxCheck;
+use super::signatures::{self, SignatureCheck};
+use super::{invoke, lifecycle};
+
+/// Who made a signature that is checked in a transaction's batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signer {
+    /// The creator, over the envelope.
+    Creator,
+    /// The creator, over the proposal.
+    Proposal,
+    /// The endorsement at this index.
+    Endorser(usize),
+    /// The lifecycle or configuration approval at this index.
+    Approver(usize),
+}
+
+/// Runs stage 1 over every envelope of `block`, in parallel. Certificates are
+/// checked at the block's time, never the local clock. Errors only when
+/// `state` cannot be read.
+pub fn check_transactions<S: CommittedState + ?Sized>(
+    config: &weft_types::ChannelConfig,
+    state: &S,
+    block: &Block,
+) -> Result<Vec<TxCheck>, S::Error> {
+    let ctx = BlockContext::new(config, state, block.number(), block.header.time_secs());
+    block
+        .data
+        .par_iter()
+        .map(|envelope| check_envelope(&ctx, envelope))
+        .collect()
+}
+
+/// A transaction whose creator and tx id have been checked, with its
+/// envelope signature still to verify (in the body's batch).
+pub(crate) struct Creator<'e> {
+    pub(crate) envelope: &'e Envelope,
+    pub(crate) header: TxHeader,
+    pub(crate) body: CertificateBody,
+}
+
+impl Creator<'_> {
+    /// The check of the creator's envelope signature, to batch.
+    pub(crate) fn envelope_signature(&self) -> SignatureCheck<Signer> {
+        SignatureCheck::new(
+            Signer::Creator,
+            &self.body.public_key,
+            Domain::Transaction,
+            &self.envelope.payload_digest(),
+            &self.envelope.signature,
+        )
+    }
+
+    /// A failure found before the signatures were verified. The envelope
+    /// signature is checked alone, so the failure is reported as
+    /// BAD_SIGNATURE if the envelope is not authentic, and otherwise carries
+    /// the authenticated tx id (so a replay of it is still a duplicate).
+    pub(crate) fn fail(&self, code: ValidationCode, detail: impl Into<String>) -> TxCheck {
+        match signatures::verify(vec![self.envelope_signature()]) {
+            Ok(()) => self.fail_authentic(code, detail),
+            Err(_) => bad_signature(self),
+        }
+    }
+
+    /// A failure of a transaction whose envelope signature verified.
+    pub(crate) fn fail_authentic(
+        &self,
+        code: ValidationCode,
+        detail: impl Into<String>,
+    ) -> TxCheck {
+        let mut check = TxCheck::fail(code, detail);
+        check.tx_id = Some(self.tx_id());
+        check
+    }
+
+    pub(crate) fn tx_id(&self) -> TxId {
+        self.header.tx_id
+    }
+
+    pub(crate) fn who(&self) -> String {
+        format!("{}@{}", self.body.name, self.body.org)
+    }
+}
+
+/// BAD_SIGNATURE: the creator's signature over the envelope does not verify.
+pub(crate) fn bad_signature(creator: &Creator<'_>) -> TxCheck {
+    TxCheck::fail(
+        ValidationCode::BadSignature,
+        format!(
+            "the envelope signature of {} does not verify over the transaction",
+            creator.who()
+        ),
+    )
+}
+
+fn check_envelope<S: CommittedState + ?Sized>(
+    ctx: &BlockContext<'_, S>,
+    envelope: &Envelope,
+) -> Result<TxCheck, S::Error> {
+    // BAD_PAYLOAD: the envelope's bytes are not a transaction.
+    let tx = match envelope.decode() {
+        Ok(tx) => tx,
+        Err(e) => return Ok(TxCheck::fail(ValidationCode::BadPayload, e.to_string())),
+    };
+    // BAD_CHANNEL: the transaction is for another channel.
+    if tx.header.channel != ctx.config.channel {
+        return Ok(TxCheck::fail(
+            ValidationCode::BadChannel,
+            format!(
+                "the transaction is for channel {:?}, this is {:?}",
+                tx.header.channel, ctx.config.channel
+            ),
+        ));
+    }
+    // BAD_CREATOR: certificate not issued by a channel org, outside its
+    // validity at the block time, or a role that may not submit.
+    let body = match ctx.certificate(&envelope.signer) {
+        Ok(body) => body,
+        Err(e) => return Ok(TxCheck::fail(ValidationCode::BadCreator, e)),
+    };
+    if !matches!(body.role, Role::Client | Role::Admin | Role::Peer) {
+        return Ok(TxCheck::fail(
+            ValidationCode::BadCreator,
+            format!(
+                "{}@{} is an {}, which may not submit transactions",
+                body.name, body.org, body.role
+            ),
+        ));
+    }
+    // BAD_TXID: the id is not sha3(nonce || creator).
+    if !tx.header.tx_id_matches(&envelope.signer) {
+        return Ok(TxCheck::fail(
+            ValidationCode::BadTxid,
+            format!(
+                "tx id {} is not sha3-256 of the nonce and the creator's certificate",
+                tx.header.tx_id
+            ),
+        ));
+    }
+    let creator = Creator {
+        envelope,
+        header: tx.header,
+        body,
+    };
+    match tx.body {
+        TxBody::Invoke(e) => invoke::check(ctx, &creator, &e),
+        TxBody::Lifecycle(l) => lifecycle::check_lifecycle(ctx, &creator, &l),
+        TxBody::Config(c) => Ok(lifecycle::check_config(ctx, &creator, &c)),
+    }
+}
