@@ -8,10 +8,10 @@
 use criterion::{BatchSize, Criterion, Throughput};
 use weft_node::validator::{MemoryState, check_mvcc, check_transactions, validate_block};
 use weft_types::{
-    Block, Bytes, ChaincodeDefinition, ChaincodeId, ChannelConfig, Digest, Domain,
-    EndorsedTransaction, Endorsement, Envelope, Identity, KvRead, KvWrite, NsRwSet, OrgAuthority,
-    OrgInfo, Proposal, ProposalResponsePayload, Response, Role, RwSet, SignedProposal, SigningKey,
-    Transaction, TxBody, TxHeader, Version, sha3_256,
+    Block, Bytes, ChaincodeDefinition, ChaincodeId, ChannelConfig, Digest, EndorsedTransaction,
+    Envelope, Identity, KvRead, KvWrite, NsRwSet, OrgAuthority, OrgInfo, Proposal,
+    ProposalResponse, ProposalResponsePayload, Response, Role, RwSet, SignedProposal, SigningKey,
+    Transaction, TxBody, TxHeader, Version,
 };
 
 const TXS: usize = 500;
@@ -97,8 +97,7 @@ fn invoke(client: &Identity, peers: &[Identity], rwset: &RwSet) -> Envelope {
         },
         client,
     );
-    let rwset = serde_json::to_vec(rwset).expect("json");
-    let response = serde_json::to_vec(&ProposalResponsePayload {
+    let payload = ProposalResponsePayload {
         proposal_digest: proposal.payload_digest(),
         chaincode: ChaincodeId {
             name: CC.into(),
@@ -110,22 +109,18 @@ fn invoke(client: &Identity, peers: &[Identity], rwset: &RwSet) -> Envelope {
             message: String::new(),
             payload: Bytes::default(),
         },
-        rwset_digest: sha3_256(&rwset),
+        rwset_digest: Digest::ZERO,
         event: None,
-    })
-    .expect("json");
-    let endorsements = peers
+    };
+    let responses = peers
         .iter()
-        .map(|p| Endorsement::sign(Domain::Endorsement, &response, p))
+        .map(|p| ProposalResponse::build(payload.clone(), rwset, Some(p)))
         .collect();
     let tx = Transaction {
         header,
-        body: TxBody::Invoke(EndorsedTransaction {
-            proposal,
-            response: Bytes(response),
-            rwset: Bytes(rwset),
-            endorsements,
-        }),
+        body: TxBody::Invoke(
+            EndorsedTransaction::assemble(proposal, responses).expect("endorsers agree"),
+        ),
     };
     Envelope::sign(&tx, client)
 }

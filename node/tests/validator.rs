@@ -7,7 +7,7 @@ use weft_node::validator::{BlockValidation, MemoryState, validate_block};
 use weft_types::{
     Block, Bytes, ChaincodeDefinition, ChaincodeId, ChannelConfig, Digest, Domain,
     EndorsedTransaction, Endorsement, Envelope, Identity, KeyPolicyWrite, KvRead, KvWrite,
-    LifecycleTransaction, NsRwSet, OrgAuthority, OrgInfo, Policy, Proposal,
+    LifecycleTransaction, NsRwSet, OrgAuthority, OrgInfo, Policy, Proposal, ProposalResponse,
     ProposalResponsePayload, RangeQueryInfo, Response, Role, RwSet, SignedProposal, SigningKey,
     Transaction, TxBody, TxHeader, TxId, ValidationCode as Code, Version, sha3_256,
 };
@@ -139,8 +139,7 @@ impl Invoke {
             },
             &self.creator,
         );
-        let rwset = serde_json::to_vec(&self.rwset).unwrap();
-        let response = serde_json::to_vec(&ProposalResponsePayload {
+        let payload = ProposalResponsePayload {
             proposal_digest: proposal.payload_digest(),
             chaincode: ChaincodeId {
                 name: self.chaincode.clone(),
@@ -152,23 +151,17 @@ impl Invoke {
                 message: String::new(),
                 payload: Bytes::default(),
             },
-            rwset_digest: sha3_256(&rwset),
+            rwset_digest: Digest::ZERO,
             event: None,
-        })
-        .unwrap();
-        let endorsements = self
+        };
+        let responses = self
             .endorsers
             .iter()
-            .map(|p| Endorsement::sign(Domain::Endorsement, &response, p))
+            .map(|p| ProposalResponse::build(payload.clone(), &self.rwset, Some(p)))
             .collect();
         let tx = Transaction {
             header,
-            body: TxBody::Invoke(EndorsedTransaction {
-                proposal,
-                response: Bytes(response),
-                rwset: Bytes(rwset),
-                endorsements,
-            }),
+            body: TxBody::Invoke(EndorsedTransaction::assemble(proposal, responses).unwrap()),
         };
         Envelope::sign(&tx, &self.creator)
     }

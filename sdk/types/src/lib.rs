@@ -67,9 +67,10 @@ pub use rwset::{
 };
 pub use signed::{Signed, SignedPayload, Verified, VerifyError};
 pub use tx::{
-    ChaincodeEvent, ChaincodeId, ConfigTransaction, EndorsedTransaction, Endorsement, Envelope,
-    LifecycleTransaction, NONCE_BYTES, Proposal, ProposalResponse, ProposalResponsePayload,
-    Response, SignedProposal, Transaction, TxBody, TxHeader, TxId, transient_digest,
+    AssembleError, ChaincodeEvent, ChaincodeId, ConfigTransaction, EndorsedTransaction,
+    Endorsement, Envelope, LifecycleTransaction, NONCE_BYTES, Proposal, ProposalResponse,
+    ProposalResponsePayload, Response, SignedProposal, Transaction, TxBody, TxHeader, TxId,
+    transient_digest,
 };
 pub use validation::ValidationCode;
 pub use weft_policy::Policy;

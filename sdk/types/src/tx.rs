@@ -10,6 +10,7 @@ use crate::bytes::Bytes;
 use crate::certificate::{Certificate, CertificateBody, Identity, TrustStore};
 use crate::channel::ChannelConfig;
 use crate::crypto::{CryptoError, Digest, Domain, Hasher, Signature, random_bytes, sha3_256};
+use crate::rwset::RwSet;
 use crate::signed::{Signed, SignedPayload, VerifyError};
 
 /// Length of the random nonce in every transaction header.
@@ -244,6 +245,52 @@ pub struct ProposalResponse {
     pub endorsement: Option<Endorsement>,
 }
 
+impl ProposalResponse {
+    /// An endorser's answer: serializes `rwset`, sets `payload.rwset_digest`
+    /// to its digest, serializes the payload and — unless `endorser` is `None`
+    /// (a query, answered but never endorsed) — signs it. Serialization is
+    /// deterministic, so endorsers that simulated the same result produce the
+    /// same bytes.
+    pub fn build(
+        mut payload: ProposalResponsePayload,
+        rwset: &RwSet,
+        endorser: Option<&Identity>,
+    ) -> ProposalResponse {
+        let rwset = crate::to_json_bytes(rwset);
+        payload.rwset_digest = sha3_256(&rwset);
+        let payload = crate::to_json_bytes(&payload);
+        let endorsement = endorser.map(|id| Endorsement::sign(Domain::Endorsement, &payload, id));
+        ProposalResponse {
+            payload: Bytes(payload),
+            rwset: Bytes(rwset),
+            endorsement,
+        }
+    }
+}
+
+/// Why endorsements could not be assembled into a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AssembleError {
+    /// There is nothing to assemble.
+    #[error("no proposal responses to assemble")]
+    NoResponses,
+    /// A response carries no endorsement (it answered a query).
+    #[error("proposal response {index} is not endorsed")]
+    NotEndorsed {
+        /// Its position in the list.
+        index: usize,
+    },
+    /// The endorsers simulated different results: the transaction could
+    /// never satisfy a policy needing them all.
+    #[error(
+        "proposal response {index} differs from the first (different result or read/write set)"
+    )]
+    Mismatch {
+        /// Its position in the list.
+        index: usize,
+    },
+}
+
 /// A chaincode invocation ready for ordering: the signed proposal, the
 /// response every endorser signed, the read/write set and the endorsements.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +303,31 @@ pub struct EndorsedTransaction {
     pub rwset: Bytes,
     /// One endorsement per endorsing peer.
     pub endorsements: Vec<Endorsement>,
+}
+
+impl EndorsedTransaction {
+    /// Puts a proposal and its endorsers' responses together. Every response
+    /// must be endorsed and carry byte-identical payload and rw-set.
+    pub fn assemble(
+        proposal: SignedProposal,
+        responses: Vec<ProposalResponse>,
+    ) -> Result<EndorsedTransaction, AssembleError> {
+        let first = responses.first().ok_or(AssembleError::NoResponses)?;
+        let (response, rwset) = (first.payload.clone(), first.rwset.clone());
+        let mut endorsements = Vec::with_capacity(responses.len());
+        for (index, r) in responses.into_iter().enumerate() {
+            if r.payload != response || r.rwset != rwset {
+                return Err(AssembleError::Mismatch { index });
+            }
+            endorsements.push(r.endorsement.ok_or(AssembleError::NotEndorsed { index })?);
+        }
+        Ok(EndorsedTransaction {
+            proposal,
+            response,
+            rwset,
+            endorsements,
+        })
+    }
 }
 
 /// Commits a chaincode definition (install or upgrade) on the channel. The
@@ -381,6 +453,71 @@ mod tests {
         assert!(
             e.verify_signature(Domain::LifecycleApproval, &sha3_256(b"resp"))
                 .is_err()
+        );
+    }
+
+    fn response(proposal: &SignedProposal, status: u16) -> ProposalResponsePayload {
+        ProposalResponsePayload {
+            proposal_digest: proposal.payload_digest(),
+            chaincode: ChaincodeId {
+                name: "cc".into(),
+                version: "1".into(),
+                sequence: 1,
+            },
+            response: Response {
+                status,
+                message: String::new(),
+                payload: Bytes::default(),
+            },
+            rwset_digest: Digest::ZERO,
+            event: None,
+        }
+    }
+
+    #[test]
+    fn endorsements_assemble_only_when_they_agree() {
+        let (ca, client) = client();
+        let p1 = ca.enroll("peer0", Role::Peer, 0, u64::MAX).unwrap();
+        let p2 = ca.enroll("peer1", Role::Peer, 0, u64::MAX).unwrap();
+        let proposal = SignedProposal::sign(
+            &Proposal {
+                header: TxHeader::new("weft", client.certificate(), 1),
+                chaincode: "cc".into(),
+                function: "f".into(),
+                args: vec![],
+                transient_digest: None,
+            },
+            &client,
+        );
+        let rw = RwSet::default();
+        let ok = |id| ProposalResponse::build(response(&proposal, 200), &rw, Some(id));
+        let (a, b) = (ok(&p1), ok(&p2));
+        let payload: ProposalResponsePayload = serde_json::from_slice(&a.payload).unwrap();
+        assert_eq!(
+            payload.rwset_digest,
+            sha3_256(&a.rwset),
+            "the digest is derived"
+        );
+        let tx = EndorsedTransaction::assemble(proposal.clone(), vec![a.clone(), b]).unwrap();
+        assert_eq!(tx.endorsements.len(), 2);
+        for e in &tx.endorsements {
+            e.verify_signature(Domain::Endorsement, &sha3_256(&tx.response))
+                .unwrap();
+        }
+
+        let other = ProposalResponse::build(response(&proposal, 201), &rw, Some(&p2));
+        assert_eq!(
+            EndorsedTransaction::assemble(proposal.clone(), vec![a.clone(), other]),
+            Err(AssembleError::Mismatch { index: 1 })
+        );
+        let query = ProposalResponse::build(response(&proposal, 200), &rw, None);
+        assert_eq!(
+            EndorsedTransaction::assemble(proposal.clone(), vec![a, query]),
+            Err(AssembleError::NotEndorsed { index: 1 })
+        );
+        assert_eq!(
+            EndorsedTransaction::assemble(proposal, vec![]),
+            Err(AssembleError::NoResponses)
         );
     }
 
