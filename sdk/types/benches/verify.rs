@@ -6,48 +6,17 @@ use std::hint::black_box;
 use criterion::Criterion;
 use weft_types::*;
 
-fn fixture() -> (ChannelConfig, Identity, Identity) {
-    let bank = OrgAuthority::new("Bank", SigningKey::from_seed(&[7; 32])).expect("valid org");
-    let client = bank
-        .enroll("client", Role::Client, 0, u64::MAX)
-        .expect("valid member");
-    let orderer = bank
-        .enroll("orderer0", Role::Orderer, 0, u64::MAX)
-        .expect("valid member");
-    let config = ChannelConfig::new(
-        "weft",
-        vec![OrgInfo {
-            name: "Bank".into(),
-            root_key: bank.root_key(),
-            peers: vec![],
-        }],
-        vec![OrdererInfo {
-            id: 1,
-            name: "orderer0".into(),
-            org: "Bank".into(),
-            api: "127.0.0.1:7050".into(),
-            cluster: "127.0.0.1:7051".into(),
-            public_key: orderer.body().public_key,
-        }],
-    );
-    (config, client, orderer)
-}
-
-fn proposal(id: &Identity) -> SignedProposal {
-    SignedProposal::sign(
-        &Proposal {
-            header: TxHeader::new("weft", id.certificate(), 1),
-            chaincode: "asset-transfer".into(),
-            function: "create".into(),
-            args: vec!["asset1".into(), "alice".into(), "100".into()],
-            transient_digest: None,
-        },
-        id,
-    )
-}
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::{net, proposal};
 
 fn bench(c: &mut Criterion) {
-    let (config, client, orderer) = fixture();
+    let support::Net {
+        config,
+        client,
+        orderer,
+        ..
+    } = net();
     let signed = proposal(&client);
     let json = serde_json::to_vec(&signed).expect("serializes");
 

@@ -7,54 +7,10 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use weft_types::*;
 
+mod support;
+use support::{Net, net, proposal};
+
 const NOW: u64 = 1_800_000_000;
-
-struct Net {
-    bank: OrgAuthority,
-    config: ChannelConfig,
-    client: Identity,
-    orderer: Identity,
-}
-
-fn net() -> Net {
-    let bank = OrgAuthority::new("Bank", SigningKey::generate()).unwrap();
-    let client = bank.enroll("client", Role::Client, 0, u64::MAX).unwrap();
-    let orderer = bank.enroll("orderer0", Role::Orderer, 0, u64::MAX).unwrap();
-    let config = ChannelConfig::new(
-        "weft",
-        vec![OrgInfo {
-            name: "Bank".into(),
-            root_key: bank.root_key(),
-            peers: vec![],
-        }],
-        vec![OrdererInfo {
-            id: 1,
-            name: "orderer0".into(),
-            org: "Bank".into(),
-            api: "127.0.0.1:7050".into(),
-            cluster: "127.0.0.1:7051".into(),
-            public_key: orderer.body().public_key,
-        }],
-    );
-    config.validate().unwrap();
-    Net {
-        bank,
-        config,
-        client,
-        orderer,
-    }
-}
-
-fn proposal(id: &Identity) -> SignedProposal {
-    let p = Proposal {
-        header: TxHeader::new("weft", id.certificate(), 42),
-        chaincode: "asset-transfer".into(),
-        function: "transfer".into(),
-        args: vec!["asset1".into(), "bob".into()],
-        transient_digest: None,
-    };
-    SignedProposal::sign(&p, id)
-}
 
 /// Flips the low bit of every byte of `json` in turn; each result must either
 /// fail to parse or fail `verify`.
