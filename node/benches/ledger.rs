@@ -55,7 +55,13 @@ fn next(ledger: &Ledger, envelopes: &[Envelope], rng: &mut Lcg) -> (Block, Block
             tx_updates(TxId(Digest(id)), i as u32, writes)
         })
         .collect();
-    (block, BlockUpdates { txs })
+    (
+        block,
+        BlockUpdates {
+            txs,
+            ..Default::default()
+        },
+    )
 }
 
 fn commit(c: &mut Criterion) {

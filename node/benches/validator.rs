@@ -6,7 +6,9 @@
 //! function, which the workspace lints refuse.
 
 use criterion::{BatchSize, Criterion, Throughput};
-use weft_node::validator::{MemoryState, check_mvcc, check_transactions, validate_block};
+use weft_node::validator::{
+    MemoryState, StaticModuleCheck, check_mvcc, check_transactions, validate_block,
+};
 use weft_types::{
     Block, Bytes, ChaincodeDefinition, ChaincodeId, ChannelConfig, Digest, EndorsedTransaction,
     Envelope, Identity, KvRead, KvWrite, NsRwSet, OrgAuthority, OrgInfo, Proposal,
@@ -133,7 +135,7 @@ fn bench(c: &mut Criterion) {
         "{:?}",
         verdict.details
     );
-    let Ok(checks) = check_transactions(&config, &state, &block);
+    let Ok(checks) = check_transactions(&config, &state, &StaticModuleCheck::default(), &block);
 
     let mut g = c.benchmark_group("validator");
     g.throughput(Throughput::Elements(TXS as u64));
@@ -142,7 +144,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| validate_block(&config, &state, &block))
     });
     g.bench_function("stage1_500", |b| {
-        b.iter(|| check_transactions(&config, &state, &block))
+        b.iter(|| check_transactions(&config, &state, &StaticModuleCheck::default(), &block))
     });
     g.bench_function("mvcc_500", |b| {
         b.iter_batched(

@@ -12,6 +12,7 @@
 //! The rest is built on the protocol types and the policy language
 //! re-exported here.
 
+pub mod channel;
 pub mod ledger;
 pub mod runtime;
 pub mod validator;

@@ -46,6 +46,7 @@ fn committed_blocks_read_back() {
             0,
             vec![write("cc", "a", Some(b"1")), write("cc", "b", Some(b"2"))],
         )],
+        ..Default::default()
     };
     let h1 = ledger.commit(&b1, &updates).unwrap();
 
@@ -57,6 +58,7 @@ fn committed_blocks_read_back() {
             0,
             vec![write("cc", "a", Some(b"3")), write("cc", "b", None)],
         )],
+        ..Default::default()
     };
     let h2 = ledger.commit(&b2, &updates).unwrap();
     assert_ne!(h1, h2);
@@ -121,7 +123,15 @@ fn reopening_resumes_at_the_savepoint() {
             policy: Some("AND('Bank.peer')".into()),
         });
         (
-            ledger.commit(&b1, &BlockUpdates { txs: vec![tx] }).unwrap(),
+            ledger
+                .commit(
+                    &b1,
+                    &BlockUpdates {
+                        txs: vec![tx],
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
             t0,
         )
     };
@@ -145,6 +155,7 @@ fn reopening_resumes_at_the_savepoint() {
     let b2 = next_block(&ledger, vec![e1], vec![ValidationCode::Valid]);
     let updates = BlockUpdates {
         txs: vec![tx_updates(t1, 0, vec![write("cc", "k", Some(b"w"))])],
+        ..Default::default()
     };
     ledger.commit(&b2, &updates).unwrap();
     assert_eq!(
@@ -180,6 +191,7 @@ fn ranges_are_in_key_order_with_composite_keys() {
     writes.push(write("ccc", "a", Some(b"x")));
     let updates = BlockUpdates {
         txs: vec![tx_updates(tx_id, 0, writes)],
+        ..Default::default()
     };
     ledger.commit(&block, &updates).unwrap();
 
@@ -233,6 +245,7 @@ fn a_block_out_of_order_is_refused_and_changes_nothing() {
         block.header.number = 5;
         let updates = BlockUpdates {
             txs: vec![tx_updates(tx_id, 0, vec![write("cc", "k", Some(b"v"))])],
+            ..Default::default()
         };
         let err = ledger.commit(&block, &updates).unwrap_err();
         assert!(matches!(
@@ -279,6 +292,7 @@ fn a_snapshot_keeps_its_height_while_a_commit_waits() {
             0,
             vec![write("cc", "a", Some(b"a1")), write("cc", "b", Some(b"b1"))],
         )],
+        ..Default::default()
     };
     ledger.commit(&b1, &updates).unwrap();
 
@@ -297,6 +311,7 @@ fn a_snapshot_keeps_its_height_while_a_commit_waits() {
                     0,
                     vec![write("cc", "a", Some(b"a2")), write("cc", "b", Some(b"b2"))],
                 )],
+                ..Default::default()
             };
             ledger.commit(&b2, &updates).unwrap();
         })
@@ -328,6 +343,7 @@ fn a_simulation_over_a_snapshot_records_committed_versions() {
     let block = next_block(&ledger, vec![env], vec![ValidationCode::Valid]);
     let updates = BlockUpdates {
         txs: vec![tx_updates(tx_id, 0, vec![write("cc", "k", Some(b"v"))])],
+        ..Default::default()
     };
     ledger.commit(&block, &updates).unwrap();
 

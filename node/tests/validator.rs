@@ -684,15 +684,21 @@ fn lifecycle(
 fn lifecycle_transactions() {
     let n = net();
     let admins = [&n.admins[0], &n.admins[1]];
+    let wasm = wat::parse_file("tests/fixtures/echo.wat").unwrap();
     let mut upgrade = definition(CC, 2, None);
-    upgrade.module_hash = sha3_256(b"wasm");
-    let good = lifecycle(&n, &upgrade, b"wasm", &admins);
-    let again = lifecycle(&n, &upgrade, b"wasm", &admins);
-    let one_admin = lifecycle(&n, &upgrade, b"wasm", &admins[..1]);
+    upgrade.module_hash = sha3_256(&wasm);
+    let good = lifecycle(&n, &upgrade, &wasm, &admins);
+    let again = lifecycle(&n, &upgrade, &wasm, &admins);
+    let one_admin = lifecycle(&n, &upgrade, &wasm, &admins[..1]);
     let wrong_module = lifecycle(&n, &upgrade, b"other", &admins);
     let mut skip = upgrade.clone();
     skip.sequence = 3;
-    let skipped = lifecycle(&n, &skip, b"wasm", &admins);
+    let skipped = lifecycle(&n, &skip, &wasm, &admins);
+    // Hash and approvals in order, but the module is not one the runtime runs.
+    let hostile = wat::parse_file("tests/fixtures/forbidden_imports.wat").unwrap();
+    let mut rejected = definition("other", 1, None);
+    rejected.module_hash = sha3_256(&hostile);
+    let rejected = lifecycle(&n, &rejected, &hostile, &admins);
     // An invocation endorsed under sequence 1 after the upgrade in the block.
     let invoke = n.invoke(rw(CC, &[], &[("k", Some("v"))], vec![]));
     let out = check(
@@ -704,6 +710,7 @@ fn lifecycle_transactions() {
             wrong_module,
             skipped,
             invoke.build(),
+            rejected,
         ],
         &[
             (Code::Valid, ""),
@@ -721,6 +728,7 @@ fn lifecycle_transactions() {
                 "next definition must be 2, not 3",
             ),
             (Code::ChaincodeVersionConflict, "redefined by transaction 0"),
+            (Code::InvalidLifecycleTransaction, "the module is rejected"),
         ],
     );
     assert_eq!(out.valid_writes[0].definition.as_ref(), Some(&upgrade));

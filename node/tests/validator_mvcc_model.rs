@@ -280,7 +280,7 @@ proptest! {
             let checks = txs
                 .iter()
                 .map(|(id, rwset)| {
-                    TxCheck::passed(*id, TxAction::Invoke { chaincode: NS.into(), rwset: rwset.clone() })
+                    TxCheck::passed(*id, TxAction::Invoke { chaincode: NS.into(), rwset: rwset.clone(), event: None })
                 })
                 .collect();
             let Ok(out) = check_mvcc(&state, number, checks);

@@ -89,6 +89,12 @@ fn prepare(
         apply_tx(&mut batch, number, tx);
     }
     index_txs(tree, &mut batch, block, updates)?;
+    for module in &updates.modules {
+        batch.insert(
+            &keys::module(&weft_types::sha3_256(module))[..],
+            module.as_slice(),
+        );
+    }
 
     let mut stored = block.clone();
     stored.metadata.commit_hash = Some(hash);

@@ -97,9 +97,11 @@ mod tests {
         let flags = [ValidationCode::Valid, ValidationCode::Valid];
         let a = BlockUpdates {
             txs: vec![tx(1, vec![put("k", b"v")])],
+            ..Default::default()
         };
         let b = BlockUpdates {
             txs: vec![tx(0, vec![]), tx(1, vec![put("k", b"v")])],
+            ..Default::default()
         };
         assert_eq!(
             commit_hash(&Digest::ZERO, 1, &flags, &a),
@@ -112,6 +114,7 @@ mod tests {
         let flags = [ValidationCode::Valid];
         let base = BlockUpdates {
             txs: vec![tx(0, vec![put("k", b"v")])],
+            ..Default::default()
         };
         let h = commit_hash(&Digest::ZERO, 1, &flags, &base);
         assert_ne!(h, commit_hash(&Digest([1; 32]), 1, &flags, &base));
@@ -122,6 +125,7 @@ mod tests {
         );
         let moved = BlockUpdates {
             txs: vec![tx(0, vec![put("kv", b"")])],
+            ..Default::default()
         };
         assert_ne!(h, commit_hash(&Digest::ZERO, 1, &flags, &moved));
         let deleted = BlockUpdates {
@@ -132,6 +136,7 @@ mod tests {
                     ..put("k", b"")
                 }],
             )],
+            ..Default::default()
         };
         assert_ne!(
             commit_hash(&Digest::ZERO, 1, &flags, &moved),

@@ -15,6 +15,7 @@
 //! | `P`    | ns_len u32, ns, key                              | key-level policy text |
 //! | `V`    | ns_len u32, ns, coll_len u32, coll, key          | private value: block u64, tx u32, value (reserved) |
 //! | `X`    | ns_len u32, ns, coll_len u32, coll, key          | private hash: block u64, tx u32, hash (32) (reserved) |
+//! | `W`    | module hash (32 bytes)                           | Wasm module bytes |
 //! | `M`    | `savepoint`                                      | height u64, commit hash (32), last block hash (32) |
 //!
 //! The state key ends with the raw key, so all of a namespace's keys share
@@ -38,6 +39,8 @@ pub(crate) const KEY_POLICY: u8 = b'P';
 pub(crate) const PRIVATE: u8 = b'V';
 /// Private hashes (reserved: nothing writes them yet).
 pub(crate) const PRIVATE_HASH: u8 = b'X';
+/// Chaincode modules by sha3-256.
+pub(crate) const MODULE: u8 = b'W';
 /// The savepoint record.
 pub(crate) const SAVEPOINT: &[u8] = b"Msavepoint";
 
@@ -68,6 +71,14 @@ pub(crate) fn tx(tx_id: &TxId) -> [u8; 33] {
     let mut out = [0u8; 33];
     out[0] = TX;
     out[1..].copy_from_slice(tx_id.0.as_bytes());
+    out
+}
+
+/// A module key.
+pub(crate) fn module(hash: &weft_types::Digest) -> [u8; 33] {
+    let mut out = [0u8; 33];
+    out[0] = MODULE;
+    out[1..].copy_from_slice(hash.as_bytes());
     out
 }
 

@@ -52,7 +52,9 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use weft_abi::HistoryEntry;
-use weft_types::{Block, Digest, TxId, ValidationCode, Version};
+use weft_types::{
+    Block, ChaincodeDefinition, ChannelConfig, Digest, TxId, ValidationCode, Version,
+};
 
 pub use commit_hash::commit_hash;
 pub use error::LedgerError;
@@ -60,6 +62,18 @@ pub use snapshot::Snapshot;
 pub use updates::{BlockUpdates, PolicyWrite, StateWrite, TxUpdates};
 
 use records::Savepoint;
+
+/// The state namespace holding chaincode definitions: key = chaincode name,
+/// value = the definition's JSON. Chaincode names start with a letter or a
+/// digit, so no chaincode can own (or write) it.
+pub const LIFECYCLE_NAMESPACE: &str = "_lifecycle";
+
+/// The state namespace holding the channel configuration in force, under
+/// [`CONFIG_KEY`], as JSON.
+pub const CONFIG_NAMESPACE: &str = "_config";
+
+/// The key of the channel configuration in [`CONFIG_NAMESPACE`].
+pub const CONFIG_KEY: &str = "channel";
 
 /// The name of the sled tree that holds the ledger.
 const TREE: &str = "ledger";
@@ -170,6 +184,27 @@ impl Ledger {
     /// The committed key-level endorsement policy of `(ns, key)`, as text.
     pub fn key_policy(&self, ns: &str, key: &str) -> Result<Option<String>, LedgerError> {
         self.snapshot().key_policy(ns, key)
+    }
+
+    /// The committed definition of `chaincode`.
+    pub fn definition(&self, chaincode: &str) -> Result<Option<ChaincodeDefinition>, LedgerError> {
+        self.snapshot().definition(chaincode)
+    }
+
+    /// Every committed chaincode definition, by name.
+    pub fn definitions(&self) -> Result<Vec<ChaincodeDefinition>, LedgerError> {
+        self.snapshot().definitions()
+    }
+
+    /// The module bytes with this sha3-256, if a committed definition brought them.
+    pub fn module(&self, hash: &Digest) -> Result<Option<Vec<u8>>, LedgerError> {
+        self.snapshot().module(hash)
+    }
+
+    /// The channel configuration committed last (by the genesis block or a
+    /// configuration transaction); `None` before genesis.
+    pub fn channel_config(&self) -> Result<Option<ChannelConfig>, LedgerError> {
+        self.snapshot().channel_config()
     }
 
     /// Blocks stored above the savepoint, in order, for the replay path on

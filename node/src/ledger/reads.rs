@@ -21,6 +21,19 @@ pub(crate) fn get(
     Ok(Some((value.to_vec(), version)))
 }
 
+/// The version of `(ns, key)`, without copying its value.
+pub(crate) fn version(
+    tree: &sled::Tree,
+    ns: &str,
+    key: &str,
+) -> Result<Option<Version>, LedgerError> {
+    let Some(raw) = tree.get(keys::ns_key(keys::STATE, ns, key))? else {
+        return Ok(None);
+    };
+    let (version, _) = records::decode_versioned(&raw, "state")?;
+    Ok(Some(version))
+}
+
 /// Up to `limit` entries of `ns` with `start <= key < end` (`end` empty:
 /// to the namespace's end), in key order.
 pub(crate) fn range(

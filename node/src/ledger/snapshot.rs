@@ -5,11 +5,15 @@ use parking_lot::RawRwLock;
 use parking_lot::lock_api::ArcRwLockReadGuard;
 use weft_abi::{HistoryEntry, HostError};
 use weft_chaincode::sim::StateView;
-use weft_types::{Block, Digest, TxId, ValidationCode, Version};
+use weft_types::{
+    Block, ChaincodeDefinition, ChannelConfig, Digest, Policy, TxId, ValidationCode, Version,
+};
+
+use crate::validator::CommittedState;
 
 use super::error::LedgerError;
-use super::reads;
 use super::records::Savepoint;
+use super::{CONFIG_KEY, CONFIG_NAMESPACE, LIFECYCLE_NAMESPACE, keys, reads};
 
 /// A consistent view of the ledger at one height. It holds the ledger's read
 /// lock, so no block commits while it lives: every read sees the same height.
@@ -82,6 +86,84 @@ impl Snapshot {
     /// Block `number` as committed (validation flags and commit hash set).
     pub fn block(&self, number: u64) -> Result<Option<Block>, LedgerError> {
         reads::block(&self.tree, number)
+    }
+}
+
+impl Snapshot {
+    /// The committed definition of `chaincode`.
+    pub fn definition(&self, chaincode: &str) -> Result<Option<ChaincodeDefinition>, LedgerError> {
+        match reads::get(&self.tree, LIFECYCLE_NAMESPACE, chaincode)? {
+            Some((json, _)) => decode_json(&json, "chaincode definition").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every committed chaincode definition, by name.
+    pub fn definitions(&self) -> Result<Vec<ChaincodeDefinition>, LedgerError> {
+        reads::range(&self.tree, LIFECYCLE_NAMESPACE, "", "", usize::MAX)?
+            .into_iter()
+            .map(|(_, json, _)| decode_json(&json, "chaincode definition"))
+            .collect()
+    }
+
+    /// The module bytes with this sha3-256, if a committed definition brought them.
+    pub fn module(&self, hash: &Digest) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.tree.get(keys::module(hash))?.map(|m| m.to_vec()))
+    }
+
+    /// The channel configuration in force after the last committed block;
+    /// `None` before genesis.
+    pub fn channel_config(&self) -> Result<Option<ChannelConfig>, LedgerError> {
+        match reads::get(&self.tree, CONFIG_NAMESPACE, CONFIG_KEY)? {
+            Some((json, _)) => decode_json(&json, "channel configuration").map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(
+    json: &[u8],
+    what: &'static str,
+) -> Result<T, LedgerError> {
+    serde_json::from_slice(json).map_err(|e| LedgerError::corrupt(what, e.to_string()))
+}
+
+/// The validator reads committed state through the same snapshot the
+/// committer holds while it validates, so no commit can slip in between.
+impl CommittedState for Snapshot {
+    type Error = LedgerError;
+
+    fn version(&self, namespace: &str, key: &str) -> Result<Option<Version>, LedgerError> {
+        reads::version(&self.tree, namespace, key)
+    }
+
+    fn range(
+        &self,
+        namespace: &str,
+        start: &str,
+        end: &str,
+    ) -> Result<Vec<(String, Version)>, LedgerError> {
+        Ok(reads::range(&self.tree, namespace, start, end, usize::MAX)?
+            .into_iter()
+            .map(|(k, _, v)| (k, v))
+            .collect())
+    }
+
+    fn key_policy(&self, namespace: &str, key: &str) -> Result<Option<Policy>, LedgerError> {
+        match reads::key_policy(&self.tree, namespace, key)? {
+            Some(text) => Policy::parse(&text)
+                .map(Some)
+                .map_err(|e| LedgerError::corrupt("key-level policy", e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    fn tx_exists(&self, tx_id: &TxId) -> Result<bool, LedgerError> {
+        Ok(self.tree.contains_key(keys::tx(tx_id))?)
+    }
+
+    fn definition(&self, chaincode: &str) -> Result<Option<ChaincodeDefinition>, LedgerError> {
+        Snapshot::definition(self, chaincode)
     }
 }
 

@@ -127,6 +127,7 @@ fn commit_applies_writes_deletes_history_and_policies() {
     });
     let updates = BlockUpdates {
         txs: vec![put(t0, 0, "a", "a1"), second],
+        ..Default::default()
     };
     ledger.commit(&b1, &updates).unwrap();
 
@@ -170,7 +171,13 @@ fn commit_applies_writes_deletes_history_and_policies() {
         }],
     };
     ledger
-        .commit(&b2, &BlockUpdates { txs: vec![delete] })
+        .commit(
+            &b2,
+            &BlockUpdates {
+                txs: vec![delete],
+                ..Default::default()
+            },
+        )
         .unwrap();
     assert_eq!(ledger.get("cc", "a").unwrap(), None);
     assert_eq!(ledger.key_policy("cc", "a").unwrap(), None);
@@ -189,6 +196,7 @@ fn refused_blocks_change_nothing() {
     let good = block(&ledger, vec![env], vec![ValidationCode::Valid]);
     let updates = BlockUpdates {
         txs: vec![put(tx_id, 0, "k", "v")],
+        ..Default::default()
     };
 
     let mut skipped = good.clone();
@@ -224,6 +232,7 @@ fn refused_blocks_change_nothing() {
 
     let past_end = BlockUpdates {
         txs: vec![put(tx_id, 1, "k", "v")],
+        ..Default::default()
     };
     assert!(matches!(
         ledger.commit(&good, &past_end),
@@ -231,6 +240,7 @@ fn refused_blocks_change_nothing() {
     ));
     let unordered = BlockUpdates {
         txs: vec![put(tx_id, 0, "k", "v"), put(tx_id, 0, "j", "v")],
+        ..Default::default()
     };
     assert!(matches!(
         ledger.commit(&good, &unordered),
@@ -295,7 +305,15 @@ fn range_respects_namespace_bounds_and_limit() {
             value: Some(b"x".to_vec()),
         });
     }
-    ledger.commit(&b1, &BlockUpdates { txs: vec![tx] }).unwrap();
+    ledger
+        .commit(
+            &b1,
+            &BlockUpdates {
+                txs: vec![tx],
+                ..Default::default()
+            },
+        )
+        .unwrap();
     let keys = |start, end, limit| -> Vec<String> {
         ledger
             .range("cc", start, end, limit)
@@ -327,6 +345,7 @@ fn a_snapshot_holds_commits_off_until_dropped() {
         std::thread::spawn(move || {
             let updates = BlockUpdates {
                 txs: vec![put(tx_id, 0, "k", "v")],
+                ..Default::default()
             };
             ledger.commit(&b1, &updates).unwrap()
         })

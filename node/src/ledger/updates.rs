@@ -15,6 +15,11 @@ pub struct BlockUpdates {
     /// that changes nothing may be left out or given an empty entry: both
     /// give the same state and commit hash.
     pub txs: Vec<TxUpdates>,
+    /// Chaincode modules to store by their sha3-256, for the definitions
+    /// the block's lifecycle transactions commit. Not part of the commit
+    /// hash: the definition written to [`LIFECYCLE_NAMESPACE`](super::LIFECYCLE_NAMESPACE) names
+    /// the module by hash, and that write is.
+    pub modules: Vec<Vec<u8>>,
 }
 
 /// The changes of one valid transaction.

@@ -12,6 +12,7 @@ use weft_types::{
 };
 
 use super::committed::CommittedState;
+use super::modules::ModuleCheck;
 
 /// A committed chaincode definition with its endorsement policy resolved.
 pub(crate) struct Definition {
@@ -30,13 +31,21 @@ pub(crate) struct BlockContext<'a, S: ?Sized> {
     /// The block time, unix seconds: certificates are checked against it.
     pub(crate) now: u64,
     pub(crate) orgs: Vec<&'a str>,
+    /// Checks the modules of lifecycle transactions.
+    pub(crate) modules: &'a dyn ModuleCheck,
     default_endorsement: Result<Arc<ResolvedPolicy>, String>,
     certs: RwLock<HashMap<Digest, Result<CertificateBody, String>>>,
     definitions: Mutex<HashMap<String, Option<Arc<Definition>>>>,
 }
 
 impl<'a, S: CommittedState + ?Sized> BlockContext<'a, S> {
-    pub(crate) fn new(config: &'a ChannelConfig, state: &'a S, number: u64, now: u64) -> Self {
+    pub(crate) fn new(
+        config: &'a ChannelConfig,
+        state: &'a S,
+        modules: &'a dyn ModuleCheck,
+        number: u64,
+        now: u64,
+    ) -> Self {
         let orgs = config.org_names();
         let default_endorsement = resolve(&config.policies.endorsement, &orgs);
         BlockContext {
@@ -45,6 +54,7 @@ impl<'a, S: CommittedState + ?Sized> BlockContext<'a, S> {
             number,
             now,
             orgs,
+            modules,
             default_endorsement,
             certs: RwLock::new(HashMap::new()),
             definitions: Mutex::new(HashMap::new()),

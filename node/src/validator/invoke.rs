@@ -118,6 +118,7 @@ pub(crate) fn check<S: CommittedState + ?Sized>(
         TxAction::Invoke {
             chaincode: parsed.chaincode,
             rwset: parsed.rwset,
+            event: parsed.response.event,
         },
     ))
 }

@@ -18,7 +18,8 @@ use super::stage1::{Creator, Signer, bad_signature};
 /// INVALID_LIFECYCLE_TRANSACTION (the definition does not parse, is for
 /// another channel or does not validate; the module does not match its hash;
 /// the sequence is not the current one + 1; the approvals are not admins'
-/// valid signatures or do not satisfy `LifecycleEndorsement`), except a bad
+/// valid signatures or do not satisfy `LifecycleEndorsement`; the module is
+/// refused by the [`ModuleCheck`](super::ModuleCheck)), except a bad
 /// envelope signature (BAD_SIGNATURE).
 pub(crate) fn check_lifecycle<S: CommittedState + ?Sized>(
     ctx: &BlockContext<'_, S>,
@@ -65,7 +66,22 @@ pub(crate) fn check_lifecycle<S: CommittedState + ?Sized>(
         "LifecycleEndorsement",
     );
     Ok(match outcome {
-        Approval::Approved => TxCheck::passed(creator.tx_id(), TxAction::Lifecycle(def)),
+        // Only now, with the approvals verified, is the module worth
+        // compiling: nobody can make peers compile a module admins did not
+        // approve.
+        Approval::Approved => match ctx.modules.check(&tx.module) {
+            Err(reason) => creator.fail_authentic(
+                ValidationCode::InvalidLifecycleTransaction,
+                format!("the module is rejected: {reason}"),
+            ),
+            Ok(()) => TxCheck::passed(
+                creator.tx_id(),
+                TxAction::Lifecycle {
+                    definition: def,
+                    module: tx.module.clone(),
+                },
+            ),
+        },
         Approval::BadEnvelope => bad_signature(creator),
         Approval::Refused(d) => {
             creator.fail_authentic(ValidationCode::InvalidLifecycleTransaction, d)

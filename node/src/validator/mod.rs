@@ -33,6 +33,7 @@ mod context;
 mod endorsement_policy;
 mod invoke;
 mod lifecycle;
+mod modules;
 mod mvcc;
 mod outcome;
 mod rwset_check;
@@ -40,6 +41,7 @@ mod signatures;
 mod stage1;
 
 pub use committed::{CommittedState, MemoryState};
+pub use modules::{ModuleCheck, StaticModuleCheck};
 pub use mvcc::check_mvcc;
 pub use outcome::{BlockValidation, KeyPolicyUpdate, StateWrite, TxAction, TxCheck, TxWrites};
 pub use stage1::check_transactions;
@@ -50,7 +52,10 @@ use weft_types::{Block, ChannelConfig};
 
 /// Validates `block` against `config` (the channel configuration in force)
 /// and `state` (committed state as of the previous block): stage 1 in
-/// parallel, then stage 2 in block order.
+/// parallel, then stage 2 in block order. Modules of lifecycle transactions
+/// are checked by [`StaticModuleCheck`] with the default runtime limits; a
+/// peer passes its runtime to [`validate_block_with`] instead, so a module
+/// is compiled once, while its block is validated.
 ///
 /// The result has one code and detail per envelope, the authenticated tx ids
 /// to index, and the writes of the valid transactions. An error means the
@@ -61,6 +66,18 @@ pub fn validate_block<S: CommittedState + ?Sized>(
     state: &S,
     block: &Block,
 ) -> Result<BlockValidation, S::Error> {
-    let checks = check_transactions(config, state, block)?;
+    validate_block_with(config, state, &StaticModuleCheck::default(), block)
+}
+
+/// [`validate_block`] with `modules` checking the modules of lifecycle
+/// transactions. The check must be deterministic: every peer must accept
+/// and refuse the same modules.
+pub fn validate_block_with<S: CommittedState + ?Sized>(
+    config: &ChannelConfig,
+    state: &S,
+    modules: &dyn ModuleCheck,
+    block: &Block,
+) -> Result<BlockValidation, S::Error> {
+    let checks = check_transactions(config, state, modules, block)?;
     check_mvcc(state, block.number(), checks)
 }

@@ -53,6 +53,7 @@ pub fn check_mvcc<S: CommittedState + ?Sized>(
             mut detail,
             mut tx_id,
             action,
+            timestamp_ms,
         } = check;
         if let Some(id) = tx_id {
             // DUPLICATE_TXID: an authenticated transaction with this id is on
@@ -82,7 +83,8 @@ pub fn check_mvcc<S: CommittedState + ?Sized>(
                 )),
             };
             match result {
-                Ok(writes) => {
+                Ok(mut writes) => {
+                    writes.timestamp_ms = timestamp_ms;
                     record(&mut updates, block_number, &writes);
                     out.valid_writes.push(writes);
                 }
@@ -108,10 +110,21 @@ fn check_action<S: CommittedState + ?Sized>(
     updates: &BlockUpdates,
 ) -> Result<Result<TxWrites, Conflict>, S::Error> {
     match action {
-        TxAction::Invoke { chaincode, rwset } => {
-            check_invoke(state, block_number, index, chaincode, rwset, updates)
-        }
-        TxAction::Lifecycle(def) => Ok(match updates.definitions.get(&def.name) {
+        TxAction::Invoke {
+            chaincode,
+            rwset,
+            event,
+        } => Ok(
+            check_invoke(state, block_number, index, chaincode, rwset, updates)?.map(|mut w| {
+                w.chaincode = Some(chaincode.clone());
+                w.event = event.clone();
+                w
+            }),
+        ),
+        TxAction::Lifecycle {
+            definition: def,
+            module,
+        } => Ok(match updates.definitions.get(&def.name) {
             // INVALID_LIFECYCLE_TRANSACTION: stage 1 checked the sequence
             // against the committed definition, which an earlier
             // transaction of this block has replaced.
@@ -125,6 +138,7 @@ fn check_action<S: CommittedState + ?Sized>(
             None => Ok(TxWrites {
                 tx: index,
                 definition: Some(def.clone()),
+                module: Some(module.clone()),
                 ..TxWrites::default()
             }),
         }),

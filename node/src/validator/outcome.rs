@@ -1,7 +1,9 @@
 //! What validation hands over: per-transaction results of stage 1
 //! ([`TxCheck`]) and of the whole block ([`BlockValidation`]).
 
-use weft_types::{Bytes, ChaincodeDefinition, ChannelConfig, Policy, RwSet, TxId, ValidationCode};
+use weft_types::{
+    Bytes, ChaincodeDefinition, ChaincodeEvent, ChannelConfig, Policy, RwSet, TxId, ValidationCode,
+};
 
 /// The outcome of stage 1 (checks that need no other transaction) for one
 /// transaction, and what stage 2 needs to finish it.
@@ -18,6 +20,10 @@ pub struct TxCheck {
     pub tx_id: Option<TxId>,
     /// What the transaction does, for stage 2; `None` when stage 1 failed.
     pub action: Option<TxAction>,
+    /// The creator's timestamp from the transaction header, unix
+    /// milliseconds (0 when the header could not be read); key history
+    /// records it.
+    pub timestamp_ms: u64,
 }
 
 impl TxCheck {
@@ -28,6 +34,7 @@ impl TxCheck {
             detail: Some(detail.into()),
             tx_id: None,
             action: None,
+            timestamp_ms: 0,
         }
     }
 
@@ -38,6 +45,7 @@ impl TxCheck {
             detail: None,
             tx_id: Some(tx_id),
             action: Some(action),
+            timestamp_ms: 0,
         }
     }
 }
@@ -51,9 +59,16 @@ pub enum TxAction {
         chaincode: String,
         /// Every namespace's reads, ranges and writes.
         rwset: RwSet,
+        /// The event the endorsers signed, published if the transaction is valid.
+        event: Option<ChaincodeEvent>,
     },
-    /// A new or upgraded chaincode definition.
-    Lifecycle(ChaincodeDefinition),
+    /// A new or upgraded chaincode definition, with its module.
+    Lifecycle {
+        /// The definition.
+        definition: ChaincodeDefinition,
+        /// The module bytes (their hash is the definition's `module_hash`).
+        module: Bytes,
+    },
     /// A new channel configuration.
     Config(ChannelConfig),
 }
@@ -86,12 +101,20 @@ pub struct KeyPolicyUpdate {
 pub struct TxWrites {
     /// The transaction's index in the block.
     pub tx: u32,
+    /// The creator's timestamp, unix milliseconds.
+    pub timestamp_ms: u64,
     /// Writes and deletes, namespace by namespace in key order.
     pub writes: Vec<StateWrite>,
     /// Key-level policy changes.
     pub key_policies: Vec<KeyPolicyUpdate>,
+    /// The chaincode invoked, for an invocation.
+    pub chaincode: Option<String>,
+    /// The event the invoked chaincode set, for an invocation.
+    pub event: Option<ChaincodeEvent>,
     /// A chaincode definition to commit (lifecycle transaction).
     pub definition: Option<ChaincodeDefinition>,
+    /// The module of [`TxWrites::definition`].
+    pub module: Option<Bytes>,
     /// The channel configuration that takes effect after this block.
     pub config: Option<ChannelConfig>,
 }

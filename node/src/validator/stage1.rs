@@ -10,6 +10,7 @@ use weft_types::{
 
 use super::committed::CommittedState;
 use super::context::BlockContext;
+use super::modules::ModuleCheck;
 use super::outcome::TxCheck;
 use super::signatures::{self, SignatureCheck};
 use super::{invoke, lifecycle};
@@ -33,9 +34,16 @@ pub(crate) enum Signer {
 pub fn check_transactions<S: CommittedState + ?Sized>(
     config: &weft_types::ChannelConfig,
     state: &S,
+    modules: &dyn ModuleCheck,
     block: &Block,
 ) -> Result<Vec<TxCheck>, S::Error> {
-    let ctx = BlockContext::new(config, state, block.number(), block.header.time_secs());
+    let ctx = BlockContext::new(
+        config,
+        state,
+        modules,
+        block.number(),
+        block.header.time_secs(),
+    );
     block
         .data
         .par_iter()
@@ -149,14 +157,17 @@ fn check_envelope<S: CommittedState + ?Sized>(
             ),
         ));
     }
+    let timestamp_ms = tx.header.timestamp_ms;
     let creator = Creator {
         envelope,
         header: tx.header,
         body,
     };
-    match tx.body {
-        TxBody::Invoke(e) => invoke::check(ctx, &creator, &e),
-        TxBody::Lifecycle(l) => lifecycle::check_lifecycle(ctx, &creator, &l),
-        TxBody::Config(c) => Ok(lifecycle::check_config(ctx, &creator, &c)),
-    }
+    let mut check = match tx.body {
+        TxBody::Invoke(e) => invoke::check(ctx, &creator, &e)?,
+        TxBody::Lifecycle(l) => lifecycle::check_lifecycle(ctx, &creator, &l)?,
+        TxBody::Config(c) => lifecycle::check_config(ctx, &creator, &c),
+    };
+    check.timestamp_ms = timestamp_ms;
+    Ok(check)
 }
