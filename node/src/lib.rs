@@ -13,6 +13,8 @@
 //! re-exported here.
 
 pub mod channel;
+pub mod committer;
+pub mod endorser;
 pub mod ledger;
 pub mod runtime;
 pub mod validator;

@@ -1,7 +1,10 @@
 //! End-to-end tests of Weft and what tests across the workspace share:
 //! locating the workspace, and building chaincode examples to Wasm on demand
 //! ([`build_wasm`]), so that the README's test command needs nothing built
-//! beforehand.
+//! beforehand; and a channel of test identities that builds the blocks a
+//! peer commits ([`network::TestNetwork`]).
+
+pub mod network;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,1 @@
+//! The committer (being written).

@@ -1,0 +1,1 @@
+//! The endorser (being written).

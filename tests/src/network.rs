@@ -1,0 +1,198 @@
+//! [`TestNetwork`]: a channel of real identities (org roots, admins,
+//! clients, peers, one orderer) that builds what a peer is fed — a genesis
+//! block, signed blocks chaining to it, lifecycle transactions approved by
+//! every admin, signed proposals and endorsed transactions. Every signature
+//! is a real ed25519 signature; nothing is mocked.
+
+use std::collections::BTreeMap;
+
+use weft_types::{
+    Block, BlockHeader, Bytes, ChaincodeDefinition, ChannelConfig, ConfigTransaction, Digest,
+    Domain, EndorsedTransaction, Endorsement, Envelope, Identity, LifecycleTransaction,
+    OrdererInfo, OrgAuthority, OrgInfo, PeerInfo, Policy, Proposal, ProposalResponse, Role,
+    SignedProposal, SigningKey, Transaction, TxBody, TxHeader, sha3_256,
+};
+
+/// The channel every test network uses.
+pub const CHANNEL: &str = "weft";
+
+/// The genesis block's time, unix milliseconds; later blocks add one second each.
+pub const GENESIS_MS: u64 = 1_700_000_000_000;
+
+/// A channel with one admin, one client and one peer per org, and one
+/// orderer (run by the first org). Certificates never expire.
+pub struct TestNetwork {
+    /// Org certificate authorities, in channel order.
+    pub orgs: Vec<OrgAuthority>,
+    /// The channel configuration the genesis block carries.
+    pub config: ChannelConfig,
+    /// `admin` of each org.
+    pub admins: Vec<Identity>,
+    /// `client` of each org.
+    pub clients: Vec<Identity>,
+    /// `peer0` of each org.
+    pub peers: Vec<Identity>,
+    /// `orderer0`, who signs every block.
+    pub orderer: Identity,
+}
+
+impl TestNetwork {
+    /// A network of the orgs named, with the channel's default policies
+    /// (MAJORITY endorsement and lifecycle approval).
+    pub fn new(org_names: &[&str]) -> TestNetwork {
+        let orgs: Vec<OrgAuthority> = org_names
+            .iter()
+            .map(|n| OrgAuthority::new(n, SigningKey::generate()).expect("valid org name"))
+            .collect();
+        let enroll = |role: Role, name: &str| -> Vec<Identity> {
+            orgs.iter()
+                .map(|o| o.enroll(name, role, 0, u64::MAX).expect("enroll"))
+                .collect()
+        };
+        let admins = enroll(Role::Admin, "admin");
+        let clients = enroll(Role::Client, "client");
+        let peers = enroll(Role::Peer, "peer0");
+        let orderer = orgs[0]
+            .enroll("orderer0", Role::Orderer, 0, u64::MAX)
+            .expect("enroll");
+        let infos = orgs
+            .iter()
+            .zip(&peers)
+            .enumerate()
+            .map(|(i, (o, p))| OrgInfo {
+                name: o.org().to_string(),
+                root_key: o.root_key(),
+                peers: vec![PeerInfo {
+                    name: "peer0".into(),
+                    gateway: format!("127.0.0.1:{}", 17_000 + i),
+                    p2p: format!("127.0.0.1:{}", 18_000 + i),
+                    public_key: p.body().public_key,
+                }],
+            })
+            .collect();
+        let orderers = vec![OrdererInfo {
+            id: 1,
+            name: "orderer0".into(),
+            org: orgs[0].org().to_string(),
+            api: "127.0.0.1:17050".into(),
+            cluster: "127.0.0.1:17051".into(),
+            public_key: orderer.body().public_key,
+        }];
+        let config = ChannelConfig::new(CHANNEL, infos, orderers);
+        config.validate().expect("the test channel config is valid");
+        TestNetwork {
+            orgs,
+            config,
+            admins,
+            clients,
+            peers,
+            orderer,
+        }
+    }
+
+    /// Block 0: the channel configuration, created by the first admin and
+    /// signed by the orderer.
+    pub fn genesis(&self) -> Block {
+        let creator = &self.admins[0];
+        let tx = Transaction {
+            header: TxHeader::new(CHANNEL, creator.certificate(), GENESIS_MS),
+            body: TxBody::Config(ConfigTransaction::new(&self.config)),
+        };
+        let mut block = Block::new(0, Digest::ZERO, GENESIS_MS, vec![Envelope::sign(&tx, creator)]);
+        block.sign(&self.orderer);
+        block
+    }
+
+    /// The block after `previous` holding `envelopes`, one second later,
+    /// signed by the orderer.
+    pub fn next_block(&self, previous: &BlockHeader, envelopes: Vec<Envelope>) -> Block {
+        let mut block = Block::new(
+            previous.number + 1,
+            previous.hash(),
+            previous.timestamp_ms + 1_000,
+            envelopes,
+        );
+        block.sign(&self.orderer);
+        block
+    }
+
+    /// A definition of chaincode `name` at `sequence` for `module`, with the
+    /// channel's endorsement policy unless `policy` is given.
+    pub fn definition(
+        &self,
+        name: &str,
+        sequence: u64,
+        module: &[u8],
+        policy: Option<&str>,
+    ) -> ChaincodeDefinition {
+        ChaincodeDefinition {
+            channel: CHANNEL.into(),
+            name: name.into(),
+            version: format!("{sequence}.0"),
+            sequence,
+            module_hash: sha3_256(module),
+            endorsement_policy: policy.map(|p| Policy::parse(p).expect("valid policy")),
+            collections: vec![],
+        }
+    }
+
+    /// A lifecycle transaction committing `def` with `module`, approved by
+    /// every admin and created by the first.
+    pub fn lifecycle(&self, def: &ChaincodeDefinition, module: &[u8]) -> Envelope {
+        let definition = serde_json::to_vec(def).expect("a definition serializes");
+        let approvals = self
+            .admins
+            .iter()
+            .map(|a| Endorsement::sign(Domain::LifecycleApproval, &definition, a))
+            .collect();
+        let creator = &self.admins[0];
+        let tx = Transaction {
+            header: TxHeader::new(CHANNEL, creator.certificate(), GENESIS_MS),
+            body: TxBody::Lifecycle(LifecycleTransaction {
+                definition: Bytes(definition),
+                module: Bytes(module.to_vec()),
+                approvals,
+            }),
+        };
+        Envelope::sign(&tx, creator)
+    }
+
+    /// A proposal by `creator` to run `function(args)` of `chaincode`, with
+    /// the digest of `transient` when it is not empty.
+    pub fn proposal(
+        &self,
+        creator: &Identity,
+        chaincode: &str,
+        function: &str,
+        args: &[&str],
+        transient: &BTreeMap<String, Bytes>,
+    ) -> SignedProposal {
+        let proposal = Proposal {
+            header: TxHeader::new(CHANNEL, creator.certificate(), GENESIS_MS),
+            chaincode: chaincode.into(),
+            function: function.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            transient_digest: (!transient.is_empty())
+                .then(|| weft_types::transient_digest(transient)),
+        };
+        SignedProposal::sign(&proposal, creator)
+    }
+
+    /// The envelope submitting `proposal` with the endorsers' identical
+    /// `responses`, signed by `creator` (the proposal's creator).
+    pub fn submit(
+        &self,
+        creator: &Identity,
+        proposal: SignedProposal,
+        responses: Vec<ProposalResponse>,
+    ) -> Envelope {
+        let header = proposal.decode().expect("a proposal this network signed").header;
+        let endorsed =
+            EndorsedTransaction::assemble(proposal, responses).expect("the responses agree");
+        let tx = Transaction {
+            header,
+            body: TxBody::Invoke(endorsed),
+        };
+        Envelope::sign(&tx, creator)
+    }
+}
