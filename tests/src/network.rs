@@ -7,10 +7,11 @@
 use std::collections::BTreeMap;
 
 use weft_types::{
-    Block, BlockHeader, Bytes, ChaincodeDefinition, ChannelConfig, ConfigTransaction, Digest,
-    Domain, EndorsedTransaction, Endorsement, Envelope, Identity, LifecycleTransaction,
-    OrdererInfo, OrgAuthority, OrgInfo, PeerInfo, Policy, Proposal, ProposalResponse, Role,
-    SignedProposal, SigningKey, Transaction, TxBody, TxHeader, sha3_256,
+    Block, BlockHeader, Bytes, ChaincodeDefinition, ChaincodeEvent, ChaincodeId, ChannelConfig,
+    ConfigTransaction, Digest, Domain, EndorsedTransaction, Endorsement, Envelope, Identity,
+    LifecycleTransaction, OrdererInfo, OrgAuthority, OrgInfo, PeerInfo, Policy, Proposal,
+    ProposalResponse, ProposalResponsePayload, Response, Role, RwSet, SignedProposal, SigningKey,
+    Transaction, TxBody, TxHeader, sha3_256,
 };
 
 /// The channel every test network uses.
@@ -34,6 +35,7 @@ pub struct TestNetwork {
     pub peers: Vec<Identity>,
     /// `orderer0`, who signs every block.
     pub orderer: Identity,
+    genesis: Block,
 }
 
 impl TestNetwork {
@@ -80,6 +82,18 @@ impl TestNetwork {
         }];
         let config = ChannelConfig::new(CHANNEL, infos, orderers);
         config.validate().expect("the test channel config is valid");
+        let creator = &admins[0];
+        let tx = Transaction {
+            header: TxHeader::new(CHANNEL, creator.certificate(), GENESIS_MS),
+            body: TxBody::Config(ConfigTransaction::new(&config)),
+        };
+        let mut genesis = Block::new(
+            0,
+            Digest::ZERO,
+            GENESIS_MS,
+            vec![Envelope::sign(&tx, creator)],
+        );
+        genesis.sign(&orderer);
         TestNetwork {
             orgs,
             config,
@@ -87,20 +101,14 @@ impl TestNetwork {
             clients,
             peers,
             orderer,
+            genesis,
         }
     }
 
-    /// Block 0: the channel configuration, created by the first admin and
-    /// signed by the orderer.
+    /// Block 0 (always the same one): the channel configuration, created by
+    /// the first admin and signed by the orderer.
     pub fn genesis(&self) -> Block {
-        let creator = &self.admins[0];
-        let tx = Transaction {
-            header: TxHeader::new(CHANNEL, creator.certificate(), GENESIS_MS),
-            body: TxBody::Config(ConfigTransaction::new(&self.config)),
-        };
-        let mut block = Block::new(0, Digest::ZERO, GENESIS_MS, vec![Envelope::sign(&tx, creator)]);
-        block.sign(&self.orderer);
-        block
+        self.genesis.clone()
     }
 
     /// The block after `previous` holding `envelopes`, one second later,
@@ -178,6 +186,40 @@ impl TestNetwork {
         SignedProposal::sign(&proposal, creator)
     }
 
+    /// An invocation of `def`'s chaincode by `creator` whose simulation
+    /// produced `rwset` and `event`, endorsed by every org's peer: what a
+    /// client submits after endorsement, without running the chaincode.
+    pub fn endorsed(
+        &self,
+        creator: &Identity,
+        def: &ChaincodeDefinition,
+        rwset: &RwSet,
+        event: Option<ChaincodeEvent>,
+    ) -> Envelope {
+        let proposal = self.proposal(creator, &def.name, "simulated", &[], &BTreeMap::new());
+        let payload = ProposalResponsePayload {
+            proposal_digest: proposal.payload_digest(),
+            chaincode: ChaincodeId {
+                name: def.name.clone(),
+                version: def.version.clone(),
+                sequence: def.sequence,
+            },
+            response: Response {
+                status: 200,
+                message: String::new(),
+                payload: Bytes::default(),
+            },
+            rwset_digest: Digest::ZERO,
+            event,
+        };
+        let responses = self
+            .peers
+            .iter()
+            .map(|p| ProposalResponse::build(payload.clone(), rwset, Some(p)))
+            .collect();
+        self.submit(creator, proposal, responses)
+    }
+
     /// The envelope submitting `proposal` with the endorsers' identical
     /// `responses`, signed by `creator` (the proposal's creator).
     pub fn submit(
@@ -186,7 +228,10 @@ impl TestNetwork {
         proposal: SignedProposal,
         responses: Vec<ProposalResponse>,
     ) -> Envelope {
-        let header = proposal.decode().expect("a proposal this network signed").header;
+        let header = proposal
+            .decode()
+            .expect("a proposal this network signed")
+            .header;
         let endorsed =
             EndorsedTransaction::assemble(proposal, responses).expect("the responses agree");
         let tx = Transaction {

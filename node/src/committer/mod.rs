@@ -1,1 +1,234 @@
-//! The committer (being written).
+//! The committer: takes ordered blocks one at a time, checks that the
+//! ordering service made them, validates them against committed state and
+//! commits the result — flags, writes, history, tx index, commit hash — in
+//! one atomic ledger batch; then tells subscribers what committed.
+//!
+//! - [`Committer::open`] starts from a ledger and the channel's genesis
+//!   block: an empty ledger commits the genesis block first; a used one must
+//!   have been started from the same genesis, and resumes at its savepoint
+//!   with the configuration it last committed.
+//! - [`Committer::commit`] runs the pipeline for the next block and returns
+//!   its [`BlockEvent`]; [`Committer::subscribe`] streams those events.
+//! - Lifecycle: a valid lifecycle transaction writes the definition to
+//!   [`LIFECYCLE_NAMESPACE`](crate::ledger::LIFECYCLE_NAMESPACE) and stores its module, in the block's batch, so
+//!   every peer switches definition at the same block. The runtime already
+//!   compiled the module while the block was validated.
+//! - Configuration: a valid configuration transaction is written to
+//!   [`CONFIG_NAMESPACE`](crate::ledger::CONFIG_NAMESPACE) and takes effect from the next block on.
+//!
+//! A block is refused (and nothing changes) when it is not the next one,
+//! does not chain to the last committed header, goes back in time, or lacks
+//! the orderer signatures the channel requires. A ledger failure leaves the
+//! committer unusable until the peer restarts; it then resumes at its
+//! savepoint and fetches the block again.
+
+mod error;
+mod events;
+mod updates;
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+use weft_types::{Block, BlockHeader, ChannelConfig, Digest, TxBody};
+
+use crate::channel::ConfigHandle;
+use crate::ledger::Ledger;
+use crate::runtime::Runtime;
+use crate::validator::validate_block_with;
+
+pub use error::CommitError;
+pub use events::{BlockEvent, TxEvent};
+
+/// Block events kept for subscribers that fall behind; one that lags further
+/// gets [`broadcast::error::RecvError::Lagged`] and re-reads blocks from the
+/// ledger.
+const EVENT_BUFFER: usize = 256;
+
+/// Validates and commits blocks to one channel's ledger.
+pub struct Committer {
+    ledger: Arc<Ledger>,
+    runtime: Arc<Runtime>,
+    config: ConfigHandle,
+    /// The last committed header; the lock also serialises commits.
+    last: Mutex<Option<BlockHeader>>,
+    events: broadcast::Sender<Arc<BlockEvent>>,
+}
+
+impl std::fmt::Debug for Committer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Committer")
+            .field("ledger", &self.ledger)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Committer {
+    /// A committer over `ledger` for the channel `genesis` starts. Commits
+    /// the genesis block if the ledger is empty; otherwise checks the ledger
+    /// holds this genesis and resumes where it stopped.
+    pub fn open(
+        ledger: Arc<Ledger>,
+        runtime: Arc<Runtime>,
+        genesis: &Block,
+    ) -> Result<Committer, CommitError> {
+        let genesis_config = genesis_config(genesis)?;
+        let height = ledger.height();
+        if height == 0 {
+            let committer = Committer::new(ledger, runtime, genesis_config, None);
+            committer.commit(genesis.clone())?;
+            return Ok(committer);
+        }
+        let stored = ledger
+            .block(0)?
+            .ok_or_else(|| CommitError::Inconsistent("the ledger has no block 0".into()))?;
+        if stored.hash() != genesis.hash() {
+            return Err(CommitError::GenesisMismatch {
+                ledger: stored.hash(),
+                given: genesis.hash(),
+            });
+        }
+        let config = ledger.channel_config()?.ok_or_else(|| {
+            CommitError::Inconsistent("the ledger holds no channel configuration".into())
+        })?;
+        let last = ledger
+            .block(height - 1)?
+            .ok_or_else(|| {
+                CommitError::Inconsistent(format!("the ledger has no block {}", height - 1))
+            })?
+            .header;
+        tracing::info!(height, commit_hash = %ledger.commit_hash(), "resuming the ledger");
+        Ok(Committer::new(ledger, runtime, config, Some(last)))
+    }
+
+    fn new(
+        ledger: Arc<Ledger>,
+        runtime: Arc<Runtime>,
+        config: ChannelConfig,
+        last: Option<BlockHeader>,
+    ) -> Committer {
+        Committer {
+            ledger,
+            runtime,
+            config: ConfigHandle::new(config),
+            last: Mutex::new(last),
+            events: broadcast::channel(EVENT_BUFFER).0,
+        }
+    }
+
+    /// Checks, validates and commits `block`, which must be the next one
+    /// ([`Committer::height`]), and publishes its [`BlockEvent`].
+    ///
+    /// The orderer signatures, data hash and chaining are checked first
+    /// ([`Block::verify`], [`Block::verify_follows`]); the validation flags
+    /// and commit hash the block arrives with are ignored and computed here.
+    pub fn commit(&self, mut block: Block) -> Result<Arc<BlockEvent>, CommitError> {
+        let mut last = self.last.lock();
+        let number = block.number();
+        let height = self.ledger.height();
+        if number < height {
+            return Err(CommitError::AlreadyCommitted { number, height });
+        }
+        if number > height {
+            return Err(CommitError::OutOfOrder { number, height });
+        }
+        let config = self.config.current();
+        block.verify(&config)?;
+        if let Some(previous) = last.as_ref() {
+            block.verify_follows(previous)?;
+        }
+        let validation = {
+            let snapshot = self.ledger.snapshot();
+            validate_block_with(&config, &snapshot, &*self.runtime, &block)?
+        };
+        let updates = updates::block_updates(&validation)?;
+        block.metadata.validation_flags = validation.codes.clone();
+        block.metadata.commit_hash = None;
+        let commit_hash = self.ledger.commit(&block, &updates)?;
+        *last = Some(block.header.clone());
+        if let Some(next) = validation
+            .valid_writes
+            .iter()
+            .find_map(|w| w.config.clone())
+        {
+            tracing::info!(
+                block = number,
+                sequence = next.sequence,
+                "channel configuration changed"
+            );
+            self.config.replace(next);
+        }
+        for def in validation
+            .valid_writes
+            .iter()
+            .filter_map(|w| w.definition.as_ref())
+        {
+            tracing::info!(
+                block = number,
+                chaincode = %def.name,
+                version = %def.version,
+                sequence = def.sequence,
+                "chaincode definition committed"
+            );
+        }
+        let event = Arc::new(BlockEvent::new(&block, &validation, commit_hash));
+        tracing::debug!(
+            block = number,
+            txs = block.data.len(),
+            valid = validation.valid_writes.len(),
+            %commit_hash,
+            "block committed"
+        );
+        // Nobody listening is fine.
+        let _ = self.events.send(event.clone());
+        Ok(event)
+    }
+
+    /// Events of the blocks committed from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<BlockEvent>> {
+        self.events.subscribe()
+    }
+
+    /// The number of the next block to commit.
+    pub fn height(&self) -> u64 {
+        self.ledger.height()
+    }
+
+    /// The ledger this committer writes.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    /// The channel configuration in force (shared with the endorser).
+    pub fn config(&self) -> &ConfigHandle {
+        &self.config
+    }
+
+    /// The commit hash after the last committed block.
+    pub fn commit_hash(&self) -> Digest {
+        self.ledger.commit_hash()
+    }
+}
+
+/// The channel configuration a genesis block carries: its one transaction
+/// must be a configuration transaction.
+pub fn genesis_config(genesis: &Block) -> Result<ChannelConfig, CommitError> {
+    let bad = |reason: String| Err(CommitError::BadGenesis(reason));
+    if genesis.number() != 0 {
+        return bad(format!("it is block {}, not block 0", genesis.number()));
+    }
+    let [envelope] = genesis.data.as_slice() else {
+        return bad(format!(
+            "it holds {} transactions, not one configuration transaction",
+            genesis.data.len()
+        ));
+    };
+    let tx = match envelope.decode() {
+        Ok(tx) => tx,
+        Err(e) => return bad(e.to_string()),
+    };
+    match tx.body {
+        TxBody::Config(c) => c.decode().or_else(|e| bad(e.to_string())),
+        _ => bad("its transaction is not a configuration transaction".into()),
+    }
+}

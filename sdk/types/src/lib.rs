@@ -77,6 +77,6 @@ pub use weft_policy::Policy;
 
 /// JSON bytes of a protocol value. Protocol types only hold strings, numbers,
 /// byte strings and maps keyed by strings, which always serialize.
-pub(crate) fn to_json_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+pub fn to_json_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("protocol types always serialize to JSON")
 }
