@@ -16,6 +16,7 @@ pub mod channel;
 pub mod committer;
 pub mod endorser;
 pub mod ledger;
+pub mod peer;
 pub mod runtime;
 pub mod validator;
 

@@ -7,7 +7,7 @@
 //! (`WEFT_GATEWAY_LISTEN=0.0.0.0:7056`, `WEFT_IDENTITY__KEY=/run/secrets/key.pem`).
 //! See [`from_toml_with_env`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -80,6 +80,58 @@ fn parse_value(text: &str) -> toml::Value {
         .unwrap_or_else(|| toml::Value::String(text.to_string()))
 }
 
+/// A file a node needs at start (identity, genesis block) that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeFileError {
+    /// The file cannot be read.
+    #[error("cannot read the {what} {}: {source}", path.display())]
+    Read {
+        /// What the file is.
+        what: &'static str,
+        /// Where it was looked for.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read but is not what it should be.
+    #[error("the {what} {} is unusable: {reason}", path.display())]
+    Invalid {
+        /// What the file is.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// `path` if absolute, else `path` under `base` (the config file's directory).
+pub fn resolve_path(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+fn read_file(what: &'static str, path: &Path) -> Result<String, NodeFileError> {
+    std::fs::read_to_string(path).map_err(|source| NodeFileError::Read {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads the genesis block (JSON of [`crate::Block`]) at `path`.
+pub fn load_genesis(path: &Path) -> Result<crate::Block, NodeFileError> {
+    let text = read_file("genesis block", path)?;
+    serde_json::from_str(&text).map_err(|e| NodeFileError::Invalid {
+        what: "genesis block",
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
 /// Files that make up a node's identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,6 +144,40 @@ pub struct IdentityFiles {
     pub certificate: PathBuf,
     /// Its private key (PKCS#8 PEM).
     pub key: PathBuf,
+}
+
+impl IdentityFiles {
+    /// Loads the certificate and key, with relative paths under `base`,
+    /// and checks that they belong together and name this org and member.
+    pub fn load(&self, base: &Path) -> Result<crate::Identity, NodeFileError> {
+        let cert_path = resolve_path(base, &self.certificate);
+        let key_path = resolve_path(base, &self.key);
+        let invalid = |what, path: &Path, reason: String| NodeFileError::Invalid {
+            what,
+            path: path.to_path_buf(),
+            reason,
+        };
+        let cert: crate::Certificate = serde_json::from_str(&read_file("certificate", &cert_path)?)
+            .map_err(|e| invalid("certificate", &cert_path, e.to_string()))?;
+        let key = crate::SigningKey::from_pkcs8_pem(&read_file("private key", &key_path)?)
+            .map_err(|e| invalid("private key", &key_path, e.to_string()))?;
+        let identity = crate::Identity::from_parts(cert, key)
+            .map_err(|e| invalid("private key", &key_path, e.to_string()))?;
+        if identity.org() != self.org || identity.name() != self.name {
+            return Err(invalid(
+                "certificate",
+                &cert_path,
+                format!(
+                    "it is for {}@{}, the config says {}@{}",
+                    identity.name(),
+                    identity.org(),
+                    self.name,
+                    self.org
+                ),
+            ));
+        }
+        Ok(identity)
+    }
 }
 
 /// A peer's configuration.
