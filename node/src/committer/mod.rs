@@ -39,6 +39,7 @@ use crate::validator::validate_block_with;
 
 pub use error::CommitError;
 pub use events::{BlockEvent, TxEvent};
+pub use updates::block_updates;
 
 /// Block events kept for subscribers that fall behind; one that lags further
 /// gets [`broadcast::error::RecvError::Lagged`] and re-reads blocks from the

@@ -13,7 +13,7 @@ use crate::validator::BlockValidation;
 /// configuration transactions commit: the definition (JSON) under
 /// `_lifecycle/<name>` with its module, and the configuration (JSON) under
 /// `_config/channel`. Key-level policies are stored as their canonical text.
-pub(super) fn block_updates(validation: &BlockValidation) -> Result<BlockUpdates, CommitError> {
+pub fn block_updates(validation: &BlockValidation) -> Result<BlockUpdates, CommitError> {
     let mut out = BlockUpdates::default();
     for w in &validation.valid_writes {
         let tx_id = validation

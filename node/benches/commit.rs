@@ -1,0 +1,168 @@
+//! Validate + commit through the [`Committer`] on a real sled ledger:
+//! blocks of 500 asset-transfer transfers (each reads its asset at the
+//! version the previous block wrote and writes it back with a new owner;
+//! signed by a client, endorsed by the peers of both orgs under MAJORITY),
+//! orderer-signed and chained. Then the split: stage 1 (signatures,
+//! certificates, policies), stage 2 (MVCC), and the ledger's batch + flush.
+//! Criterion's macros are not used: they generate an undocumented
+//! function, which the workspace lints refuse.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, Throughput};
+use weft_node::committer::{Committer, block_updates};
+use weft_node::ledger::Ledger;
+use weft_node::runtime::{Runtime, RuntimeConfig};
+use weft_node::validator::{StaticModuleCheck, check_mvcc, check_transactions, validate_block};
+use weft_tests::network::TestNetwork;
+use weft_types::{Block, Bytes, ChaincodeDefinition, KvRead, KvWrite, NsRwSet, RwSet, Version};
+
+const TXS: usize = 500;
+/// Blocks of transfers timed per sample.
+const TIMED: usize = 6;
+const CC: &str = "asset-transfer";
+
+struct Chain {
+    net: TestNetwork,
+    /// Block 1 deploys the chaincode, block 2 creates the assets, blocks 3..
+    /// transfer them.
+    blocks: Vec<Block>,
+}
+
+fn asset(owner: &str, i: usize) -> Bytes {
+    Bytes(
+        format!(r#"{{"id":"asset{i:04}","color":"blue","size":5,"owner":"{owner}","value":100}}"#)
+            .into_bytes(),
+    )
+}
+
+fn chain() -> Chain {
+    let net = TestNetwork::new(&["Org1", "Org2"]);
+    let module = wat::parse_file("tests/fixtures/echo.wat").expect("fixture");
+    let def: ChaincodeDefinition = net.definition(CC, 1, &module, None);
+    let mut blocks =
+        vec![net.next_block(&net.genesis().header, vec![net.lifecycle(&def, &module)])];
+    let owners = ["alice", "bob"];
+    for n in 2..(3 + TIMED) as u64 {
+        let envelopes = (0..TXS)
+            .map(|i| {
+                let key = format!("asset{i:04}");
+                let read = KvRead {
+                    key: key.clone(),
+                    version: (n > 2).then_some(Version {
+                        block: n - 1,
+                        tx: i as u32,
+                    }),
+                };
+                let rwset = RwSet {
+                    namespaces: vec![NsRwSet {
+                        namespace: CC.into(),
+                        reads: vec![read],
+                        writes: vec![KvWrite {
+                            key,
+                            value: Some(asset(owners[n as usize % 2], i)),
+                        }],
+                        ..NsRwSet::default()
+                    }],
+                };
+                net.endorsed(&net.clients[i % 2], &def, &rwset, None)
+            })
+            .collect();
+        let previous = blocks.last().expect("block 1").header.clone();
+        blocks.push(net.next_block(&previous, envelopes));
+    }
+    Chain { net, blocks }
+}
+
+/// A fresh peer with blocks 1 and 2 committed (chaincode and assets).
+fn fresh(chain: &Chain) -> (tempfile::TempDir, Committer) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Arc::new(Ledger::open(dir.path()).expect("ledger"));
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).expect("runtime"));
+    let committer = Committer::open(ledger, runtime, &chain.net.genesis()).expect("genesis");
+    for block in &chain.blocks[..2] {
+        committer.commit(block.clone()).expect("setup block");
+    }
+    (dir, committer)
+}
+
+fn committer(c: &mut Criterion, chain: &Chain) {
+    let mut group = c.benchmark_group("committer");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(TXS as u64));
+    group.bench_function("validate+commit 500 transfers", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (_dir, committer) = fresh(chain);
+                let start = Instant::now();
+                for block in &chain.blocks[2..] {
+                    let event = committer.commit(block.clone()).expect("commit");
+                    assert_eq!(event.valid().count(), TXS);
+                }
+                total += start.elapsed() / TIMED as u32;
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+fn split(c: &mut Criterion, chain: &Chain) {
+    let (_dir, committer) = fresh(chain);
+    let config = committer.config().current();
+    let block = &chain.blocks[2];
+    let mut group = c.benchmark_group("committer split");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(TXS as u64));
+    group.bench_function("stage 1 (signatures, policies)", |b| {
+        b.iter(|| {
+            let snapshot = committer.ledger().snapshot();
+            check_transactions(&config, &snapshot, &StaticModuleCheck::default(), block)
+                .expect("stage 1")
+        })
+    });
+    group.bench_function("stage 2 (MVCC over sled)", |b| {
+        let snapshot = committer.ledger().snapshot();
+        let checks = check_transactions(&config, &snapshot, &StaticModuleCheck::default(), block)
+            .expect("stage 1");
+        b.iter_batched(
+            || checks.clone(),
+            |checks| check_mvcc(&snapshot, block.number(), checks).expect("stage 2"),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("ledger commit (batch + flush)", |b| {
+        b.iter_batched(
+            || {
+                let (dir, committer) = fresh(chain);
+                let validation = {
+                    let snapshot = committer.ledger().snapshot();
+                    validate_block(&config, &snapshot, block).expect("validate")
+                };
+                let updates = block_updates(&validation).expect("updates");
+                let mut flagged = block.clone();
+                flagged.metadata.validation_flags = validation.codes;
+                (dir, committer, flagged, updates)
+            },
+            |(_dir, committer, flagged, updates)| {
+                committer
+                    .ledger()
+                    .commit(&flagged, &updates)
+                    .expect("commit")
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn main() {
+    let chain = chain();
+    let mut c = Criterion::default().configure_from_args();
+    committer(&mut c, &chain);
+    split(&mut c, &chain);
+    c.final_summary();
+}
