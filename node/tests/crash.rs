@@ -120,41 +120,6 @@ fn publish(dir: &Path, block: &Block) {
     std::fs::rename(&tmp, dir.join(format!("{}.json", block.number()))).unwrap();
 }
 
-/// The peer's config and identity files, as `weft network init` lays them out.
-fn write_peer_files(root: &Path, net: &TestNetwork) {
-    let peer = &net.peers[0];
-    std::fs::create_dir_all(root.join("peer")).unwrap();
-    std::fs::write(
-        root.join("peer/cert.json"),
-        serde_json::to_vec(peer.certificate()).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("peer/key.pem"),
-        peer.signing_key().to_pkcs8_pem().unwrap().as_bytes(),
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("genesis.json"),
-        serde_json::to_vec(&net.genesis()).unwrap(),
-    )
-    .unwrap();
-    let toml = format!(
-        "genesis_block = \"genesis.json\"\n\
-         data_dir = \"data\"\n\
-         gateway_listen = \"127.0.0.1:0\"\n\
-         p2p_listen = \"127.0.0.1:0\"\n\
-         [identity]\n\
-         org = \"{}\"\n\
-         name = \"{}\"\n\
-         certificate = \"peer/cert.json\"\n\
-         key = \"peer/key.pem\"\n",
-        peer.org(),
-        peer.name()
-    );
-    std::fs::write(root.join("peer.toml"), toml).unwrap();
-}
-
 fn start_peer(root: &Path, stop_at: Option<usize>) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft-peer"));
     cmd.arg("--config")
@@ -188,7 +153,7 @@ fn a_peer_killed_at_random_moments_converges_to_the_same_ledger() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     let net = TestNetwork::new(&["Org1", "Org2"]);
-    write_peer_files(root, &net);
+    net.write_peer_files(root);
     std::fs::create_dir_all(root.join("blocks")).unwrap();
 
     // The reference peer, in process, never crashes. It makes the stream:

@@ -5,6 +5,7 @@
 //! is a real ed25519 signature; nothing is mocked.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use weft_types::{
     Block, BlockHeader, Bytes, ChaincodeDefinition, ChaincodeEvent, ChaincodeId, ChannelConfig,
@@ -109,6 +110,45 @@ impl TestNetwork {
     /// the first admin and signed by the orderer.
     pub fn genesis(&self) -> Block {
         self.genesis.clone()
+    }
+
+    /// Writes what `weft-peer --config` needs for the first org's peer under
+    /// `root`, laid out as `weft network init` does: `peer/cert.json`,
+    /// `peer/key.pem` (0600 is not enforced here), `genesis.json`, and the
+    /// config `peer.toml` with its ledger in `data/`. Returns the config's path.
+    pub fn write_peer_files(&self, root: &Path) -> PathBuf {
+        let peer = &self.peers[0];
+        let write = |name: &str, bytes: &[u8]| {
+            let path = root.join(name);
+            std::fs::create_dir_all(path.parent().expect("a file under root"))
+                .expect("create the peer's directories");
+            std::fs::write(path, bytes).expect("write a peer file");
+        };
+        write(
+            "peer/cert.json",
+            &serde_json::to_vec(peer.certificate()).expect("serialize"),
+        );
+        let pem = peer.signing_key().to_pkcs8_pem().expect("encode the key");
+        write("peer/key.pem", pem.as_bytes());
+        write(
+            "genesis.json",
+            &serde_json::to_vec(&self.genesis).expect("serialize"),
+        );
+        let toml = format!(
+            "genesis_block = \"genesis.json\"\n\
+             data_dir = \"data\"\n\
+             gateway_listen = \"127.0.0.1:0\"\n\
+             p2p_listen = \"127.0.0.1:0\"\n\
+             [identity]\n\
+             org = \"{}\"\n\
+             name = \"{}\"\n\
+             certificate = \"peer/cert.json\"\n\
+             key = \"peer/key.pem\"\n",
+            peer.org(),
+            peer.name()
+        );
+        write("peer.toml", toml.as_bytes());
+        root.join("peer.toml")
     }
 
     /// The block after `previous` holding `envelopes`, one second later,
