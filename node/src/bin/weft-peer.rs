@@ -44,7 +44,6 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let peer = PeerNode::open(&args.config)?;
     let Some(dir) = args.blocks_from else {
         return Err(
             "pulling blocks from the orderers' deliver API is not available yet; \
@@ -52,6 +51,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .into(),
         );
     };
+    let peer = PeerNode::open(&args.config)?;
     let stop = Arc::new(AtomicBool::new(false));
     // One worker thread waits for signals while this thread commits.
     let runtime = tokio::runtime::Builder::new_multi_thread()
