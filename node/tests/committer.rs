@@ -291,3 +291,36 @@ fn subscribers_see_codes_and_the_events_of_valid_transactions_only() {
     let (block, index, code) = p.committer.ledger().tx(&first_id).unwrap().unwrap();
     assert_eq!((block, index, code), (2, 0, Code::Valid));
 }
+
+#[test]
+fn a_block_stored_but_not_applied_before_a_crash_is_replayed_at_open() {
+    let net = TestNetwork::new(&["Org1", "Org2"]);
+    let (p, def) = deployed(&net);
+    let tx = net.endorsed(
+        &net.clients[0],
+        &def,
+        &rwset("kv", &[], &[("k", Some("v"))]),
+        None,
+    );
+    let block = net.next_block(&p.tip(), vec![tx]);
+    let Peer { dir, committer } = p;
+    drop(committer);
+    // What the ledger writes first: the block record at the end of the
+    // block file (`len u32 BE || JSON`); the state batch never happened.
+    let json = serde_json::to_vec(&block).unwrap();
+    let mut record = (json.len() as u32).to_be_bytes().to_vec();
+    record.extend_from_slice(&json);
+    let path = dir.path().join("blocks.dat");
+    let mut file = std::fs::read(&path).unwrap();
+    file.extend_from_slice(&record);
+    std::fs::write(&path, file).unwrap();
+
+    let p = open(dir, &net.genesis()).unwrap();
+    assert_eq!(p.committer.height(), 3);
+    let ledger = p.committer.ledger();
+    assert_eq!(ledger.get("kv", "k").unwrap().unwrap().0, b"v");
+    assert_eq!(
+        ledger.block(2).unwrap().unwrap().metadata.validation_flags,
+        [Code::Valid]
+    );
+}

@@ -148,7 +148,7 @@ fn reopening_resumes_at_the_savepoint() {
         ledger.key_policy("cc", "k").unwrap().as_deref(),
         Some("AND('Bank.peer')")
     );
-    assert!(ledger.blocks_above_savepoint().unwrap().is_empty());
+    assert!(ledger.blocks_above_savepoint().is_empty());
 
     // And it goes on from there.
     let (e1, t1) = envelope(&id);

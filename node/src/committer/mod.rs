@@ -78,6 +78,7 @@ impl Committer {
         if height == 0 {
             let committer = Committer::new(ledger, runtime, genesis_config, None);
             committer.commit(genesis.clone())?;
+            committer.replay();
             return Ok(committer);
         }
         let stored = ledger
@@ -99,7 +100,26 @@ impl Committer {
             })?
             .header;
         tracing::info!(height, commit_hash = %ledger.commit_hash(), "resuming the ledger");
-        Ok(Committer::new(ledger, runtime, config, Some(last)))
+        let committer = Committer::new(ledger, runtime, config, Some(last));
+        committer.replay();
+        Ok(committer)
+    }
+
+    /// Commits again the blocks the ledger stored but whose state a crash
+    /// kept from becoming durable. One that fails is left to the orderers
+    /// to deliver again.
+    fn replay(&self) {
+        for block in self.ledger.blocks_above_savepoint() {
+            let number = block.number();
+            match self.commit(block) {
+                Ok(_) => tracing::info!(block = number, "replayed"),
+                Err(CommitError::AlreadyCommitted { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(block = number, "replay stopped: {e}");
+                    break;
+                }
+            }
+        }
     }
 
     fn new(

@@ -17,7 +17,9 @@ impl Ledger {
     /// the changes of its valid transactions, and returns the new commit
     /// hash ([`commit_hash`](super::commit_hash())).
     ///
-    /// Everything — the block (stored with its commit hash), the tx index
+    /// The block (with its flags and commit hash) is appended to the block
+    /// file and synced first; then everything else — the block's index
+    /// entry, the tx index
     /// entry of every transaction (valid or not, with its code), state,
     /// history, key policies, the commit-hash chain and the savepoint — goes
     /// into one sled batch, applied atomically, then flushed once. The block
@@ -38,10 +40,17 @@ impl Ledger {
         let _serial = self.commit_lock.lock();
         // Only `commit` changes the savepoint, and we hold `commit_lock`.
         let current = *self.savepoint.read();
-        let (batch, next) = prepare(&self.tree, &current, block, updates)?;
+        let (batch, next, json) = prepare(&self.tree, &current, block, updates)?;
+        // The block first, synced: a savepoint never points past the file.
+        self.blocks.append(current.block_file_end, &json)?;
         {
             let mut savepoint = self.savepoint.write();
-            self.tree.apply_batch(batch)?;
+            if let Err(e) = self.tree.apply_batch(batch) {
+                // Best effort: open() also drops or replays what lies past
+                // the savepoint.
+                let _ = self.blocks.truncate(current.block_file_end);
+                return Err(e.into());
+            }
             *savepoint = next;
         }
         self.db.flush()?;
@@ -55,13 +64,14 @@ impl Ledger {
     }
 }
 
-/// Checks the block against the savepoint and builds its batch and the next savepoint.
+/// Checks the block against the savepoint and builds its batch, the next
+/// savepoint and the JSON to append to the block file.
 fn prepare(
     tree: &sled::Tree,
     current: &Savepoint,
     block: &Block,
     updates: &BlockUpdates,
-) -> Result<(sled::Batch, Savepoint), LedgerError> {
+) -> Result<(sled::Batch, Savepoint, Vec<u8>), LedgerError> {
     let number = block.number();
     if number != current.height {
         return Err(LedgerError::OutOfOrder {
@@ -102,7 +112,11 @@ fn prepare(
         number,
         reason: format!("does not serialize: {e}"),
     })?;
-    batch.insert(&keys::by_block(keys::BLOCK, number)[..], json);
+    batch.insert(
+        &keys::by_block(keys::BLOCK, number)[..],
+        &current.block_file_end.to_be_bytes()[..],
+    );
+    let block_file_end = current.block_file_end + 4 + json.len() as u64;
     batch.insert(
         &keys::by_block(keys::COMMIT_HASH, number)[..],
         &hash.as_bytes()[..],
@@ -111,9 +125,10 @@ fn prepare(
         height,
         commit_hash: hash,
         last_block_hash: block.hash(),
+        block_file_end,
     };
     batch.insert(keys::SAVEPOINT, &next.encode()[..]);
-    Ok((batch, next))
+    Ok((batch, next, json))
 }
 
 /// State, history and key policies of one valid transaction.

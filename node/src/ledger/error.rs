@@ -12,6 +12,9 @@ pub enum LedgerError {
     /// sled failed (I/O, or its own files are damaged).
     #[error("ledger storage error: {0}")]
     Storage(#[from] sled::Error),
+    /// The block file could not be read or written.
+    #[error("block file error: {0}")]
+    BlockFile(#[from] std::io::Error),
     /// A stored record does not decode: the files were damaged or written by
     /// an incompatible version.
     #[error("corrupt ledger record ({what}): {reason}")]

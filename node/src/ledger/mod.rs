@@ -8,24 +8,28 @@
 //! the simulator's [`StateView`](weft_chaincode::sim::StateView)) and
 //! [`LedgerError`].
 //!
-//! **One tree, one batch, one flush.** Everything lives in one sled tree
-//! (`ledger`) under one-byte key prefixes (layout in `keys.rs`), because a
-//! sled [`Batch`](sled::Batch) is atomic only within one tree. A block's
-//! whole effect — the block, every tx index entry, state, history, key
-//! policies, its commit hash and the savepoint — is one batch, then one
-//! flush (~1 ms): durability is paid once per block.
+//! **A block file, then one tree, one batch, one flush.** The blocks
+//! themselves (megabytes of signatures and certificates) are appended to a
+//! block file (`blocks.dat`, see `blockfile.rs`) and synced. Everything
+//! else lives in one sled tree (`ledger`) under one-byte key prefixes
+//! (layout in `keys.rs`), because a sled [`Batch`](sled::Batch) is atomic
+//! only within one tree: a block's whole effect — its index entry (offset
+//! in the block file), every tx index entry, state, history, key policies,
+//! its commit hash and the savepoint — is one batch, then one flush.
+//! Durability is paid once per block.
 //!
 //! **Crash semantics.** sled recovers a batch entirely or not at all (it
 //! seals batches in its log), and recovers a prefix of the batches that
 //! were applied. So after `kill -9` at any moment the ledger reopens at
 //! some block `h` whose state, index, history and savepoint all agree: the
 //! last flushed block, or a later one that sled had written out on its own.
-//! Nothing from a later block is visible. The peer then asks the orderers
-//! for blocks from `h` on; validation and commit are deterministic, so it
-//! converges to the same state and commit hash as its peers. Blocks are not
-//! stored ahead of their state, so [`Ledger::blocks_above_savepoint`] is
-//! always empty today; it is the replay hook should blocks ever be stored
-//! first.
+//! Nothing from a later block is visible. Blocks are stored before their
+//! state, so the block file may hold blocks past the savepoint: `open`
+//! reads them back and cuts the file at the savepoint, and
+//! [`Ledger::blocks_above_savepoint`] hands them to the committer, which
+//! validates and commits them again (deterministically: same result). The
+//! peer then asks the orderers for the blocks after those; it converges to
+//! the same state and commit hash as its peers.
 //!
 //! **Consistency for readers.** A [`parking_lot::RwLock`] guards the
 //! savepoint: `commit` applies its batch under the write lock, and a
@@ -36,6 +40,7 @@
 //! Private state and private hashes have reserved prefixes (`V`, `X`) that
 //! the snapshot reads; nothing writes them yet.
 
+mod blockfile;
 mod commit;
 mod commit_hash;
 mod error;
@@ -61,6 +66,7 @@ pub use error::LedgerError;
 pub use snapshot::Snapshot;
 pub use updates::{BlockUpdates, PolicyWrite, StateWrite, TxUpdates};
 
+use blockfile::BlockFile;
 use records::Savepoint;
 
 /// The state namespace holding chaincode definitions: key = chaincode name,
@@ -82,6 +88,9 @@ const TREE: &str = "ledger";
 pub struct Ledger {
     db: sled::Db,
     tree: sled::Tree,
+    blocks: Arc<BlockFile>,
+    /// Blocks found past the savepoint at open, until taken for replay.
+    replay: Mutex<Vec<Block>>,
     savepoint: Arc<RwLock<Savepoint>>,
     commit_lock: Mutex<()>,
 }
@@ -112,9 +121,26 @@ impl Ledger {
                 ));
             }
         }
+        let (blocks, tail) = BlockFile::open(dir.as_ref(), savepoint.block_file_end)?;
+        // Only the blocks that follow the savepoint, in order, can replay.
+        let replay: Vec<Block> = tail
+            .into_iter()
+            .zip(savepoint.height..)
+            .take_while(|(block, n)| block.number() == *n)
+            .map(|(block, _)| block)
+            .collect();
+        if !replay.is_empty() {
+            tracing::info!(
+                height = savepoint.height,
+                blocks = replay.len(),
+                "blocks stored past the savepoint will be replayed"
+            );
+        }
         Ok(Ledger {
             db,
             tree,
+            blocks: Arc::new(blocks),
+            replay: Mutex::new(replay),
             savepoint: Arc::new(RwLock::new(savepoint)),
             commit_lock: Mutex::new(()),
         })
@@ -125,6 +151,7 @@ impl Ledger {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             tree: self.tree.clone(),
+            blocks: self.blocks.clone(),
             savepoint: self.savepoint.read_arc(),
         }
     }
@@ -207,17 +234,12 @@ impl Ledger {
         self.snapshot().channel_config()
     }
 
-    /// Blocks stored above the savepoint, in order, for the replay path on
-    /// restart. Always empty while blocks are stored in the same batch as
-    /// their state (see the module docs).
-    pub fn blocks_above_savepoint(&self) -> Result<Vec<Block>, LedgerError> {
-        let snapshot = self.snapshot();
-        let mut out = Vec::new();
-        let mut number = snapshot.height();
-        while let Some(block) = snapshot.block(number)? {
-            out.push(block);
-            number += 1;
-        }
-        Ok(out)
+    /// The blocks found in the block file past the savepoint when the
+    /// ledger was opened (a crash came between storing a block and
+    /// committing its state), in order, starting at [`Ledger::height`].
+    /// Hands them over once: the committer validates and commits them
+    /// again; later calls return nothing.
+    pub fn blocks_above_savepoint(&self) -> Vec<Block> {
+        std::mem::take(&mut *self.replay.lock())
     }
 }

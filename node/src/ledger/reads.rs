@@ -4,6 +4,7 @@
 use weft_abi::HistoryEntry;
 use weft_types::{Block, Digest, TxId, ValidationCode, Version};
 
+use super::blockfile::BlockFile;
 use super::error::LedgerError;
 use super::keys;
 use super::records;
@@ -149,11 +150,18 @@ pub(crate) fn tx(
 }
 
 /// Block `number` as stored (with its flags and commit hash).
-pub(crate) fn block(tree: &sled::Tree, number: u64) -> Result<Option<Block>, LedgerError> {
+pub(crate) fn block(
+    tree: &sled::Tree,
+    blocks: &BlockFile,
+    number: u64,
+) -> Result<Option<Block>, LedgerError> {
     let Some(raw) = tree.get(keys::by_block(keys::BLOCK, number))? else {
         return Ok(None);
     };
-    serde_json::from_slice(&raw)
+    let offset = records::u64_at(&raw, 0)
+        .filter(|_| raw.len() == 8)
+        .ok_or_else(|| LedgerError::corrupt("block index", "not 8 bytes"))?;
+    serde_json::from_slice(&blocks.read(offset)?)
         .map(Some)
         .map_err(|e| LedgerError::corrupt("block", e.to_string()))
 }

@@ -15,7 +15,7 @@ pub(crate) fn encode_version(out: &mut Vec<u8>, version: Version) {
     out.extend_from_slice(&version.tx.to_be_bytes());
 }
 
-fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+pub(crate) fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
     let b: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
     Some(u64::from_be_bytes(b))
 }
@@ -112,28 +112,32 @@ pub(crate) struct Savepoint {
     pub(crate) commit_hash: Digest,
     /// The header hash of the last applied block (zero before genesis).
     pub(crate) last_block_hash: Digest,
+    /// The length of the block file up to the last applied block.
+    pub(crate) block_file_end: u64,
 }
 
 impl Savepoint {
-    /// height u64 BE, commit hash, last block hash.
-    pub(crate) fn encode(&self) -> [u8; 72] {
-        let mut out = [0u8; 72];
+    /// height u64 BE, commit hash, last block hash, block file end u64 BE.
+    pub(crate) fn encode(&self) -> [u8; 80] {
+        let mut out = [0u8; 80];
         out[..8].copy_from_slice(&self.height.to_be_bytes());
         out[8..40].copy_from_slice(self.commit_hash.as_bytes());
-        out[40..].copy_from_slice(self.last_block_hash.as_bytes());
+        out[40..72].copy_from_slice(self.last_block_hash.as_bytes());
+        out[72..].copy_from_slice(&self.block_file_end.to_be_bytes());
         out
     }
 
     /// Decodes [`Savepoint::encode`].
     pub(crate) fn decode(bytes: &[u8]) -> Result<Savepoint, LedgerError> {
-        let bad = || LedgerError::corrupt("savepoint", "not 72 bytes");
-        if bytes.len() != 72 {
+        let bad = || LedgerError::corrupt("savepoint", "not 80 bytes");
+        if bytes.len() != 80 {
             return Err(bad());
         }
         Ok(Savepoint {
             height: u64_at(bytes, 0).ok_or_else(bad)?,
             commit_hash: digest_at(bytes, 8).ok_or_else(bad)?,
             last_block_hash: digest_at(bytes, 40).ok_or_else(bad)?,
+            block_file_end: u64_at(bytes, 72).ok_or_else(bad)?,
         })
     }
 }
@@ -175,6 +179,7 @@ mod tests {
             height: 3,
             commit_hash: Digest([1; 32]),
             last_block_hash: Digest([2; 32]),
+            block_file_end: 4096,
         };
         assert_eq!(Savepoint::decode(&sp.encode()).unwrap(), sp);
     }
@@ -187,7 +192,7 @@ mod tests {
         assert!(decode_history(&[0; 40]).is_err());
         assert!(decode_history(&[[0; 40].as_slice(), &[0, 1]].concat()).is_err());
         assert!(decode_history(&[[0; 40].as_slice(), &[2]].concat()).is_err());
-        assert!(Savepoint::decode(&[0; 71]).is_err());
+        assert!(Savepoint::decode(&[0; 79]).is_err());
         assert!(decode_digest(&[0; 33], "chain").is_err());
     }
 }

@@ -11,6 +11,9 @@ use weft_types::{
 
 use crate::validator::CommittedState;
 
+use std::sync::Arc;
+
+use super::blockfile::BlockFile;
 use super::error::LedgerError;
 use super::records::Savepoint;
 use super::{CONFIG_KEY, CONFIG_NAMESPACE, LIFECYCLE_NAMESPACE, keys, reads};
@@ -26,6 +29,7 @@ use super::{CONFIG_KEY, CONFIG_NAMESPACE, LIFECYCLE_NAMESPACE, keys, reads};
 /// a commit waits at most as long as the longest simulation running.
 pub struct Snapshot {
     pub(crate) tree: sled::Tree,
+    pub(crate) blocks: Arc<BlockFile>,
     pub(crate) savepoint: ArcRwLockReadGuard<RawRwLock, Savepoint>,
 }
 
@@ -85,7 +89,7 @@ impl Snapshot {
 
     /// Block `number` as committed (validation flags and commit hash set).
     pub fn block(&self, number: u64) -> Result<Option<Block>, LedgerError> {
-        reads::block(&self.tree, number)
+        reads::block(&self.tree, &self.blocks, number)
     }
 }
 
