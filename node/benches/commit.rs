@@ -92,7 +92,21 @@ fn committer(c: &mut Criterion, chain: &Chain) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(TXS as u64));
-    group.bench_function("validate+commit 500 transfers", |b| {
+    group.bench_function("validate+commit 500 transfers, pipelined", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (_dir, committer) = fresh(chain);
+                let start = Instant::now();
+                let (events, error) = committer.commit_all(chain.blocks[2..].iter().cloned());
+                assert!(error.is_none() && events.len() == TIMED);
+                total += start.elapsed() / TIMED as u32;
+                assert!(events.iter().all(|e| e.valid().count() == TXS));
+            }
+            total
+        })
+    });
+    group.bench_function("validate+commit 500 transfers, one by one", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {

@@ -324,3 +324,34 @@ fn a_block_stored_but_not_applied_before_a_crash_is_replayed_at_open() {
         [Code::Valid]
     );
 }
+
+#[test]
+fn a_precheck_made_before_an_upgrade_committed_is_redone() {
+    let net = TestNetwork::new(&["Org1", "Org2"]);
+    let (p, v1) = deployed(&net);
+    let echo = module("echo");
+    let v2 = net.definition("kv", 2, &echo, None);
+    let client = &net.clients[0];
+    let upgrade = net.next_block(&p.tip(), vec![net.lifecycle(&v2, &echo)]);
+    let under = |def: &ChaincodeDefinition, key: &str| {
+        net.endorsed(client, def, &rwset("kv", &[], &[(key, Some("x"))]), None)
+    };
+    let after = net.next_block(&upgrade.header, vec![under(&v2, "a"), under(&v1, "b")]);
+
+    // Stage 1 of `after` runs while sequence 1 is still current...
+    let early = p.committer.precheck(after.clone()).unwrap();
+    p.committer.commit(upgrade.clone()).unwrap();
+    // ...and is redone once the upgrade has committed.
+    let event = p.committer.commit_prechecked(early).unwrap();
+    let codes: Vec<Code> = event.txs.iter().map(|t| t.code).collect();
+    assert_eq!(codes, [Code::Valid, Code::ChaincodeVersionConflict]);
+
+    // The pipelined path gives the same verdicts, whatever the timing.
+    let (q, _) = deployed(&net);
+    let upgrade = net.next_block(&q.tip(), vec![net.lifecycle(&v2, &echo)]);
+    let after = net.next_block(&upgrade.header, vec![under(&v2, "a"), under(&v1, "b")]);
+    let (events, error) = q.committer.commit_all(vec![upgrade, after]);
+    assert!(error.is_none(), "{error:?}");
+    let codes: Vec<Code> = events[1].txs.iter().map(|t| t.code).collect();
+    assert_eq!(codes, [Code::Valid, Code::ChaincodeVersionConflict]);
+}

@@ -35,7 +35,7 @@ use weft_types::{Block, BlockHeader, ChannelConfig, Digest, TxBody};
 use crate::channel::ConfigHandle;
 use crate::ledger::Ledger;
 use crate::runtime::Runtime;
-use crate::validator::validate_block_with;
+use crate::validator::{TxCheck, check_mvcc, check_transactions};
 
 pub use error::CommitError;
 pub use events::{BlockEvent, TxEvent};
@@ -53,6 +53,9 @@ pub struct Committer {
     config: ConfigHandle,
     /// The last committed header; the lock also serialises commits.
     last: Mutex<Option<BlockHeader>>,
+    /// The last block that changed a definition, a key-level policy or the
+    /// configuration: what stage 1 reads.
+    last_policy_change: Mutex<Option<u64>>,
     events: broadcast::Sender<Arc<BlockEvent>>,
 }
 
@@ -132,6 +135,9 @@ impl Committer {
             ledger,
             runtime,
             config: ConfigHandle::new(config),
+            // Every precheck from now on reads state at least as new as
+            // the blocks committed before this process started.
+            last_policy_change: Mutex::new(None),
             last: Mutex::new(last),
             events: broadcast::channel(EVENT_BUFFER).0,
         }
@@ -143,7 +149,90 @@ impl Committer {
     /// The orderer signatures, data hash and chaining are checked first
     /// ([`Block::verify`], [`Block::verify_follows`]); the validation flags
     /// and commit hash the block arrives with are ignored and computed here.
-    pub fn commit(&self, mut block: Block) -> Result<Arc<BlockEvent>, CommitError> {
+    pub fn commit(&self, block: Block) -> Result<Arc<BlockEvent>, CommitError> {
+        let prechecked = self.precheck(block)?;
+        self.commit_prechecked(prechecked)
+    }
+
+    /// Commits `blocks` in order, overlapping each block's ledger write
+    /// with the precheck (orderer signatures and validation stage 1) of the
+    /// next. Stops at the first error; returns the events of the blocks
+    /// committed and that error.
+    pub fn commit_all(
+        &self,
+        blocks: impl IntoIterator<Item = Block>,
+    ) -> (Vec<Arc<BlockEvent>>, Option<CommitError>) {
+        let mut events = Vec::new();
+        let mut blocks = blocks.into_iter();
+        let Some(first) = blocks.next() else {
+            return (events, None);
+        };
+        let mut current = match self.precheck(first) {
+            Ok(p) => p,
+            Err(e) => return (events, Some(e)),
+        };
+        let error = std::thread::scope(|scope| {
+            loop {
+                let ahead = blocks
+                    .next()
+                    .map(|block| scope.spawn(move || self.precheck(block)));
+                match self.commit_prechecked(current) {
+                    Ok(event) => events.push(event),
+                    Err(e) => return Some(e),
+                }
+                current = match ahead.map(|h| h.join()) {
+                    None => return None,
+                    Some(Ok(Ok(p))) => p,
+                    Some(Ok(Err(e))) => return Some(e),
+                    Some(Err(_)) => {
+                        return Some(CommitError::Inconsistent(
+                            "the precheck of a block panicked".into(),
+                        ));
+                    }
+                };
+            }
+        });
+        (events, error)
+    }
+
+    /// The part of committing `block` that does not depend on the block
+    /// before it being committed: orderer signatures and data hash, and
+    /// validation stage 1 (signatures, certificates, definitions,
+    /// policies), read from the latest committed state without blocking
+    /// commits. [`Committer::commit_prechecked`] redoes it if a block
+    /// committed meanwhile changed what it read.
+    pub fn precheck(&self, block: Block) -> Result<Prechecked, CommitError> {
+        let config = self.config.current();
+        let basis = self.ledger.height();
+        if block.number() < basis {
+            return Err(CommitError::AlreadyCommitted {
+                number: block.number(),
+                height: basis,
+            });
+        }
+        block.verify(&config)?;
+        let checks =
+            check_transactions(&config, &self.ledger.latest_state(), &*self.runtime, &block)?;
+        Ok(Prechecked {
+            block,
+            checks,
+            basis,
+            config_sequence: config.sequence,
+        })
+    }
+
+    /// Finishes committing a prechecked block: chaining, validation stage 2
+    /// over a snapshot, the ledger write, the event.
+    pub fn commit_prechecked(
+        &self,
+        prechecked: Prechecked,
+    ) -> Result<Arc<BlockEvent>, CommitError> {
+        let Prechecked {
+            mut block,
+            mut checks,
+            basis,
+            config_sequence,
+        } = prechecked;
         let mut last = self.last.lock();
         let number = block.number();
         let height = self.ledger.height();
@@ -154,19 +243,33 @@ impl Committer {
             return Err(CommitError::OutOfOrder { number, height });
         }
         let config = self.config.current();
-        block.verify(&config)?;
         if let Some(previous) = last.as_ref() {
             block.verify_follows(previous)?;
         }
-        let validation = {
-            let snapshot = self.ledger.snapshot();
-            validate_block_with(&config, &snapshot, &*self.runtime, &block)?
-        };
+        let snapshot = self.ledger.snapshot();
+        // Stage 1 read definitions, key-level policies and the configuration
+        // as of some height >= basis; if a block from basis on changed any
+        // of them, its verdicts may be stale.
+        let stale = config.sequence != config_sequence
+            || (*self.last_policy_change.lock()).is_some_and(|n| n >= basis);
+        if stale {
+            block.verify(&config)?;
+            checks = check_transactions(&config, &snapshot, &*self.runtime, &block)?;
+        }
+        let validation = check_mvcc(&snapshot, number, checks)?;
+        drop(snapshot);
         let updates = updates::block_updates(&validation)?;
         block.metadata.validation_flags = validation.codes.clone();
         block.metadata.commit_hash = None;
         let commit_hash = self.ledger.commit(&block, &updates)?;
         *last = Some(block.header.clone());
+        if validation
+            .valid_writes
+            .iter()
+            .any(|w| w.definition.is_some() || w.config.is_some() || !w.key_policies.is_empty())
+        {
+            *self.last_policy_change.lock() = Some(number);
+        }
         if let Some(next) = validation
             .valid_writes
             .iter()
@@ -228,6 +331,23 @@ impl Committer {
     /// The commit hash after the last committed block.
     pub fn commit_hash(&self) -> Digest {
         self.ledger.commit_hash()
+    }
+}
+
+/// A block whose stage 1 is done, ready for [`Committer::commit_prechecked`].
+#[derive(Debug)]
+pub struct Prechecked {
+    block: Block,
+    checks: Vec<TxCheck>,
+    /// The ledger height when stage 1 started.
+    basis: u64,
+    config_sequence: u64,
+}
+
+impl Prechecked {
+    /// The block's number.
+    pub fn number(&self) -> u64 {
+        self.block.number()
     }
 }
 

@@ -63,7 +63,7 @@ use weft_types::{
 
 pub use commit_hash::commit_hash;
 pub use error::LedgerError;
-pub use snapshot::Snapshot;
+pub use snapshot::{LatestState, Snapshot};
 pub use updates::{BlockUpdates, PolicyWrite, StateWrite, TxUpdates};
 
 use blockfile::BlockFile;
@@ -153,6 +153,13 @@ impl Ledger {
             tree: self.tree.clone(),
             blocks: self.blocks.clone(),
             savepoint: self.savepoint.read_arc(),
+        }
+    }
+
+    /// Committed state without the snapshot lock (see [`LatestState`]).
+    pub fn latest_state(&self) -> LatestState {
+        LatestState {
+            tree: self.tree.clone(),
         }
     }
 

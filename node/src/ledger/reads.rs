@@ -71,6 +71,47 @@ pub(crate) fn range(
     Ok(out)
 }
 
+/// Every key of `ns` in `[start, end)` with its version (`end` empty:
+/// unbounded), in key order.
+pub(crate) fn range_versions(
+    tree: &sled::Tree,
+    ns: &str,
+    start: &str,
+    end: &str,
+) -> Result<Vec<(String, Version)>, LedgerError> {
+    Ok(range(tree, ns, start, end, usize::MAX)?
+        .into_iter()
+        .map(|(k, _, v)| (k, v))
+        .collect())
+}
+
+/// The key-level policy of `(ns, key)`, parsed.
+pub(crate) fn key_policy_parsed(
+    tree: &sled::Tree,
+    ns: &str,
+    key: &str,
+) -> Result<Option<weft_types::Policy>, LedgerError> {
+    match key_policy(tree, ns, key)? {
+        Some(text) => weft_types::Policy::parse(&text)
+            .map(Some)
+            .map_err(|e| LedgerError::corrupt("key-level policy", e.to_string())),
+        None => Ok(None),
+    }
+}
+
+/// The committed definition of `chaincode` (state of `_lifecycle`).
+pub(crate) fn definition(
+    tree: &sled::Tree,
+    chaincode: &str,
+) -> Result<Option<weft_types::ChaincodeDefinition>, LedgerError> {
+    match get(tree, super::LIFECYCLE_NAMESPACE, chaincode)? {
+        Some((json, _)) => serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|e| LedgerError::corrupt("chaincode definition", e.to_string())),
+        None => Ok(None),
+    }
+}
+
 /// Every change of `(ns, key)`, oldest first.
 pub(crate) fn history(
     tree: &sled::Tree,

@@ -96,10 +96,7 @@ impl Snapshot {
 impl Snapshot {
     /// The committed definition of `chaincode`.
     pub fn definition(&self, chaincode: &str) -> Result<Option<ChaincodeDefinition>, LedgerError> {
-        match reads::get(&self.tree, LIFECYCLE_NAMESPACE, chaincode)? {
-            Some((json, _)) => decode_json(&json, "chaincode definition").map(Some),
-            None => Ok(None),
-        }
+        reads::definition(&self.tree, chaincode)
     }
 
     /// Every committed chaincode definition, by name.
@@ -147,19 +144,11 @@ impl CommittedState for Snapshot {
         start: &str,
         end: &str,
     ) -> Result<Vec<(String, Version)>, LedgerError> {
-        Ok(reads::range(&self.tree, namespace, start, end, usize::MAX)?
-            .into_iter()
-            .map(|(k, _, v)| (k, v))
-            .collect())
+        reads::range_versions(&self.tree, namespace, start, end)
     }
 
     fn key_policy(&self, namespace: &str, key: &str) -> Result<Option<Policy>, LedgerError> {
-        match reads::key_policy(&self.tree, namespace, key)? {
-            Some(text) => Policy::parse(&text)
-                .map(Some)
-                .map_err(|e| LedgerError::corrupt("key-level policy", e.to_string())),
-            None => Ok(None),
-        }
+        reads::key_policy_parsed(&self.tree, namespace, key)
     }
 
     fn tx_exists(&self, tx_id: &TxId) -> Result<bool, LedgerError> {
@@ -168,6 +157,52 @@ impl CommittedState for Snapshot {
 
     fn definition(&self, chaincode: &str) -> Result<Option<ChaincodeDefinition>, LedgerError> {
         Snapshot::definition(self, chaincode)
+    }
+}
+
+/// Committed state read straight from the tree, without the lock a
+/// [`Snapshot`] holds: every read sees some committed block (batches apply
+/// atomically), but two reads may see different ones while blocks commit.
+/// For work whose result is checked against what committed meanwhile — the
+/// committer runs stage 1 of the next block this way while the current one
+/// commits — and never for a simulation.
+#[derive(Clone)]
+pub struct LatestState {
+    pub(crate) tree: sled::Tree,
+}
+
+impl std::fmt::Debug for LatestState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LatestState").finish_non_exhaustive()
+    }
+}
+
+impl CommittedState for LatestState {
+    type Error = LedgerError;
+
+    fn version(&self, namespace: &str, key: &str) -> Result<Option<Version>, LedgerError> {
+        reads::version(&self.tree, namespace, key)
+    }
+
+    fn range(
+        &self,
+        namespace: &str,
+        start: &str,
+        end: &str,
+    ) -> Result<Vec<(String, Version)>, LedgerError> {
+        reads::range_versions(&self.tree, namespace, start, end)
+    }
+
+    fn key_policy(&self, namespace: &str, key: &str) -> Result<Option<Policy>, LedgerError> {
+        reads::key_policy_parsed(&self.tree, namespace, key)
+    }
+
+    fn tx_exists(&self, tx_id: &TxId) -> Result<bool, LedgerError> {
+        Ok(self.tree.contains_key(keys::tx(tx_id))?)
+    }
+
+    fn definition(&self, chaincode: &str) -> Result<Option<ChaincodeDefinition>, LedgerError> {
+        reads::definition(&self.tree, chaincode)
     }
 }
 

@@ -67,6 +67,9 @@ pub struct PeerNode {
     pub runtime: Arc<Runtime>,
 }
 
+/// At most this many blocks are fetched and committed in one pipelined run.
+const LOOKAHEAD: u64 = 16;
+
 /// How long the loop waits when no block is available yet; also bounds how
 /// long a stop request waits when the peer is idle.
 const POLL: Duration = Duration::from_millis(20);
@@ -122,31 +125,42 @@ impl PeerNode {
             if stop_at_height.is_some_and(|h| height >= h) {
                 break;
             }
-            let block = match source.next_block(height) {
-                Ok(Some(block)) => block,
-                Ok(None) => {
-                    std::thread::sleep(POLL);
-                    continue;
+            let mut blocks = Vec::new();
+            let last = stop_at_height.map_or(u64::MAX, |h| h.saturating_sub(1));
+            for number in height..=last.min(height + LOOKAHEAD - 1) {
+                match source.next_block(number) {
+                    Ok(Some(block)) => blocks.push(block),
+                    Ok(None) => break,
+                    // The first one is retried below; a later one next round.
+                    Err(e) if number == height => {
+                        tracing::warn!(height, "cannot fetch block {height}: {e}");
+                        break;
+                    }
+                    Err(_) => break,
                 }
-                Err(e) => {
-                    tracing::warn!(height, "cannot fetch block {height}: {e}");
-                    std::thread::sleep(POLL * 10);
-                    continue;
-                }
-            };
-            match self.committer.commit(block) {
-                Ok(event) => tracing::info!(
+            }
+            if blocks.is_empty() {
+                std::thread::sleep(POLL);
+                continue;
+            }
+            // Each block's ledger write overlaps the next one's precheck.
+            let (events, error) = self.committer.commit_all(blocks);
+            for event in &events {
+                tracing::info!(
                     block = event.number,
                     txs = event.txs.len(),
                     valid = event.valid().count(),
                     commit_hash = %event.commit_hash,
                     "committed"
-                ),
-                Err(CommitError::AlreadyCommitted { .. }) => {}
-                Err(e @ (CommitError::Ledger(_) | CommitError::Inconsistent(_))) => {
+                );
+            }
+            match error {
+                None | Some(CommitError::AlreadyCommitted { .. }) => {}
+                Some(e @ (CommitError::Ledger(_) | CommitError::Inconsistent(_))) => {
                     return Err(e.into());
                 }
-                Err(e) => {
+                Some(e) => {
+                    let height = self.committer.height();
                     tracing::error!(height, "block {height} refused: {e}");
                     std::thread::sleep(POLL * 10);
                 }
