@@ -27,13 +27,6 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -51,7 +44,16 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .into(),
         );
     };
-    let peer = PeerNode::open(&args.config)?;
+    let config = PeerNode::read_config(&args.config)?;
+    // `WEFT_LOG` wins over the config's `log` filter.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+                .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log))?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let peer = PeerNode::open(config)?;
     let stop = Arc::new(AtomicBool::new(false));
     // One worker thread waits for signals while this thread commits.
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -275,11 +275,13 @@ impl Committer {
             .iter()
             .find_map(|w| w.config.clone())
         {
-            tracing::info!(
-                block = number,
-                sequence = next.sequence,
-                "channel configuration changed"
-            );
+            if number > 0 {
+                tracing::info!(
+                    block = number,
+                    sequence = next.sequence,
+                    "channel configuration changed"
+                );
+            }
             self.config.replace(next);
         }
         for def in validation

@@ -75,10 +75,9 @@ const LOOKAHEAD: u64 = 16;
 const POLL: Duration = Duration::from_millis(20);
 
 impl PeerNode {
-    /// Reads the config at `path` (with `WEFT_*` overrides from the
-    /// environment), loads identity and genesis, opens the ledger and
-    /// resumes committing where it stopped.
-    pub fn open(path: &Path) -> Result<PeerNode, PeerError> {
+    /// Reads the config at `path`, with `WEFT_*` overrides from the
+    /// environment and every path made relative to the file's directory.
+    pub fn read_config(path: &Path) -> Result<PeerNodeConfig, PeerError> {
         let bad = |reason: String| PeerError::Config {
             path: path.to_path_buf(),
             reason,
@@ -87,9 +86,21 @@ impl PeerNode {
         let mut config: PeerNodeConfig =
             from_toml_with_env(&text, std::env::vars()).map_err(|e| bad(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        config.genesis_block = resolve_path(base, &config.genesis_block);
-        config.data_dir = resolve_path(base, &config.data_dir);
-        let identity = config.identity.load(base)?;
+        for p in [
+            &mut config.genesis_block,
+            &mut config.data_dir,
+            &mut config.identity.certificate,
+            &mut config.identity.key,
+        ] {
+            *p = resolve_path(base, p);
+        }
+        Ok(config)
+    }
+
+    /// Loads identity and genesis, opens the ledger and resumes committing
+    /// where it stopped.
+    pub fn open(config: PeerNodeConfig) -> Result<PeerNode, PeerError> {
+        let identity = config.identity.load(Path::new("."))?;
         let genesis = load_genesis(&config.genesis_block)?;
         let ledger = Arc::new(Ledger::open(config.data_dir.join("ledger"))?);
         let runtime = Arc::new(Runtime::new(RuntimeConfig::default())?);
