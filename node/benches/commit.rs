@@ -1,8 +1,8 @@
 //! Validate + commit through the [`Committer`] on a real sled ledger:
-//! blocks of 500 asset-transfer transfers (each reads its asset at the
-//! version the previous block wrote and writes it back with a new owner;
-//! signed by a client, endorsed by the peers of both orgs under MAJORITY),
-//! orderer-signed and chained. Then the split: stage 1 (signatures,
+//! blocks of 500 asset-transfer `update` transactions (the chaincode's own
+//! rw-sets and events: each reads its asset at the version the previous
+//! block wrote and writes it back; signed by a client, endorsed by the
+//! peers of both orgs under MAJORITY), orderer-signed and chained. Then the split: stage 1 (signatures,
 //! certificates, policies), stage 2 (MVCC), and the ledger's batch + flush.
 //! Criterion's macros are not used: they generate an undocumented
 //! function, which the workspace lints refuse.
@@ -10,13 +10,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use asset_transfer::AssetTransfer;
 use criterion::{BatchSize, Criterion, Throughput};
+use weft_abi::{self as abi, Outcome, TxInfo, TxKind};
+use weft_chaincode::Contract;
+use weft_chaincode::sim::{self, TxSimulator};
 use weft_node::committer::{Committer, block_updates};
 use weft_node::ledger::Ledger;
 use weft_node::runtime::{Runtime, RuntimeConfig};
 use weft_node::validator::{StaticModuleCheck, check_mvcc, check_transactions, validate_block};
 use weft_tests::network::TestNetwork;
-use weft_types::{Block, Bytes, ChaincodeDefinition, KvRead, KvWrite, NsRwSet, RwSet, Version};
+use weft_types::{Block, ChaincodeDefinition, ChaincodeEvent, Identity, RwSet};
 
 const TXS: usize = 500;
 /// Blocks of transfers timed per sample.
@@ -26,51 +30,70 @@ const CC: &str = "asset-transfer";
 struct Chain {
     net: TestNetwork,
     /// Block 1 deploys the chaincode, block 2 creates the assets, blocks 3..
-    /// transfer them.
+    /// update them.
     blocks: Vec<Block>,
 }
 
-fn asset(owner: &str, i: usize) -> Bytes {
-    Bytes(
-        format!(r#"{{"id":"asset{i:04}","color":"blue","size":5,"owner":"{owner}","value":100}}"#)
-            .into_bytes(),
-    )
+/// Runs `function(args)` of asset-transfer natively on a simulator over
+/// `ledger`'s committed state: the rw-set and event the Wasm module would
+/// produce (node/tests/asset_transfer.rs checks they are identical).
+fn simulate(
+    ledger: &Ledger,
+    creator: &Identity,
+    function: &str,
+    args: &[String],
+) -> (RwSet, Option<ChaincodeEvent>) {
+    let body = creator.body();
+    let info = TxInfo {
+        tx_id: "bench".into(),
+        channel: "weft".into(),
+        timestamp_ms: 0,
+        creator: abi::Creator {
+            org: body.org.clone(),
+            name: body.name.clone(),
+            role: body.role.to_string(),
+            public_key: body.public_key.to_bytes(),
+        },
+        kind: TxKind::Transaction,
+    };
+    let sim = TxSimulator::new(ledger.snapshot(), CC, info);
+    let (outcome, result) = sim::simulate(sim, AssetTransfer::dispatch, function, args);
+    assert!(matches!(outcome, Outcome::Ok(_)), "{function}: {outcome:?}");
+    (result.rwset, result.event)
 }
 
+/// Blocks of real asset-transfer transactions: each simulated against the
+/// state the blocks before it leave, committed by a reference peer.
 fn chain() -> Chain {
     let net = TestNetwork::new(&["Org1", "Org2"]);
     let module = wat::parse_file("tests/fixtures/echo.wat").expect("fixture");
     let def: ChaincodeDefinition = net.definition(CC, 1, &module, None);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Arc::new(Ledger::open(dir.path()).expect("ledger"));
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).expect("runtime"));
+    let reference = Committer::open(ledger.clone(), runtime, &net.genesis()).expect("genesis");
     let mut blocks =
         vec![net.next_block(&net.genesis().header, vec![net.lifecycle(&def, &module)])];
-    let owners = ["alice", "bob"];
+    reference.commit(blocks[0].clone()).expect("deploy");
     for n in 2..(3 + TIMED) as u64 {
         let envelopes = (0..TXS)
             .map(|i| {
-                let key = format!("asset{i:04}");
-                let read = KvRead {
-                    key: key.clone(),
-                    version: (n > 2).then_some(Version {
-                        block: n - 1,
-                        tx: i as u32,
-                    }),
+                let client = &net.clients[i % 2];
+                let id = format!("asset{i:04}");
+                let args = if n == 2 {
+                    ("create", vec![id, client.name().to_string(), "100".into()])
+                } else {
+                    ("update", vec![id, (100 + n).to_string()])
                 };
-                let rwset = RwSet {
-                    namespaces: vec![NsRwSet {
-                        namespace: CC.into(),
-                        reads: vec![read],
-                        writes: vec![KvWrite {
-                            key,
-                            value: Some(asset(owners[n as usize % 2], i)),
-                        }],
-                        ..NsRwSet::default()
-                    }],
-                };
-                net.endorsed(&net.clients[i % 2], &def, &rwset, None)
+                let (rwset, event) = simulate(&ledger, client, args.0, &args.1);
+                net.endorsed(client, &def, &rwset, event)
             })
             .collect();
         let previous = blocks.last().expect("block 1").header.clone();
-        blocks.push(net.next_block(&previous, envelopes));
+        let block = net.next_block(&previous, envelopes);
+        let event = reference.commit(block.clone()).expect("reference commit");
+        assert_eq!(event.valid().count(), TXS);
+        blocks.push(block);
     }
     Chain { net, blocks }
 }
@@ -92,7 +115,7 @@ fn committer(c: &mut Criterion, chain: &Chain) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(TXS as u64));
-    group.bench_function("validate+commit 500 transfers, pipelined", |b| {
+    group.bench_function("validate+commit 500 updates, pipelined", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
@@ -106,7 +129,7 @@ fn committer(c: &mut Criterion, chain: &Chain) {
             total
         })
     });
-    group.bench_function("validate+commit 500 transfers, one by one", |b| {
+    group.bench_function("validate+commit 500 updates, one by one", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
