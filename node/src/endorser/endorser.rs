@@ -1,0 +1,281 @@
+//! [`Endorser`]: authenticate, simulate against one snapshot, sign.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use weft_abi::TxKind;
+use weft_chaincode::sim::CollectionWrites;
+use weft_types::{
+    Bytes, ChaincodeId, Digest, Identity, ProposalResponse, ProposalResponsePayload, Response,
+    Role, SignedProposal,
+};
+
+use crate::channel::ConfigHandle;
+use crate::ledger::{Ledger, Snapshot};
+use crate::runtime::Runtime;
+
+use super::authenticate::{Authenticated, authenticate};
+use super::cert_cache::{CERT_CACHE_ENTRIES, CertCache};
+use super::error::EndorseError;
+use super::invoke::MAX_INVOKE_DEPTH;
+use super::simulate::{Ran, run};
+
+/// Native stack the host side of one call level may use on top of the
+/// Wasm stack limit (wasmtime's entry, host functions, the simulator).
+const HOST_STACK_BYTES: usize = 256 * 1024;
+
+/// The clock certificates are checked against: unix seconds.
+type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// An endorsement with what must travel beside it but never enter the
+/// transaction: the private writes, which the gateway disseminates to the
+/// collections' member peers (only their hashes are in the rw-set).
+#[derive(Debug, Clone)]
+pub struct Endorsed {
+    /// The signed response for the client.
+    pub response: ProposalResponse,
+    /// The private writes per collection, for dissemination.
+    pub private_writes: Vec<CollectionWrites>,
+}
+
+/// A peer's endorser: checks a client's signed proposal, runs the chaincode
+/// against the peer's committed state and signs the result.
+///
+/// `Send + Sync`: one endorser serves every request thread of the peer. A
+/// call holds a ledger snapshot only while the chaincode runs (commits
+/// wait for it; fuel bounds how long), and never two at once. A thread
+/// calling [`Endorser::endorse`] or [`Endorser::evaluate`] must not hold a
+/// snapshot itself, and needs [`Endorser::required_stack_bytes`] of stack
+/// for chaincode-to-chaincode calls to nest to their limit.
+pub struct Endorser {
+    ledger: Arc<Ledger>,
+    runtime: Arc<Runtime>,
+    identity: Identity,
+    config: ConfigHandle,
+    certs: CertCache,
+    clock: Clock,
+}
+
+impl fmt::Debug for Endorser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endorser")
+            .field("identity", &self.identity)
+            .field("channel", &self.config.current().channel)
+            .field("cached_certificates", &self.certs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Endorser>();
+    send_sync::<EndorseError>();
+};
+
+fn system_clock() -> u64 {
+    // A clock before 1970 makes every certificate not yet valid: refused, not a panic.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Endorser {
+    /// An endorser signing as `identity` (a peer of a channel org: the
+    /// validator accepts endorsements from peers only), reading `ledger`,
+    /// running chaincode on `runtime`, and checking creators against the
+    /// configuration `config` holds at each request. Certificates are
+    /// checked against the system clock.
+    pub fn new(
+        ledger: Arc<Ledger>,
+        runtime: Arc<Runtime>,
+        identity: Identity,
+        config: ConfigHandle,
+    ) -> Self {
+        if identity.role() != Role::Peer {
+            tracing::warn!(
+                endorser = ?identity,
+                "the endorser's identity is not a peer: validators will refuse its endorsements"
+            );
+        }
+        Endorser {
+            ledger,
+            runtime,
+            identity,
+            config,
+            certs: CertCache::new(CERT_CACHE_ENTRIES),
+            clock: Arc::new(system_clock),
+        }
+    }
+
+    /// Checks certificates against `clock` (unix seconds) instead of the
+    /// system clock: for tests, and for a peer that keeps its own time.
+    pub fn with_clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Keeps at most `entries` verified creator certificates (default
+    /// [`CERT_CACHE_ENTRIES`]).
+    pub fn with_cert_cache_entries(mut self, entries: usize) -> Self {
+        self.certs = CertCache::new(entries);
+        self
+    }
+
+    /// Who signs the endorsements.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// How many verified creator certificates are cached now.
+    pub fn cached_certificates(&self) -> usize {
+        self.certs.len()
+    }
+
+    /// The native stack a thread calling [`Endorser::endorse`] or
+    /// [`Endorser::evaluate`] needs so that chaincode-to-chaincode calls can
+    /// nest [`MAX_INVOKE_DEPTH`] deep, each using the runtime's whole
+    /// `max_stack_bytes`, plus room for the host (6 MiB with the defaults; Rust and tokio give new
+    /// threads 2 MiB unless told otherwise).
+    pub fn required_stack_bytes(&self) -> usize {
+        MAX_INVOKE_DEPTH * (self.runtime.config().max_stack_bytes + HOST_STACK_BYTES)
+    }
+
+    /// The checks every proposal passes before any chaincode runs, cheapest
+    /// first: it parses; it is for this channel; its creator's certificate
+    /// was issued by a channel org and is valid now; the creator is a client
+    /// or an admin; the creator's signature verifies (strictly) over the
+    /// proposal bytes; the tx id is `sha3(nonce || creator)`; and
+    /// `transient` is the map whose digest the proposal carries (no map
+    /// without a digest).
+    pub fn authenticate(
+        &self,
+        proposal: &SignedProposal,
+        transient: &BTreeMap<String, Bytes>,
+    ) -> Result<Authenticated, EndorseError> {
+        let now = (self.clock)();
+        authenticate(&self.certs, self.config.current(), now, proposal, transient)
+    }
+
+    /// Simulates the proposal and signs the result: the response to send
+    /// back to the client. See [`Endorser::endorse_with_private_data`];
+    /// this drops the private writes, so a chaincode that writes private
+    /// data must be endorsed through that method instead.
+    pub fn endorse(
+        &self,
+        proposal: &SignedProposal,
+        transient: &BTreeMap<String, Bytes>,
+    ) -> Result<ProposalResponse, EndorseError> {
+        Ok(self
+            .endorse_with_private_data(proposal, transient)?
+            .response)
+    }
+
+    /// [`Endorser::authenticate`]s the proposal; refuses a tx id already on
+    /// the ledger; runs the function as a transaction against one snapshot
+    /// (the chaincode definition and module come from it too) with the
+    /// runtime's `fuel_per_call`; and, if the chaincode returned `Ok`, signs
+    /// a [`ProposalResponsePayload`] naming the definition, the result, the
+    /// rw-set digest and the event. The snapshot is released before signing.
+    ///
+    /// Nothing is signed on any error: the chaincode's own error is
+    /// [`EndorseError::Chaincode`] (status 400), a call that did not finish
+    /// is [`EndorseError::Execution`].
+    pub fn endorse_with_private_data(
+        &self,
+        proposal: &SignedProposal,
+        transient: &BTreeMap<String, Bytes>,
+    ) -> Result<Endorsed, EndorseError> {
+        let auth = self.authenticate(proposal, transient)?;
+        let tx_id = auth.proposal.header.tx_id;
+        let ran = self.with_snapshot(|snapshot| {
+            if let Some((block, index, code)) = snapshot.tx(&tx_id)? {
+                return Err(EndorseError::DuplicateTxId {
+                    tx_id,
+                    block,
+                    index,
+                    code,
+                });
+            }
+            run(
+                &self.runtime,
+                snapshot,
+                &auth,
+                TxKind::Transaction,
+                transient,
+            )
+        })?;
+        Ok(self.sign(&auth.proposal_digest, ran))
+    }
+
+    /// A query: authenticates the proposal like [`Endorser::endorse`], runs
+    /// the function read-only (`TxKind::Query`: writes are refused) and
+    /// returns the chaincode's response. Nothing is signed, and the tx id is
+    /// not checked against the ledger (a query never enters one).
+    pub fn evaluate(
+        &self,
+        proposal: &SignedProposal,
+        transient: &BTreeMap<String, Bytes>,
+    ) -> Result<Response, EndorseError> {
+        let auth = self.authenticate(proposal, transient)?;
+        let ran = self.with_snapshot(|snapshot| {
+            run(&self.runtime, snapshot, &auth, TxKind::Query, transient)
+        })?;
+        Ok(Response {
+            status: 200,
+            message: String::new(),
+            payload: Bytes(ran.payload),
+        })
+    }
+
+    /// Runs `f` with a fresh snapshot, released as soon as `f` returns.
+    fn with_snapshot<T>(
+        &self,
+        f: impl FnOnce(&Arc<Snapshot>) -> Result<T, EndorseError>,
+    ) -> Result<T, EndorseError> {
+        let snapshot = Arc::new(self.ledger.snapshot());
+        let out = f(&snapshot);
+        // Every simulator and invoker that shared it is gone with the call;
+        // a clone left behind would hold commits back.
+        debug_assert_eq!(
+            Arc::strong_count(&snapshot),
+            1,
+            "a snapshot outlived its call"
+        );
+        drop(snapshot);
+        out
+    }
+
+    fn sign(&self, proposal_digest: &Digest, ran: Ran) -> Endorsed {
+        let Ran {
+            definition,
+            payload,
+            result,
+        } = ran;
+        let response_payload = ProposalResponsePayload {
+            proposal_digest: *proposal_digest,
+            chaincode: ChaincodeId {
+                name: definition.name,
+                version: definition.version,
+                sequence: definition.sequence,
+            },
+            response: Response {
+                status: 200,
+                message: String::new(),
+                payload: Bytes(payload),
+            },
+            // Set by `build` from the rw-set bytes.
+            rwset_digest: Digest::ZERO,
+            event: result.event,
+        };
+        Endorsed {
+            response: ProposalResponse::build(
+                response_payload,
+                &result.rwset,
+                Some(&self.identity),
+            ),
+            private_writes: result.private_writes,
+        }
+    }
+}
