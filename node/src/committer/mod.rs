@@ -29,13 +29,14 @@ mod updates;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use rayon::prelude::*;
 use tokio::sync::broadcast;
 use weft_types::{Block, BlockHeader, ChannelConfig, Digest, TxBody};
 
 use crate::channel::ConfigHandle;
 use crate::ledger::Ledger;
 use crate::runtime::Runtime;
-use crate::validator::{TxCheck, check_mvcc, check_transactions};
+use crate::validator::{TxCheck, check_mvcc, check_transactions_with_digests};
 
 pub use error::CommitError;
 pub use events::{BlockEvent, TxEvent};
@@ -210,11 +211,28 @@ impl Committer {
                 height: basis,
             });
         }
-        block.verify(&config)?;
-        let checks =
-            check_transactions(&config, &self.ledger.latest_state(), &*self.runtime, &block)?;
+        // Each payload is hashed once, in parallel, for both the data hash
+        // and the creators' signatures.
+        let payload_digests: Vec<Digest> =
+            block.data.par_iter().map(|e| e.payload_digest()).collect();
+        let envelope_digests: Vec<Digest> = block
+            .data
+            .iter()
+            .zip(&payload_digests)
+            .map(|(e, d)| e.digest_from(d))
+            .collect();
+        block.verify_data_hash_of(&envelope_digests)?;
+        block.verify_signatures(&config)?;
+        let checks = check_transactions_with_digests(
+            &config,
+            &self.ledger.latest_state(),
+            &*self.runtime,
+            &block,
+            &payload_digests,
+        )?;
         Ok(Prechecked {
             block,
+            payload_digests,
             checks,
             basis,
             config_sequence: config.sequence,
@@ -229,6 +247,7 @@ impl Committer {
     ) -> Result<Arc<BlockEvent>, CommitError> {
         let Prechecked {
             mut block,
+            payload_digests,
             mut checks,
             basis,
             config_sequence,
@@ -253,8 +272,14 @@ impl Committer {
         let stale = config.sequence != config_sequence
             || (*self.last_policy_change.lock()).is_some_and(|n| n >= basis);
         if stale {
-            block.verify(&config)?;
-            checks = check_transactions(&config, &snapshot, &*self.runtime, &block)?;
+            block.verify_signatures(&config)?;
+            checks = check_transactions_with_digests(
+                &config,
+                &snapshot,
+                &*self.runtime,
+                &block,
+                &payload_digests,
+            )?;
         }
         let validation = check_mvcc(&snapshot, number, checks)?;
         drop(snapshot);
@@ -340,6 +365,7 @@ impl Committer {
 #[derive(Debug)]
 pub struct Prechecked {
     block: Block,
+    payload_digests: Vec<Digest>,
     checks: Vec<TxCheck>,
     /// The ledger height when stage 1 started.
     basis: u64,

@@ -44,7 +44,7 @@ pub use committed::{CommittedState, MemoryState};
 pub use modules::{ModuleCheck, StaticModuleCheck};
 pub use mvcc::check_mvcc;
 pub use outcome::{BlockValidation, KeyPolicyUpdate, StateWrite, TxAction, TxCheck, TxWrites};
-pub use stage1::check_transactions;
+pub use stage1::{check_transactions, check_transactions_with_digests};
 
 #[cfg(doc)]
 use weft_types::ValidationCode;

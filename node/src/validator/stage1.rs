@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 use weft_types::{
-    Block, CertificateBody, Domain, Envelope, Role, TxBody, TxHeader, TxId, ValidationCode,
+    Block, CertificateBody, Digest, Domain, Envelope, Role, TxBody, TxHeader, TxId, ValidationCode,
 };
 
 use super::committed::CommittedState;
@@ -47,7 +47,40 @@ pub fn check_transactions<S: CommittedState + ?Sized>(
     block
         .data
         .par_iter()
-        .map(|envelope| check_envelope(&ctx, envelope))
+        .map(|envelope| check_envelope(&ctx, envelope, envelope.payload_digest()))
+        .collect()
+}
+
+/// [`check_transactions`] given each envelope's
+/// [`payload_digest`](weft_types::Signed::payload_digest) (the committer
+/// computes them once for the data hash and for the signatures).
+///
+/// # Panics
+/// If `payload_digests` does not have one digest per envelope.
+pub fn check_transactions_with_digests<S: CommittedState + ?Sized>(
+    config: &weft_types::ChannelConfig,
+    state: &S,
+    modules: &dyn ModuleCheck,
+    block: &Block,
+    payload_digests: &[Digest],
+) -> Result<Vec<TxCheck>, S::Error> {
+    assert_eq!(
+        payload_digests.len(),
+        block.data.len(),
+        "one payload digest per envelope"
+    );
+    let ctx = BlockContext::new(
+        config,
+        state,
+        modules,
+        block.number(),
+        block.header.time_secs(),
+    );
+    block
+        .data
+        .par_iter()
+        .zip(payload_digests)
+        .map(|(envelope, digest)| check_envelope(&ctx, envelope, *digest))
         .collect()
 }
 
@@ -55,6 +88,8 @@ pub fn check_transactions<S: CommittedState + ?Sized>(
 /// envelope signature still to verify (in the body's batch).
 pub(crate) struct Creator<'e> {
     pub(crate) envelope: &'e Envelope,
+    /// sha3-256 of the envelope's payload, what the creator signed.
+    pub(crate) payload_digest: Digest,
     pub(crate) header: TxHeader,
     pub(crate) body: CertificateBody,
 }
@@ -66,7 +101,7 @@ impl Creator<'_> {
             Signer::Creator,
             &self.body.public_key,
             Domain::Transaction,
-            &self.envelope.payload_digest(),
+            &self.payload_digest,
             &self.envelope.signature,
         )
     }
@@ -116,6 +151,7 @@ pub(crate) fn bad_signature(creator: &Creator<'_>) -> TxCheck {
 fn check_envelope<S: CommittedState + ?Sized>(
     ctx: &BlockContext<'_, S>,
     envelope: &Envelope,
+    payload_digest: Digest,
 ) -> Result<TxCheck, S::Error> {
     // BAD_PAYLOAD: the envelope's bytes are not a transaction.
     let tx = match envelope.decode() {
@@ -160,6 +196,7 @@ fn check_envelope<S: CommittedState + ?Sized>(
     let timestamp_ms = tx.header.timestamp_ms;
     let creator = Creator {
         envelope,
+        payload_digest,
         header: tx.header,
         body,
     };

@@ -125,11 +125,20 @@ impl BlockHeader {
 
 /// Hash of a block's envelopes: a domain tag, the count, then each envelope's digest.
 pub fn data_hash(envelopes: &[Envelope]) -> Digest {
+    let digests: Vec<Digest> = envelopes.iter().map(Envelope::digest).collect();
+    data_hash_of(&digests)
+}
+
+/// [`data_hash`] from the envelopes' [`Signed::digest`]s, for a caller that
+/// computed them already (in parallel, or to reuse their payload digests).
+///
+/// [`Signed::digest`]: crate::Signed::digest
+pub fn data_hash_of(envelope_digests: &[Digest]) -> Digest {
     let mut h = Hasher::new();
     h.update(b"weft/v1/block-data\0")
-        .update(&(envelopes.len() as u64).to_be_bytes());
-    for e in envelopes {
-        h.update(e.digest().as_bytes());
+        .update(&(envelope_digests.len() as u64).to_be_bytes());
+    for d in envelope_digests {
+        h.update(d.as_bytes());
     }
     h.finalize()
 }
@@ -252,6 +261,24 @@ impl Block {
     /// block rejected, with the reasons.
     pub fn verify(&self, config: &ChannelConfig) -> Result<(), BlockError> {
         self.verify_data_hash()?;
+        self.verify_signatures(config)
+    }
+
+    /// [`Block::verify_data_hash`] given the envelopes' digests (see [`data_hash_of`]).
+    pub fn verify_data_hash_of(&self, envelope_digests: &[Digest]) -> Result<(), BlockError> {
+        let computed = data_hash_of(envelope_digests);
+        if envelope_digests.len() != self.data.len() || computed != self.header.data_hash {
+            return Err(BlockError::DataHashMismatch {
+                number: self.header.number,
+                claimed: self.header.data_hash,
+                computed,
+            });
+        }
+        Ok(())
+    }
+
+    /// The orderer-signature half of [`Block::verify`].
+    pub fn verify_signatures(&self, config: &ChannelConfig) -> Result<(), BlockError> {
         let required = config.block_signatures_required();
         let header_hash = self.header.hash();
         let mut signers: Vec<PublicKey> = Vec::new();

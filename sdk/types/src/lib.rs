@@ -47,7 +47,9 @@ mod signed;
 mod tx;
 mod validation;
 
-pub use block::{Block, BlockError, BlockHeader, BlockMetadata, BlockSignature, data_hash};
+pub use block::{
+    Block, BlockError, BlockHeader, BlockMetadata, BlockSignature, data_hash, data_hash_of,
+};
 pub use bytes::{Bytes, from_base64, to_base64};
 pub use certificate::{
     Certificate, CertificateBody, CertificateError, Identity, OrgAuthority, Role, TrustStore,

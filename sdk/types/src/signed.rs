@@ -134,9 +134,15 @@ impl<T: SignedPayload> Signed<T> {
     /// Identifies the whole signed message: payload digest, signature and
     /// signer. Block data hashes are built from these.
     pub fn digest(&self) -> Digest {
+        self.digest_from(&self.payload_digest())
+    }
+
+    /// [`Signed::digest`] given [`Signed::payload_digest`], computed once
+    /// by a caller that needs both.
+    pub fn digest_from(&self, payload_digest: &Digest) -> Digest {
         let mut h = Hasher::new();
         h.update(T::DOMAIN.tag())
-            .update(self.payload_digest().as_bytes())
+            .update(payload_digest.as_bytes())
             .update(&self.signature.0)
             .update(self.signer.digest().as_bytes());
         h.finalize()
