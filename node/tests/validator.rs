@@ -733,3 +733,22 @@ fn lifecycle_transactions() {
     );
     assert_eq!(out.valid_writes[0].definition.as_ref(), Some(&upgrade));
 }
+
+#[test]
+fn bad_signatures_among_many_are_found_in_their_batch() {
+    let n = net();
+    let writes = |i: usize| rw(CC, &[], &[(&format!("k{i}"), Some("v"))], vec![]);
+    let mut envelopes: Vec<Envelope> = (0..100).map(|i| n.invoke(writes(i)).build()).collect();
+    envelopes[37] = resign(&envelopes[37], &n.clients[0], |tx| {
+        let TxBody::Invoke(e) = &mut tx.body else {
+            unreachable!()
+        };
+        e.endorsements[0].signature.0[9] ^= 1;
+    });
+    envelopes[70].signature.0[5] ^= 1;
+    let mut expected = vec![(Code::Valid, ""); 100];
+    expected[37] = (Code::BadEndorsement, "endorsement 0 does not verify");
+    expected[70] = (Code::BadSignature, "envelope signature of client@Org1");
+    let out = check(&n, envelopes, &expected);
+    assert_eq!(out.valid_writes.len(), 98);
+}

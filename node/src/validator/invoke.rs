@@ -3,7 +3,8 @@
 
 use weft_policy::Signers;
 use weft_types::{
-    Domain, EndorsedTransaction, ProposalResponsePayload, Role, RwSet, ValidationCode, sha3_256,
+    Domain, EndorsedTransaction, ProposalResponsePayload, Role, RwSet, TxId, ValidationCode,
+    sha3_256,
 };
 
 use super::committed::CommittedState;
@@ -11,18 +12,24 @@ use super::context::BlockContext;
 use super::endorsement_policy;
 use super::outcome::{TxAction, TxCheck};
 use super::rwset_check;
-use super::signatures::{self, SignatureCheck};
-use super::stage1::{Creator, Signer, bad_signature};
+use super::signatures::SignatureCheck;
+use super::stage1::{Creator, Signer};
 
 /// Checks an invocation whose creator and tx id are known to be right.
+///
+/// The envelope, proposal and endorsement signatures are not verified here
+/// but returned as [`Pending`], with the verdict the transaction gets if
+/// they verify: stage 1 verifies the signatures of many transactions in one
+/// batch ([`super::stage1`]). A failure found before the signatures are
+/// collected is final (and the envelope signature checked alone).
 pub(crate) fn check<S: CommittedState + ?Sized>(
     ctx: &BlockContext<'_, S>,
     creator: &Creator<'_>,
     tx: &EndorsedTransaction,
-) -> Result<TxCheck, S::Error> {
+) -> Result<(TxCheck, Option<Pending>), S::Error> {
     let parsed = match parse(creator, tx) {
         Ok(parsed) => parsed,
-        Err((code, detail)) => return Ok(creator.fail(code, detail)),
+        Err((code, detail)) => return Ok((creator.fail(code, detail), None)),
     };
     let mut checks = vec![
         creator.envelope_signature(),
@@ -42,19 +49,25 @@ pub(crate) fn check<S: CommittedState + ?Sized>(
         let body = match ctx.certificate(&e.endorser) {
             Ok(body) => body,
             Err(err) => {
-                return Ok(creator.fail(
-                    ValidationCode::BadEndorsement,
-                    format!("endorsement {i}: {err}"),
+                return Ok((
+                    creator.fail(
+                        ValidationCode::BadEndorsement,
+                        format!("endorsement {i}: {err}"),
+                    ),
+                    None,
                 ));
             }
         };
         if body.role != Role::Peer {
-            return Ok(creator.fail(
-                ValidationCode::BadEndorsement,
-                format!(
-                    "endorsement {i} is by {}@{}, an {}; only peers endorse",
-                    body.name, body.org, body.role
+            return Ok((
+                creator.fail(
+                    ValidationCode::BadEndorsement,
+                    format!(
+                        "endorsement {i} is by {}@{}, an {}; only peers endorse",
+                        body.name, body.org, body.role
+                    ),
                 ),
+                None,
             ));
         }
         signers.insert(&body.org, body.role);
@@ -66,28 +79,21 @@ pub(crate) fn check<S: CommittedState + ?Sized>(
             &e.signature,
         ));
     }
-    match signatures::verify(checks) {
-        Ok(()) => {}
-        // BAD_SIGNATURE: the creator's signature over the envelope or the
-        // proposal does not verify.
-        Err(Signer::Creator) => return Ok(bad_signature(creator)),
-        Err(Signer::Proposal) => {
-            return Ok(TxCheck::fail(
-                ValidationCode::BadSignature,
-                format!(
-                    "the proposal signature of {} does not verify",
-                    creator.who()
-                ),
-            ));
-        }
-        // BAD_ENDORSEMENT: an endorser's signature over the response does not verify.
-        Err(Signer::Endorser(i) | Signer::Approver(i)) => {
-            return Ok(creator.fail_authentic(
-                ValidationCode::BadEndorsement,
-                format!("the signature of endorsement {i} does not verify over the response"),
-            ));
-        }
-    }
+    let pending = Pending {
+        checks,
+        who: creator.who(),
+        tx_id: creator.tx_id(),
+    };
+    Ok((if_signed(ctx, creator, parsed, &signers)?, Some(pending)))
+}
+
+/// The verdict on an invocation whose signatures verify.
+fn if_signed<S: CommittedState + ?Sized>(
+    ctx: &BlockContext<'_, S>,
+    creator: &Creator<'_>,
+    parsed: Parsed,
+    signers: &Signers,
+) -> Result<TxCheck, S::Error> {
     // INVALID_CHAINCODE: the invoked chaincode is not defined on the channel.
     let Some(def) = ctx.definition(&parsed.chaincode)? else {
         return Ok(creator.fail_authentic(
@@ -110,7 +116,7 @@ pub(crate) fn check<S: CommittedState + ?Sized>(
     }
     // ILLEGAL_WRITESET, INVALID_PRIVATE_DATA, ENDORSEMENT_POLICY_FAILURE:
     // see endorsement_policy.
-    if let Err((code, detail)) = endorsement_policy::check(ctx, &def, &parsed.rwset, &signers)? {
+    if let Err((code, detail)) = endorsement_policy::check(ctx, &def, &parsed.rwset, signers)? {
         return Ok(creator.fail_authentic(code, detail));
     }
     Ok(TxCheck::passed(
@@ -121,6 +127,46 @@ pub(crate) fn check<S: CommittedState + ?Sized>(
             event: parsed.response.event,
         },
     ))
+}
+
+/// An invocation's signatures, still to verify, and how to report the first
+/// that fails.
+pub(crate) struct Pending {
+    /// Envelope, proposal, then each endorsement, in that order.
+    pub(crate) checks: Vec<SignatureCheck<Signer>>,
+    who: String,
+    tx_id: TxId,
+}
+
+impl Pending {
+    /// The verdict when the signature of `signer` does not verify.
+    pub(crate) fn failure(&self, signer: &Signer) -> TxCheck {
+        match signer {
+            // BAD_SIGNATURE: the creator's signature over the envelope or
+            // the proposal does not verify.
+            Signer::Creator => TxCheck::fail(
+                ValidationCode::BadSignature,
+                format!(
+                    "the envelope signature of {} does not verify over the transaction",
+                    self.who
+                ),
+            ),
+            Signer::Proposal => TxCheck::fail(
+                ValidationCode::BadSignature,
+                format!("the proposal signature of {} does not verify", self.who),
+            ),
+            // BAD_ENDORSEMENT: an endorser's signature over the response
+            // does not verify.
+            Signer::Endorser(i) | Signer::Approver(i) => {
+                let mut check = TxCheck::fail(
+                    ValidationCode::BadEndorsement,
+                    format!("the signature of endorsement {i} does not verify over the response"),
+                );
+                check.tx_id = Some(self.tx_id);
+                check
+            }
+        }
+    }
 }
 
 struct Parsed {

@@ -21,8 +21,9 @@
 //! endorsement policies count certificates, not signature bytes. And every
 //! peer reaches the same verdict: dalek derives the batch coefficients from a
 //! transcript of the batch (messages, keys, signatures) with no outside
-//! randomness, and a batch is always exactly one transaction's signatures in
-//! a fixed order (envelope, proposal, endorsements), whatever the thread
+//! randomness, and a batch is always the same signatures in the same order
+//! — those of a fixed run of consecutive transactions of the block (envelope,
+//! proposal, endorsements each), or of one transaction — whatever the thread
 //! schedule.
 
 use ed25519_dalek::{Signature as DalekSignature, VerifyingKey, verify_batch};
@@ -66,28 +67,44 @@ impl<W> SignatureCheck<W> {
 /// (strictly, in order) and returns the first that fails.
 pub(crate) fn verify<W>(checks: Vec<SignatureCheck<W>>) -> Result<(), W> {
     let mut checks = checks;
-    if let Some(weak) = checks.iter().position(|c| c.key.is_weak()) {
-        return Err(checks.swap_remove(weak).who);
+    match first_failure(&checks) {
+        None => Ok(()),
+        Some(i) => Err(checks.swap_remove(i).who),
     }
-    let batch_ok = match checks.len() {
-        0 => true,
-        1 => checks[0].verify_single(),
+}
+
+/// Whether every signature verifies, in one batch (no weak key allowed).
+/// `false` says only that some signature failed; [`first_failure`] says which.
+pub(crate) fn verify_all<'a, W: 'a>(checks: impl Iterator<Item = &'a SignatureCheck<W>>) -> bool {
+    let checks: Vec<&SignatureCheck<W>> = checks.collect();
+    if checks.iter().any(|c| c.key.is_weak()) {
+        return false;
+    }
+    match checks.as_slice() {
+        [] => true,
+        [one] => one.verify_single(),
         _ => {
             let messages: Vec<&[u8]> = checks.iter().map(|c| c.message.as_slice()).collect();
             let signatures: Vec<DalekSignature> = checks.iter().map(|c| c.signature).collect();
             let keys: Vec<VerifyingKey> = checks.iter().map(|c| c.key).collect();
             verify_batch(&messages, &signatures, &keys).is_ok()
         }
-    };
-    if batch_ok {
-        return Ok(());
     }
-    match checks.iter().position(|c| !c.verify_single()) {
-        Some(i) => Err(checks.swap_remove(i).who),
-        // Each signature passes the strict check, which implies the batch
-        // equation; a batch failure here can only be a parse difference.
-        None => Ok(()),
+}
+
+/// The index of the first signature that fails: `None` when the batch
+/// passes; else the first weak key, or the first signature that fails the
+/// strict check, in order.
+pub(crate) fn first_failure<W>(checks: &[SignatureCheck<W>]) -> Option<usize> {
+    if let Some(weak) = checks.iter().position(|c| c.key.is_weak()) {
+        return Some(weak);
     }
+    if verify_all(checks.iter()) {
+        return None;
+    }
+    // Each signature passing the strict check implies the batch equation;
+    // a batch failure with none failing can only be a parse difference.
+    checks.iter().position(|c| !c.verify_single())
 }
 
 #[cfg(test)]

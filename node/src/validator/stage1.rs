@@ -10,6 +10,7 @@ use weft_types::{
 
 use super::committed::CommittedState;
 use super::context::BlockContext;
+use super::invoke::Pending;
 use super::modules::ModuleCheck;
 use super::outcome::TxCheck;
 use super::signatures::{self, SignatureCheck};
@@ -44,11 +45,12 @@ pub fn check_transactions<S: CommittedState + ?Sized>(
         block.number(),
         block.header.time_secs(),
     );
-    block
+    let results = block
         .data
         .par_iter()
         .map(|envelope| check_envelope(&ctx, envelope, envelope.payload_digest()))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(verify_pending(results))
 }
 
 /// [`check_transactions`] given each envelope's
@@ -76,12 +78,13 @@ pub fn check_transactions_with_digests<S: CommittedState + ?Sized>(
         block.number(),
         block.header.time_secs(),
     );
-    block
+    let results = block
         .data
         .par_iter()
         .zip(payload_digests)
         .map(|(envelope, digest)| check_envelope(&ctx, envelope, *digest))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(verify_pending(results))
 }
 
 /// A transaction whose creator and tx id have been checked, with its
@@ -148,10 +151,23 @@ pub(crate) fn bad_signature(creator: &Creator<'_>) -> TxCheck {
     )
 }
 
+/// Stage 1 of one envelope: the verdict, with the invocation signatures
+/// still to verify (see [`verify_pending`]).
 fn check_envelope<S: CommittedState + ?Sized>(
     ctx: &BlockContext<'_, S>,
     envelope: &Envelope,
     payload_digest: Digest,
+) -> Result<(TxCheck, Option<Pending>), S::Error> {
+    let mut pending = None;
+    let check = check_envelope_inner(ctx, envelope, payload_digest, &mut pending)?;
+    Ok((check, pending))
+}
+
+fn check_envelope_inner<S: CommittedState + ?Sized>(
+    ctx: &BlockContext<'_, S>,
+    envelope: &Envelope,
+    payload_digest: Digest,
+    pending: &mut Option<Pending>,
 ) -> Result<TxCheck, S::Error> {
     // BAD_PAYLOAD: the envelope's bytes are not a transaction.
     let tx = match envelope.decode() {
@@ -201,10 +217,45 @@ fn check_envelope<S: CommittedState + ?Sized>(
         body,
     };
     let mut check = match tx.body {
-        TxBody::Invoke(e) => invoke::check(ctx, &creator, &e)?,
+        TxBody::Invoke(e) => {
+            let (check, signatures) = invoke::check(ctx, &creator, &e)?;
+            *pending = signatures;
+            check
+        }
         TxBody::Lifecycle(l) => lifecycle::check_lifecycle(ctx, &creator, &l)?,
         TxBody::Config(c) => lifecycle::check_config(ctx, &creator, &c),
     };
     check.timestamp_ms = timestamp_ms;
     Ok(check)
+}
+
+/// Transactions whose signatures are verified in one batch. Fixed by
+/// position in the block, never by thread schedule, so every peer forms
+/// the same batches.
+const BATCH_TXS: usize = 32;
+
+/// Verifies the pending signatures of consecutive runs of [`BATCH_TXS`]
+/// transactions in one ed25519 batch each, in parallel. When a run's batch
+/// fails, each transaction of the run is checked on its own and the ones
+/// whose signatures fail get that failure as their verdict.
+fn verify_pending(results: Vec<(TxCheck, Option<Pending>)>) -> Vec<TxCheck> {
+    let mut results = results;
+    results.par_chunks_mut(BATCH_TXS).for_each(|run| {
+        let all = run
+            .iter()
+            .filter_map(|(_, p)| p.as_ref())
+            .flat_map(|p| &p.checks);
+        if signatures::verify_all(all) {
+            return;
+        }
+        for (check, pending) in run.iter_mut() {
+            let Some(p) = pending else { continue };
+            if let Some(i) = signatures::first_failure(&p.checks) {
+                let timestamp_ms = check.timestamp_ms;
+                *check = p.failure(&p.checks[i].who);
+                check.timestamp_ms = timestamp_ms;
+            }
+        }
+    });
+    results.into_iter().map(|(check, _)| check).collect()
 }
