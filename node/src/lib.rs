@@ -1,16 +1,25 @@
 //! The Weft peer: ledger (sled), Wasm runtime (wasmtime), endorser, validator,
-//! committer, gateway (axum), deliver client and private data.
+//! committer, and the `weft-peer` process; the gateway (axum) and the
+//! orderers' deliver client come next.
 //!
-//! Filled so far: [`runtime`], the Wasm chaincode runtime. Its main types:
-//! [`runtime::RuntimeConfig`] (limits and the deterministic engine),
-//! [`runtime::validate_module`] (deploy-time checks, returning
-//! [`runtime::ModuleInfo`] or every [`runtime::Rejection`]),
-//! [`runtime::Runtime`] (`prepare` once per module hash, then `invoke`, which
-//! returns an [`runtime::Execution`] or a [`runtime::RuntimeError`]) and
-//! [`runtime::HostState`] (the [`weft_abi::Host`] the imports forward to).
+//! - [`runtime`]: the Wasm chaincode runtime. [`runtime::RuntimeConfig`]
+//!   (limits and the deterministic engine), [`runtime::validate_module`]
+//!   (deploy-time checks), [`runtime::Runtime`] (`prepare` once per module
+//!   hash, then `invoke`/`simulate`).
+//! - [`ledger`]: blocks in an append-only block file, state, history, tx
+//!   index, definitions and the commit-hash chain in one sled tree;
+//!   [`ledger::Snapshot`] is one consistent height.
+//! - [`endorser`]: authenticates a signed proposal, simulates it against a
+//!   snapshot and signs the result ([`endorser::Endorser`]).
+//! - [`validator`]: the pure two-stage block validation
+//!   ([`validator::validate_block`]).
+//! - [`committer`]: checks ordered blocks, validates and commits them,
+//!   publishes [`committer::BlockEvent`]s ([`committer::Committer`]).
+//! - [`peer`]: the process — config, identity, genesis, block sources and
+//!   the commit loop ([`peer::PeerNode`]).
+//! - [`channel`]: the channel configuration in force, shared.
 //!
-//! The rest is built on the protocol types and the policy language
-//! re-exported here.
+//! The protocol types and the policy language are re-exported here.
 
 pub mod channel;
 pub mod committer;
