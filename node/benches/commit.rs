@@ -66,7 +66,11 @@ fn simulate(
 /// state the blocks before it leave, committed by a reference peer.
 fn chain() -> Chain {
     let net = TestNetwork::new(&["Org1", "Org2"]);
-    let module = wat::parse_file("tests/fixtures/echo.wat").expect("fixture");
+    let module = wat::parse_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/echo.wat"
+    ))
+    .expect("fixture");
     let def: ChaincodeDefinition = net.definition(CC, 1, &module, None);
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = Arc::new(Ledger::open(dir.path()).expect("ledger"));

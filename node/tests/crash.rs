@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use weft_node::committer::Committer;
 use weft_node::ledger::Ledger;
 use weft_node::runtime::{Runtime, RuntimeConfig};
+use weft_tests::Rng;
 use weft_tests::network::TestNetwork;
 use weft_types::{
     Block, Bytes, ChaincodeDefinition, Digest, Envelope, KvRead, KvWrite, NsRwSet, RangeQueryInfo,
@@ -30,21 +31,6 @@ const TXS_PER_BLOCK: usize = 40;
 const BLOCK_INTERVAL: Duration = Duration::from_millis(50);
 const KEYS: u64 = 300;
 const KILLS: usize = 24;
-
-/// xorshift64*: enough randomness for picking keys and moments.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn key(i: u64) -> String {
     format!("k{i:04}")
@@ -99,7 +85,7 @@ fn transaction(
     write_keys.sort();
     write_keys.dedup();
     for k in write_keys {
-        let value = (rng.below(8) != 0).then(|| Bytes(rng.next().to_be_bytes().to_vec()));
+        let value = (rng.below(8) != 0).then(|| Bytes(rng.next_u64().to_be_bytes().to_vec()));
         ns.writes.push(KvWrite { key: k, value });
     }
     let creator = &net.clients[rng.below(net.clients.len() as u64) as usize];
@@ -148,7 +134,7 @@ fn a_peer_killed_at_random_moments_converges_to_the_same_ledger() {
                 | 1
         });
     println!("WEFT_CRASH_SEED={seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
 
     let root = tempfile::tempdir().unwrap();
     let root = root.path();

@@ -14,11 +14,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use weft_node::abi::InvokeResponse;
 use weft_node::channel::ConfigHandle;
+use weft_node::committer::block_updates;
 use weft_node::endorser::{EndorseError, Endorser, MAX_INVOKE_DEPTH};
-use weft_node::ledger::{
-    BlockUpdates, CONFIG_KEY, CONFIG_NAMESPACE, LIFECYCLE_NAMESPACE, Ledger, PolicyWrite,
-    StateWrite, TxUpdates,
-};
+use weft_node::ledger::{BlockUpdates, LIFECYCLE_NAMESPACE, Ledger, StateWrite, TxUpdates};
 use weft_node::runtime::{Runtime, RuntimeConfig, RuntimeError};
 use weft_node::validator::{BlockValidation, validate_block};
 use weft_tests::network::{CHANNEL, GENESIS_MS, TestNetwork};
@@ -231,50 +229,7 @@ impl Fixture {
 fn commit_validated(net: &TestNetwork, ledger: &Ledger, mut block: Block) -> BlockValidation {
     let verdict = validate_block(&net.config, &ledger.snapshot(), &block).unwrap();
     block.metadata.validation_flags = verdict.codes.clone();
-    let mut updates = BlockUpdates::empty();
-    for w in &verdict.valid_writes {
-        let mut writes: Vec<StateWrite> = w
-            .writes
-            .iter()
-            .map(|s| StateWrite {
-                ns: s.namespace.clone(),
-                key: s.key.clone(),
-                value: s.value.clone().map(Bytes::into_vec),
-            })
-            .collect();
-        if let Some(def) = &w.definition {
-            writes.push(StateWrite {
-                ns: LIFECYCLE_NAMESPACE.into(),
-                key: def.name.clone(),
-                value: Some(serde_json::to_vec(def).unwrap()),
-            });
-        }
-        if let Some(config) = &w.config {
-            writes.push(StateWrite {
-                ns: CONFIG_NAMESPACE.into(),
-                key: CONFIG_KEY.into(),
-                value: Some(serde_json::to_vec(config).unwrap()),
-            });
-        }
-        updates
-            .modules
-            .extend(w.module.clone().map(Bytes::into_vec));
-        updates.txs.push(TxUpdates {
-            tx_id: verdict.tx_ids[w.tx as usize].unwrap(),
-            index: w.tx,
-            timestamp_ms: w.timestamp_ms,
-            writes,
-            policy_writes: w
-                .key_policies
-                .iter()
-                .map(|p| PolicyWrite {
-                    ns: p.namespace.clone(),
-                    key: p.key.clone(),
-                    policy: p.policy.as_ref().map(ToString::to_string),
-                })
-                .collect(),
-        });
-    }
+    let updates = block_updates(&verdict).unwrap();
     ledger.commit(&block, &updates).unwrap();
     verdict
 }

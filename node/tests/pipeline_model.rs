@@ -23,6 +23,7 @@ use proptest::prelude::*;
 use weft_node::committer::Committer;
 use weft_node::ledger::Ledger;
 use weft_node::runtime::{Runtime, RuntimeConfig};
+use weft_tests::Rng;
 use weft_tests::network::TestNetwork;
 use weft_types::{
     Bytes, ChaincodeDefinition, KvRead, KvWrite, NsRwSet, RangeQueryInfo, RwSet,
@@ -37,20 +38,6 @@ type State = BTreeMap<String, (Vec<u8>, Version)>;
 
 fn key(i: u64) -> String {
     format!("k{i}")
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// What a transaction did when simulated against `seen`.
@@ -98,7 +85,7 @@ fn simulate(seen: &State, rng: &mut Rng) -> NsRwSet {
         .into_iter()
         .map(|k| KvWrite {
             key: k,
-            value: (rng.below(4) != 0).then(|| Bytes(rng.next().to_be_bytes().to_vec())),
+            value: (rng.below(4) != 0).then(|| Bytes(rng.next_u64().to_be_bytes().to_vec())),
         })
         .collect();
     ns
@@ -157,7 +144,7 @@ fn model_block(state: &mut State, block: u64, txs: &[NsRwSet]) -> Vec<Code> {
 }
 
 fn run(seed: u64, blocks: usize, txs_per_block: u64) {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let net = TestNetwork::new(&["Org1", "Org2"]);
     let dir = tempfile::tempdir().unwrap();
     let ledger = Arc::new(Ledger::open(dir.path()).unwrap());

@@ -129,36 +129,52 @@ fn decode_json<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(json).map_err(|e| LedgerError::corrupt(what, e.to_string()))
 }
 
-/// The validator reads committed state through the same snapshot the
-/// committer holds while it validates, so no commit can slip in between.
-impl CommittedState for Snapshot {
-    type Error = LedgerError;
+/// `CommittedState` over a type with a `tree` field: both views read the
+/// same records the same way and differ only in locking.
+macro_rules! committed_state_over_tree {
+    ($ty:ty) => {
+        impl CommittedState for $ty {
+            type Error = LedgerError;
 
-    fn version(&self, namespace: &str, key: &str) -> Result<Option<Version>, LedgerError> {
-        reads::version(&self.tree, namespace, key)
-    }
+            fn version(&self, namespace: &str, key: &str) -> Result<Option<Version>, LedgerError> {
+                reads::version(&self.tree, namespace, key)
+            }
 
-    fn range(
-        &self,
-        namespace: &str,
-        start: &str,
-        end: &str,
-    ) -> Result<Vec<(String, Version)>, LedgerError> {
-        reads::range_versions(&self.tree, namespace, start, end)
-    }
+            fn range(
+                &self,
+                namespace: &str,
+                start: &str,
+                end: &str,
+            ) -> Result<Vec<(String, Version)>, LedgerError> {
+                reads::range_versions(&self.tree, namespace, start, end)
+            }
 
-    fn key_policy(&self, namespace: &str, key: &str) -> Result<Option<Policy>, LedgerError> {
-        reads::key_policy_parsed(&self.tree, namespace, key)
-    }
+            fn key_policy(
+                &self,
+                namespace: &str,
+                key: &str,
+            ) -> Result<Option<Policy>, LedgerError> {
+                reads::key_policy_parsed(&self.tree, namespace, key)
+            }
 
-    fn tx_exists(&self, tx_id: &TxId) -> Result<bool, LedgerError> {
-        Ok(self.tree.contains_key(keys::tx(tx_id))?)
-    }
+            fn tx_exists(&self, tx_id: &TxId) -> Result<bool, LedgerError> {
+                Ok(self.tree.contains_key(keys::tx(tx_id))?)
+            }
 
-    fn definition(&self, chaincode: &str) -> Result<Option<ChaincodeDefinition>, LedgerError> {
-        Snapshot::definition(self, chaincode)
-    }
+            fn definition(
+                &self,
+                chaincode: &str,
+            ) -> Result<Option<ChaincodeDefinition>, LedgerError> {
+                reads::definition(&self.tree, chaincode)
+            }
+        }
+    };
 }
+
+// The validator reads committed state through the same snapshot the
+// committer holds while it validates, so no commit can slip in between.
+committed_state_over_tree!(Snapshot);
+committed_state_over_tree!(LatestState);
 
 /// Committed state read straight from the tree, without the lock a
 /// [`Snapshot`] holds: every read sees some committed block (batches apply
@@ -174,35 +190,6 @@ pub struct LatestState {
 impl std::fmt::Debug for LatestState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LatestState").finish_non_exhaustive()
-    }
-}
-
-impl CommittedState for LatestState {
-    type Error = LedgerError;
-
-    fn version(&self, namespace: &str, key: &str) -> Result<Option<Version>, LedgerError> {
-        reads::version(&self.tree, namespace, key)
-    }
-
-    fn range(
-        &self,
-        namespace: &str,
-        start: &str,
-        end: &str,
-    ) -> Result<Vec<(String, Version)>, LedgerError> {
-        reads::range_versions(&self.tree, namespace, start, end)
-    }
-
-    fn key_policy(&self, namespace: &str, key: &str) -> Result<Option<Policy>, LedgerError> {
-        reads::key_policy_parsed(&self.tree, namespace, key)
-    }
-
-    fn tx_exists(&self, tx_id: &TxId) -> Result<bool, LedgerError> {
-        Ok(self.tree.contains_key(keys::tx(tx_id))?)
-    }
-
-    fn definition(&self, chaincode: &str) -> Result<Option<ChaincodeDefinition>, LedgerError> {
-        reads::definition(&self.tree, chaincode)
     }
 }
 

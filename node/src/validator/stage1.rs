@@ -38,19 +38,12 @@ pub fn check_transactions<S: CommittedState + ?Sized>(
     modules: &dyn ModuleCheck,
     block: &Block,
 ) -> Result<Vec<TxCheck>, S::Error> {
-    let ctx = BlockContext::new(
-        config,
-        state,
-        modules,
-        block.number(),
-        block.header.time_secs(),
-    );
-    let results = block
+    let digests: Vec<Digest> = block
         .data
         .par_iter()
-        .map(|envelope| check_envelope(&ctx, envelope, envelope.payload_digest()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(verify_pending(results))
+        .map(Envelope::payload_digest)
+        .collect();
+    check_transactions_with_digests(config, state, modules, block, &digests)
 }
 
 /// [`check_transactions`] given each envelope's
