@@ -1,6 +1,14 @@
 //! The Weft ordering service: a Raft cluster (raft-rs) with a durable log,
 //! block cutting, and the broadcast and deliver APIs.
 //!
-//! Not yet filled; it is built on the protocol types re-exported here.
+//! Filled so far:
+//! - [`cutter`]: the leader's batching of envelopes into blocks, a pure core.
+//! - [`log`]: [`log::DurableLog`], what the Raft Ready loop persists.
+//!
+//! The consensus loop, the transport between orderers, the block store,
+//! broadcast and deliver, and the `weft-orderer` binary come next.
+
+pub mod cutter;
+pub mod log;
 
 pub use weft_types as types;
