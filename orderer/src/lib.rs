@@ -8,7 +8,10 @@
 //! The consensus loop, the transport between orderers, the block store,
 //! broadcast and deliver, and the `weft-orderer` binary come next.
 
+pub mod consensus;
 pub mod cutter;
 pub mod log;
+pub mod memory_log;
+pub mod sled_log;
 
 pub use weft_types as types;
