@@ -13,5 +13,6 @@ pub mod cutter;
 pub mod log;
 pub mod memory_log;
 pub mod sled_log;
+pub mod transport;
 
 pub use weft_types as types;

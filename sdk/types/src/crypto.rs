@@ -140,6 +140,8 @@ pub enum Domain {
     Block,
     /// A member answering the gateway's login challenge.
     AuthChallenge,
+    /// An orderer introducing itself on a cluster (Raft) connection.
+    ClusterHandshake,
 }
 
 impl Domain {
@@ -155,6 +157,7 @@ impl Domain {
             Domain::ConfigApproval => b"weft/v1/config-approval\0",
             Domain::Block => b"weft/v1/block\0",
             Domain::AuthChallenge => b"weft/v1/auth-challenge\0",
+            Domain::ClusterHandshake => b"weft/v1/cluster-handshake\0",
         }
     }
 

@@ -159,6 +159,7 @@ fn domain_name(d: Domain) -> &'static str {
         Domain::ConfigApproval => "config approval",
         Domain::Block => "block",
         Domain::AuthChallenge => "auth challenge",
+        Domain::ClusterHandshake => "cluster handshake",
     }
 }
 
