@@ -8,6 +8,7 @@
 //! The consensus loop, the transport between orderers, the block store,
 //! broadcast and deliver, and the `weft-orderer` binary come next.
 
+pub mod api;
 pub mod blockstore;
 pub mod consensus;
 pub mod cutter;

@@ -1,0 +1,241 @@
+#![allow(clippy::unwrap_used)]
+//! The broadcast and deliver API as a layer, over a recording consensus:
+//! what reaches `submit`, and every bad input refused with its status and
+//! code before it does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use parking_lot::Mutex;
+use tower::ServiceExt;
+use weft_orderer::api::{ApiState, Consensus, SubmitError, router};
+use weft_orderer::blockstore::BlockStore;
+use weft_tests::network::TestNetwork;
+use weft_types::{Block, Envelope, OrgAuthority, Role, SigningKey, Transaction, TxBody, TxHeader};
+
+struct Recorder {
+    submitted: Mutex<Vec<Envelope>>,
+    answer: Mutex<Result<(), SubmitError>>,
+    store: BlockStore,
+    _dir: tempfile::TempDir,
+}
+
+impl Consensus for Recorder {
+    async fn submit(&self, envelope: Envelope, _size: u64) -> Result<(), SubmitError> {
+        self.submitted.lock().push(envelope);
+        self.answer.lock().clone()
+    }
+    fn handle_message(&self, _message: raft::eraftpb::Message) {}
+    fn blocks(&self) -> &BlockStore {
+        &self.store
+    }
+    fn leader(&self) -> Option<u64> {
+        Some(1)
+    }
+}
+
+fn setup() -> (TestNetwork, Arc<Recorder>, axum::Router) {
+    let net = TestNetwork::new(&["Org1", "Org2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Arc::new(Recorder {
+        submitted: Mutex::new(Vec::new()),
+        answer: Mutex::new(Ok(())),
+        store: BlockStore::open(dir.path()).unwrap(),
+        _dir: dir,
+    });
+    let mut config = net.config.clone();
+    config.ordering.absolute_max_bytes = 64 * 1024;
+    let app = router(ApiState {
+        consensus: recorder.clone(),
+        config: Arc::new(config),
+    });
+    (net, recorder, app)
+}
+
+async fn post(app: &axum::Router, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
+    let response = app
+        .clone()
+        .oneshot(
+            Request::post("/v1/broadcast")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+fn envelope(net: &TestNetwork) -> Envelope {
+    let echo = wat::parse_str(r#"(module)"#).unwrap();
+    let def = net.definition("kv", 1, &echo, None);
+    net.lifecycle(&def, &echo)
+}
+
+#[tokio::test]
+async fn a_good_envelope_reaches_consensus_and_is_acknowledged() {
+    let (net, recorder, app) = setup();
+    let env = envelope(&net);
+    let tx_id = env.decode().unwrap().header.tx_id;
+    let (status, body) = post(&app, serde_json::to_vec(&env).unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "accepted");
+    assert_eq!(body["tx_id"], serde_json::to_value(tx_id).unwrap());
+    assert_eq!(recorder.submitted.lock().as_slice(), &[env.clone()]);
+
+    *recorder.answer.lock() = Err(SubmitError::NoLeader);
+    let (status, body) = post(&app, serde_json::to_vec(&env).unwrap()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("no_leader"))
+    );
+    *recorder.answer.lock() = Err(SubmitError::Overloaded);
+    let (status, _) = post(&app, serde_json::to_vec(&env).unwrap()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn bad_envelopes_are_refused_before_consensus() {
+    let (net, recorder, app) = setup();
+    let good = envelope(&net);
+    let mut bad_sig = good.clone();
+    bad_sig.signature.0[0] ^= 1;
+    let stranger = OrgAuthority::new("Org9", SigningKey::generate())
+        .unwrap()
+        .enroll("mallory", Role::Client, 0, u64::MAX)
+        .unwrap();
+    let tx = |channel: &str, by: &weft_types::Identity| Transaction {
+        header: TxHeader::new(channel, by.certificate(), 1),
+        body: good.decode().unwrap().body,
+    };
+    let unknown_org = Envelope::sign(&tx("weft", &stranger), &stranger);
+    let other_channel = Envelope::sign(&tx("other", &net.clients[0]), &net.clients[0]);
+    let mut stolen_id = tx("weft", &net.clients[0]);
+    stolen_id.header.tx_id = good.decode().unwrap().header.tx_id;
+    let stolen_id = Envelope::sign(&stolen_id, &net.clients[0]);
+    let by_orderer = Envelope::sign(&tx("weft", &net.orderer), &net.orderer);
+    let mut huge = tx("weft", &net.clients[0]);
+    if let TxBody::Lifecycle(l) = &mut huge.body {
+        l.module.0 = vec![0; 70 * 1024];
+    }
+    let huge = Envelope::sign(&huge, &net.clients[0]);
+
+    let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            "garbage",
+            b"{ not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            "a block",
+            serde_json::to_vec(&Block::new(0, Default::default(), 0, vec![])).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            "bad signature",
+            serde_json::to_vec(&bad_sig).unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+        ),
+        (
+            "unknown org",
+            serde_json::to_vec(&unknown_org).unwrap(),
+            StatusCode::FORBIDDEN,
+            "bad_creator",
+        ),
+        (
+            "an orderer as creator",
+            serde_json::to_vec(&by_orderer).unwrap(),
+            StatusCode::FORBIDDEN,
+            "bad_creator",
+        ),
+        (
+            "other channel",
+            serde_json::to_vec(&other_channel).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "wrong_channel",
+        ),
+        (
+            "someone else's tx id",
+            serde_json::to_vec(&stolen_id).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "bad_tx_id",
+        ),
+        (
+            "over AbsoluteMaxBytes",
+            serde_json::to_vec(&huge).unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+    ];
+    for (what, body, status, code) in cases {
+        let (got, reply) = post(&app, body).await;
+        assert_eq!(got, status, "{what}: {reply}");
+        assert_eq!(reply["code"], code, "{what}: {reply}");
+        assert!(
+            !reply["message"].as_str().unwrap_or_default().is_empty(),
+            "{what}"
+        );
+    }
+    assert!(
+        recorder.submitted.lock().is_empty(),
+        "nothing bad reached consensus"
+    );
+}
+
+#[tokio::test]
+async fn deliver_streams_stored_blocks_then_waits_for_new_ones() {
+    let (net, recorder, app) = setup();
+    let genesis = net.genesis();
+    recorder.store.append(&genesis).unwrap();
+    let response = app
+        .clone()
+        .oneshot(
+            Request::get("/v1/deliver?from=0")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let block: Block = serde_json::from_slice(&first).unwrap();
+    assert_eq!(block, genesis);
+    // Block 1 is not there yet: the stream waits, then gets it.
+    let pending = tokio::time::timeout(Duration::from_millis(200), body.frame()).await;
+    assert!(pending.is_err(), "deliver should wait beyond the tip");
+    let next = net.next_block(&genesis.header, vec![]);
+    recorder.store.append(&next).unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .into_data()
+        .unwrap();
+    assert_eq!(serde_json::from_slice::<Block>(&second).unwrap(), next);
+
+    for bad in ["-1", "abc", "1.5", "99999999999999999999999"] {
+        let response = app
+            .clone()
+            .oneshot(
+                Request::get(format!("/v1/deliver?from={bad}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "from={bad}");
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let reply: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(reply["code"], "bad_height");
+    }
+}
