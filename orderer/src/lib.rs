@@ -2,11 +2,24 @@
 //! block cutting, and the broadcast and deliver APIs.
 //!
 //! Filled so far:
-//! - [`cutter`]: the leader's batching of envelopes into blocks, a pure core.
-//! - [`log`]: [`log::DurableLog`], what the Raft Ready loop persists.
+//! - [`consensus`]: [`consensus::RaftNode`], raft-rs's `RawNode` and the
+//!   chain it orders as a deterministic core (no I/O, no clock): entries
+//!   carry blocks, every node applies the same block at each height, and
+//!   snapshots name the last block. `tests/raft_sim.rs` runs it on a
+//!   simulated network with loss, delay, partitions and crashes.
+//! - [`log`]: [`log::DurableLog`], what the Ready loop persists;
+//!   [`memory_log::MemoryLog`] (tests, with crash semantics) and
+//!   [`sled_log`] (on disk).
+//! - [`cutter`]: the leader's batching of envelopes into blocks.
+//! - [`blockstore`]: the orderer's chain in a synced append-only file.
+//! - [`transport`]: Raft messages between orderers over TCP, with a signed
+//!   handshake.
+//! - [`api`]: broadcast and deliver over HTTP, behind the [`api::Consensus`]
+//!   trait.
 //!
-//! The consensus loop, the transport between orderers, the block store,
-//! broadcast and deliver, and the `weft-orderer` binary come next.
+//! Not yet: the service that runs a `RaftNode` with the transport, the
+//! cutter's timer and the block store behind `Consensus`, and the
+//! `weft-orderer` binary.
 
 pub mod api;
 pub mod blockstore;

@@ -86,7 +86,7 @@ async fn a_good_envelope_reaches_consensus_and_is_acknowledged() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "accepted");
     assert_eq!(body["tx_id"], serde_json::to_value(tx_id).unwrap());
-    assert_eq!(recorder.submitted.lock().as_slice(), &[env.clone()]);
+    assert_eq!(recorder.submitted.lock().as_slice(), std::slice::from_ref(&env));
 
     *recorder.answer.lock() = Err(SubmitError::NoLeader);
     let (status, body) = post(&app, serde_json::to_vec(&env).unwrap()).await;

@@ -61,9 +61,13 @@ pub fn build_wasm(package: &str) -> PathBuf {
 pub struct Rng(u64);
 
 impl Rng {
-    /// A generator from `seed` (any value; zero is moved off the fixed point).
+    /// A generator from `seed`: every seed gives its own sequence
+    /// (scrambled by splitmix64, which never yields the zero state here).
     pub fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Rng((z ^ (z >> 31)) | 1)
     }
 
     /// The next 64 random bits.
