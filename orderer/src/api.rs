@@ -5,9 +5,10 @@
 //!   (`AbsoluteMaxBytes`, 413), shape (400), channel and tx id (400), the
 //!   creator's certificate (a channel org's member valid now that may submit,
 //!   403) and signature (401), then handed to [`Consensus::submit`]. The
-//!   answer comes only once the leader accepted the envelope into a batch:
-//!   `200 {"status":"accepted","tx_id":…}`; or `503` when there is no leader
-//!   to take it, `429` when the leader's queue is full.
+//!   answer comes once the envelope is ordered (in a block committed by the
+//!   cluster): `200 {"status":"accepted","tx_id":…}`; or `503` when there is
+//!   no leader to take it, `429` when the leader's queue is full, `504` when
+//!   it was accepted but not ordered in time.
 //! - `GET /v1/deliver?from=N`: newline-delimited JSON blocks from `N` on —
 //!   stored ones at once, then each new one as it is applied; a `from`
 //!   beyond the tip waits. A `from` that is not a number is a 400.
@@ -35,11 +36,13 @@ use crate::cutter::TooLarge;
 /// The ordering engine behind the API: Raft today, a BFT engine later.
 pub trait Consensus: Send + Sync + 'static {
     /// Orders `envelope` (`size` bytes as received). Resolves once the
-    /// leader accepted it into a batch, or with why not.
+    /// leader accepted it into a batch, or with why not. `forwarded`: it
+    /// came from another orderer, so it must not be forwarded again.
     fn submit(
         &self,
         envelope: Envelope,
         size: u64,
+        forwarded: bool,
     ) -> impl Future<Output = Result<(), SubmitError>> + Send;
 
     /// A consensus message from another orderer.
@@ -67,6 +70,13 @@ pub enum SubmitError {
     /// The orderer is shutting down.
     #[error("the orderer is shutting down")]
     Stopped,
+    /// Accepted, but no block held it in time (the leader lost its
+    /// leadership); it may still be ordered — look for its tx id before
+    /// resubmitting.
+    #[error(
+        "the envelope was accepted but not ordered in time; look for its tx id before resubmitting"
+    )]
+    NotOrdered,
 }
 
 /// What the handlers share.
@@ -114,7 +124,12 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-async fn broadcast<C: Consensus>(State(state): State<ApiState<C>>, body: Bytes) -> Response {
+async fn broadcast<C: Consensus>(
+    State(state): State<ApiState<C>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let forwarded = headers.contains_key(crate::service::FORWARDED_HEADER);
     let size = body.len() as u64;
     let max = state.config.ordering.absolute_max_bytes;
     if size > max {
@@ -138,7 +153,7 @@ async fn broadcast<C: Consensus>(State(state): State<ApiState<C>>, body: Bytes) 
         Ok(id) => id,
         Err(response) => return response,
     };
-    match state.consensus.submit(envelope, size).await {
+    match state.consensus.submit(envelope, size, forwarded).await {
         Ok(()) => (
             StatusCode::OK,
             axum::Json(json!({ "status": "accepted", "tx_id": tx_id })),
@@ -152,6 +167,9 @@ async fn broadcast<C: Consensus>(State(state): State<ApiState<C>>, body: Bytes) 
         }
         Err(e @ SubmitError::TooLarge(_)) => {
             error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+        }
+        Err(e @ SubmitError::NotOrdered) => {
+            error(StatusCode::GATEWAY_TIMEOUT, "not_ordered", e.to_string())
         }
     }
 }

@@ -1,8 +1,9 @@
 //! [`BlockStore`]: the orderer's chain — every block it has applied, in an
 //! append-only file, with an in-memory index and a height to wait on.
 //!
-//! A record is `len u32 BE || block JSON` (the block with this orderer's
-//! signature). `append` syncs before it returns, so a block deliver has
+//! A record is `len u32 BE || raft index u64 BE || block JSON` (the block
+//! with this orderer's signature, and the Raft entry that carried it, so a
+//! restarted node knows where its chain stands in the Raft log). `append` syncs before it returns, so a block deliver has
 //! served is never lost. On open the file is scanned: the index is rebuilt
 //! and a torn last record (a crash during an append) is cut off — Raft
 //! applies that block again.
@@ -47,6 +48,7 @@ struct Inner {
     offsets: Vec<u64>,
     end: u64,
     last: Option<BlockHeader>,
+    last_raft_index: u64,
 }
 
 /// The orderer's blocks, by number.
@@ -78,9 +80,12 @@ impl BlockStore {
         let mut offsets = Vec::new();
         let mut at = 0usize;
         let mut last = None;
-        while let Some(len) = bytes.get(at..at + 4) {
-            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-            let Some(json) = bytes.get(at + 4..at + 4 + len) else {
+        let mut last_raft_index = 0;
+        while let Some(head) = bytes.get(at..at + 12) {
+            let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            let mut index = [0u8; 8];
+            index.copy_from_slice(&head[4..12]);
+            let Some(json) = bytes.get(at + 12..at + 12 + len) else {
                 break; // torn tail
             };
             let number = offsets.len() as u64;
@@ -96,7 +101,8 @@ impl BlockStore {
             }
             offsets.push(at as u64);
             last = Some(block.header);
-            at += 4 + len;
+            last_raft_index = u64::from_be_bytes(index);
+            at += 12 + len;
         }
         let end = at as u64;
         if end < bytes.len() as u64 {
@@ -114,6 +120,7 @@ impl BlockStore {
                 offsets,
                 end,
                 last,
+                last_raft_index,
             }),
             height: watch::channel(height).0,
         })
@@ -129,9 +136,14 @@ impl BlockStore {
         self.inner.lock().last.clone()
     }
 
-    /// Appends `block`, which must be the next one and chain to the last,
-    /// and syncs it.
-    pub fn append(&self, block: &Block) -> Result<(), BlockStoreError> {
+    /// The Raft index of the entry that carried the last block (0 for genesis).
+    pub fn last_raft_index(&self) -> u64 {
+        self.inner.lock().last_raft_index
+    }
+
+    /// Appends `block`, carried by Raft entry `raft_index`, which must be
+    /// the next one and chain to the last, and syncs it.
+    pub fn append(&self, block: &Block, raft_index: u64) -> Result<(), BlockStoreError> {
         let mut inner = self.inner.lock();
         let height = inner.offsets.len() as u64;
         let chains = match &inner.last {
@@ -145,8 +157,9 @@ impl BlockStore {
             });
         }
         let json = weft_types::to_json_bytes(block);
-        let mut record = Vec::with_capacity(4 + json.len());
+        let mut record = Vec::with_capacity(12 + json.len());
         record.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        record.extend_from_slice(&raft_index.to_be_bytes());
         record.extend_from_slice(&json);
         let at = inner.end;
         inner.file.seek(SeekFrom::Start(at))?;
@@ -155,6 +168,7 @@ impl BlockStore {
         inner.offsets.push(at);
         inner.end = at + record.len() as u64;
         inner.last = Some(block.header.clone());
+        inner.last_raft_index = raft_index;
         drop(inner);
         self.height.send_replace(height + 1);
         Ok(())
@@ -167,9 +181,10 @@ impl BlockStore {
             return Ok(None);
         };
         inner.file.seek(SeekFrom::Start(offset))?;
-        let mut len = [0u8; 4];
-        inner.file.read_exact(&mut len)?;
-        let mut json = vec![0u8; u32::from_be_bytes(len) as usize];
+        let mut head = [0u8; 12];
+        inner.file.read_exact(&mut head)?;
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let mut json = vec![0u8; len as usize];
         inner.file.read_exact(&mut json)?;
         serde_json::from_slice(&json)
             .map(Some)
@@ -210,7 +225,7 @@ mod tests {
         assert_eq!(store.height(), 0);
         assert_eq!(store.get(0).unwrap(), None);
         for b in &blocks {
-            store.append(b).unwrap();
+            store.append(b, b.number() * 10).unwrap();
         }
         assert_eq!(store.height(), 5);
         assert_eq!(store.get(3).unwrap().as_ref(), Some(&blocks[3]));
@@ -218,6 +233,7 @@ mod tests {
         let store = BlockStore::open(dir.path()).unwrap();
         assert_eq!(store.height(), 5);
         assert_eq!(store.last_header(), Some(blocks[4].header.clone()));
+        assert_eq!(store.last_raft_index(), 40);
         assert_eq!(store.get(4).unwrap().as_ref(), Some(&blocks[4]));
     }
 
@@ -227,12 +243,12 @@ mod tests {
         let blocks = chain(3);
         let store = BlockStore::open(dir.path()).unwrap();
         assert!(matches!(
-            store.append(&blocks[1]),
+            store.append(&blocks[1], 1),
             Err(BlockStoreError::NotNext { .. })
         ));
-        store.append(&blocks[0]).unwrap();
+        store.append(&blocks[0], 0).unwrap();
         let fork = Block::new(1, Digest([9; 32]), 5, vec![]);
-        assert!(store.append(&fork).is_err());
+        assert!(store.append(&fork, 1).is_err());
         assert_eq!(store.height(), 1);
     }
 
@@ -242,7 +258,7 @@ mod tests {
         let blocks = chain(3);
         let store = BlockStore::open(dir.path()).unwrap();
         for b in &blocks {
-            store.append(b).unwrap();
+            store.append(b, b.number() * 10).unwrap();
         }
         drop(store);
         let path = dir.path().join(FILE);
@@ -251,7 +267,7 @@ mod tests {
         file.set_len(len - 7).unwrap();
         let store = BlockStore::open(dir.path()).unwrap();
         assert_eq!(store.height(), 2);
-        store.append(&blocks[2]).unwrap();
+        store.append(&blocks[2], 20).unwrap();
         assert_eq!(store.get(2).unwrap().as_ref(), Some(&blocks[2]));
     }
 
@@ -270,10 +286,10 @@ mod tests {
                 tokio::spawn(async move { store.wait_for(1).await })
             };
             tokio::task::yield_now().await;
-            store.append(&blocks[0]).unwrap();
+            store.append(&blocks[0], 0).unwrap();
             tokio::task::yield_now().await;
             assert!(!waiter.is_finished());
-            store.append(&blocks[1]).unwrap();
+            store.append(&blocks[1], 1).unwrap();
             tokio::time::timeout(std::time::Duration::from_secs(1), waiter)
                 .await
                 .unwrap()

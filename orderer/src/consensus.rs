@@ -103,6 +103,10 @@ pub struct Output {
     /// [`RaftNode::ready`] again: the next sync may make a log compaction
     /// durable that drops the entries that carried them.
     pub committed_blocks: Vec<Block>,
+    /// The Raft index of the entry that carried each of `committed_blocks`:
+    /// stored with the block, it is the chain's `applied_index` after a
+    /// restart.
+    pub committed_indexes: Vec<u64>,
     /// Block numbers `from..=to` the node skipped by installing a snapshot;
     /// the caller fetches them from another orderer and stores them before
     /// `committed_blocks`.
@@ -402,6 +406,7 @@ impl<L: DurableLog> RaftNode<L> {
                 Some(block) => {
                     self.chain.last = block.header.clone();
                     out.committed_blocks.push(block);
+                    out.committed_indexes.push(entry.index);
                 }
                 None => out.skipped_blocks += 1,
             }

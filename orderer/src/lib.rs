@@ -27,6 +27,7 @@ pub mod consensus;
 pub mod cutter;
 pub mod log;
 pub mod memory_log;
+pub mod service;
 pub mod sled_log;
 pub mod transport;
 

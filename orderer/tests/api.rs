@@ -24,7 +24,12 @@ struct Recorder {
 }
 
 impl Consensus for Recorder {
-    async fn submit(&self, envelope: Envelope, _size: u64) -> Result<(), SubmitError> {
+    async fn submit(
+        &self,
+        envelope: Envelope,
+        _size: u64,
+        _forwarded: bool,
+    ) -> Result<(), SubmitError> {
         self.submitted.lock().push(envelope);
         self.answer.lock().clone()
     }
@@ -86,7 +91,10 @@ async fn a_good_envelope_reaches_consensus_and_is_acknowledged() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "accepted");
     assert_eq!(body["tx_id"], serde_json::to_value(tx_id).unwrap());
-    assert_eq!(recorder.submitted.lock().as_slice(), std::slice::from_ref(&env));
+    assert_eq!(
+        recorder.submitted.lock().as_slice(),
+        std::slice::from_ref(&env)
+    );
 
     *recorder.answer.lock() = Err(SubmitError::NoLeader);
     let (status, body) = post(&app, serde_json::to_vec(&env).unwrap()).await;
@@ -194,7 +202,7 @@ async fn bad_envelopes_are_refused_before_consensus() {
 async fn deliver_streams_stored_blocks_then_waits_for_new_ones() {
     let (net, recorder, app) = setup();
     let genesis = net.genesis();
-    recorder.store.append(&genesis).unwrap();
+    recorder.store.append(&genesis, 0).unwrap();
     let response = app
         .clone()
         .oneshot(
@@ -213,7 +221,7 @@ async fn deliver_streams_stored_blocks_then_waits_for_new_ones() {
     let pending = tokio::time::timeout(Duration::from_millis(200), body.frame()).await;
     assert!(pending.is_err(), "deliver should wait beyond the tip");
     let next = net.next_block(&genesis.header, vec![]);
-    recorder.store.append(&next).unwrap();
+    recorder.store.append(&next, 1).unwrap();
     let second = tokio::time::timeout(Duration::from_secs(5), body.frame())
         .await
         .unwrap()

@@ -36,13 +36,30 @@ pub struct TestNetwork {
     pub peers: Vec<Identity>,
     /// `orderer0`, who signs every block.
     pub orderer: Identity,
+    /// Every orderer (`orderer0`, `orderer1`, …; Raft ids 1, 2, …).
+    pub orderers: Vec<Identity>,
     genesis: Block,
+}
+
+/// A free port on 127.0.0.1 (bound, then released: another process could
+/// take it in between, which tests accept).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
 }
 
 impl TestNetwork {
     /// A network of the orgs named, with the channel's default policies
     /// (MAJORITY endorsement and lifecycle approval).
     pub fn new(org_names: &[&str]) -> TestNetwork {
+        TestNetwork::with_orderers(org_names, 1)
+    }
+
+    /// A network with `orderers` orderers of the first org, each on its
+    /// own free ports for the API and the cluster (when more than one).
+    pub fn with_orderers(org_names: &[&str], orderers: usize) -> TestNetwork {
         let orgs: Vec<OrgAuthority> = org_names
             .iter()
             .map(|n| OrgAuthority::new(n, SigningKey::generate()).expect("valid org name"))
@@ -55,9 +72,14 @@ impl TestNetwork {
         let admins = enroll(Role::Admin, "admin");
         let clients = enroll(Role::Client, "client");
         let peers = enroll(Role::Peer, "peer0");
-        let orderer = orgs[0]
-            .enroll("orderer0", Role::Orderer, 0, u64::MAX)
-            .expect("enroll");
+        let orderer_ids: Vec<Identity> = (0..orderers.max(1))
+            .map(|i| {
+                orgs[0]
+                    .enroll(&format!("orderer{i}"), Role::Orderer, 0, u64::MAX)
+                    .expect("enroll")
+            })
+            .collect();
+        let orderer = orderer_ids[0].clone();
         let infos = orgs
             .iter()
             .zip(&peers)
@@ -73,15 +95,26 @@ impl TestNetwork {
                 }],
             })
             .collect();
-        let orderers = vec![OrdererInfo {
-            id: 1,
-            name: "orderer0".into(),
-            org: orgs[0].org().to_string(),
-            api: "127.0.0.1:17050".into(),
-            cluster: "127.0.0.1:17051".into(),
-            public_key: orderer.body().public_key,
-        }];
-        let config = ChannelConfig::new(CHANNEL, infos, orderers);
+        let infos_orderers = orderer_ids
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let (api, cluster) = if orderer_ids.len() == 1 {
+                    (17_050, 17_051)
+                } else {
+                    (free_port(), free_port())
+                };
+                OrdererInfo {
+                    id: i as u64 + 1,
+                    name: o.name().to_string(),
+                    org: orgs[0].org().to_string(),
+                    api: format!("127.0.0.1:{api}"),
+                    cluster: format!("127.0.0.1:{cluster}"),
+                    public_key: o.body().public_key,
+                }
+            })
+            .collect();
+        let config = ChannelConfig::new(CHANNEL, infos, infos_orderers);
         config.validate().expect("the test channel config is valid");
         let creator = &admins[0];
         let tx = Transaction {
@@ -94,7 +127,9 @@ impl TestNetwork {
             GENESIS_MS,
             vec![Envelope::sign(&tx, creator)],
         );
-        genesis.sign(&orderer);
+        for o in &orderer_ids {
+            genesis.sign(o);
+        }
         TestNetwork {
             orgs,
             config,
@@ -102,6 +137,7 @@ impl TestNetwork {
             clients,
             peers,
             orderer,
+            orderers: orderer_ids,
             genesis,
         }
     }
@@ -149,6 +185,54 @@ impl TestNetwork {
         );
         write("peer.toml", toml.as_bytes());
         root.join("peer.toml")
+    }
+
+    /// Writes what `weft-orderer --config` needs for orderer `index` (Raft
+    /// id `index + 1`) under `root`: its identity in `orderer<index>/`,
+    /// `genesis.json`, and `orderer<index>.toml` with its data in
+    /// `data/orderer<index>`. Returns the config's path.
+    pub fn write_orderer_files(&self, root: &Path, index: usize) -> PathBuf {
+        let orderer = &self.orderers[index];
+        let info = &self.config.orderers[index];
+        let write = |name: &str, bytes: &[u8]| {
+            let path = root.join(name);
+            std::fs::create_dir_all(path.parent().expect("a file under root"))
+                .expect("create the orderer's directories");
+            std::fs::write(path, bytes).expect("write an orderer file");
+        };
+        write(
+            &format!("orderer{index}/cert.json"),
+            &serde_json::to_vec(orderer.certificate()).expect("serialize"),
+        );
+        let pem = orderer
+            .signing_key()
+            .to_pkcs8_pem()
+            .expect("encode the key");
+        write(&format!("orderer{index}/key.pem"), pem.as_bytes());
+        write(
+            "genesis.json",
+            &serde_json::to_vec(&self.genesis).expect("serialize"),
+        );
+        let toml = format!(
+            "raft_id = {}\n\
+             genesis_block = \"genesis.json\"\n\
+             data_dir = \"data/orderer{index}\"\n\
+             api_listen = \"{}\"\n\
+             cluster_listen = \"{}\"\n\
+             [identity]\n\
+             org = \"{}\"\n\
+             name = \"{}\"\n\
+             certificate = \"orderer{index}/cert.json\"\n\
+             key = \"orderer{index}/key.pem\"\n",
+            info.id,
+            info.api,
+            info.cluster,
+            orderer.org(),
+            orderer.name()
+        );
+        let path = root.join(format!("orderer{index}.toml"));
+        write(&format!("orderer{index}.toml"), toml.as_bytes());
+        path
     }
 
     /// The block after `previous` holding `envelopes`, one second later,

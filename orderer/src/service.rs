@@ -1,0 +1,428 @@
+//! [`RaftService`]: one orderer — a [`RaftNode`] driven by its own thread,
+//! the cluster transport, the block cutter and the block store — behind
+//! the API's [`Consensus`] trait.
+//!
+//! The Raft thread owns the node. It waits for an input (an envelope from
+//! broadcast, a message from another orderer) or the next deadline (the
+//! Raft tick, the cutter's `BatchTimeout`), then runs the Ready loop once:
+//! messages go to the transport, committed blocks are signed by this
+//! orderer and appended to the block store (synced) before the next Ready.
+//!
+//! Broadcast on the leader: the envelope joins the cutter's batch; full (or
+//! timed-out) batches are proposed as blocks, and the caller is answered
+//! once the block holding the envelope is committed by a majority and
+//! stored here — so an acknowledged envelope survives any leader crash. One
+//! that is not ordered within [`ORDER_TIMEOUT`] (the leader lost its
+//! leadership and the block died with it) gets
+//! [`SubmitError::NotOrdered`]. On a follower: the service forwards the
+//! envelope to the leader's API and relays its answer; a forwarded
+//! envelope is never forwarded again. Queues are bounded: a full input
+//! queue answers `Overloaded`.
+//!
+//! Catch-up: when the node installs a snapshot ahead of its chain, the
+//! missing blocks are fetched from another orderer's deliver API.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use raft::eraftpb::Message;
+use tokio::sync::oneshot;
+use weft_types::{Block, ChannelConfig, Digest, Envelope, Identity};
+
+use crate::api::{Consensus, SubmitError};
+use crate::blockstore::BlockStore;
+use crate::consensus::{ChainState, RaftNode};
+use crate::cutter::{BlockCutter, Pending};
+use crate::log::DurableLog;
+use crate::transport::ClusterTransport;
+
+/// Inputs queued for the Raft thread before broadcast answers `Overloaded`.
+const INPUT_QUEUE: usize = 8192;
+
+/// How long an accepted envelope may wait to be ordered before its caller
+/// is told it was not.
+pub const ORDER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The header a follower sets when it forwards an envelope to the leader.
+pub const FORWARDED_HEADER: &str = "x-weft-forwarded";
+
+enum Input {
+    Submit(Envelope, u64, oneshot::Sender<Result<(), Refused>>),
+    Message(Message),
+}
+
+/// Why the Raft thread did not order an envelope.
+enum Refused {
+    /// It is not the leader (the leader it knows of, if any).
+    NotLeader(Option<u64>),
+    /// It accepted the envelope but no block held it in time.
+    NotOrdered,
+}
+
+/// One orderer of a Raft cluster.
+pub struct RaftService {
+    id: u64,
+    config: Arc<ChannelConfig>,
+    store: Arc<BlockStore>,
+    inputs: SyncSender<Input>,
+    leader: Arc<AtomicU64>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for RaftService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftService")
+            .field("id", &self.id)
+            .field("height", &self.store.height())
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl RaftService {
+    /// Starts orderer `id` on `log` and `store` (which holds at least the
+    /// genesis block), sending Raft messages through `transport`, signing
+    /// blocks as `identity`. Must be called within a tokio runtime (for
+    /// forwarding and catch-up).
+    pub fn start<L: DurableLog + Send + 'static>(
+        id: u64,
+        identity: Identity,
+        config: Arc<ChannelConfig>,
+        log: L,
+        store: Arc<BlockStore>,
+        transport: ClusterTransport,
+    ) -> Result<Arc<RaftService>, crate::consensus::ConsensusError> {
+        let voters: Vec<u64> = config.orderers.iter().map(|o| o.id).collect();
+        let chain = ChainState {
+            last: store.last_header().ok_or_else(|| {
+                crate::consensus::ConsensusError::BadSnapshot {
+                    index: 0,
+                    reason: "the block store holds no genesis block".into(),
+                }
+            })?,
+            applied_index: store.last_raft_index(),
+        };
+        let node = RaftNode::new(id, &voters, log, &config.raft, chain)?;
+        let (inputs, rx) = sync_channel(INPUT_QUEUE);
+        let leader = Arc::new(AtomicU64::new(0));
+        let service = Arc::new(RaftService {
+            id,
+            config: config.clone(),
+            store: store.clone(),
+            inputs,
+            leader: leader.clone(),
+            http: reqwest::Client::new(),
+        });
+        let runtime = tokio::runtime::Handle::current();
+        let peers = service.clone();
+        std::thread::Builder::new()
+            .name(format!("raft-{id}"))
+            .spawn(move || {
+                let mut r = Runner {
+                    node,
+                    rx,
+                    transport,
+                    store,
+                    identity,
+                    leader,
+                    cutter: BlockCutter::new(config.ordering.clone()),
+                    tick: Duration::from_millis(config.raft.tick_interval_ms.max(1)),
+                    runtime,
+                    peers,
+                    waiting: HashMap::new(),
+                };
+                if let Err(e) = r.run() {
+                    tracing::error!("the Raft loop stopped: {e}");
+                }
+            })
+            .map_err(|e| crate::consensus::ConsensusError::Log(Box::new(e)))?;
+        Ok(service)
+    }
+
+    /// Forwards `envelope` to the leader's broadcast API.
+    async fn forward(&self, leader: u64, envelope: &Envelope) -> Result<(), SubmitError> {
+        let Some(api) = self
+            .config
+            .orderers
+            .iter()
+            .find(|o| o.id == leader)
+            .map(|o| o.api.clone())
+        else {
+            return Err(SubmitError::NoLeader);
+        };
+        let response = self
+            .http
+            .post(format!("http://{api}/v1/broadcast"))
+            .header(FORWARDED_HEADER, self.id.to_string())
+            .json(envelope)
+            .timeout(ORDER_TIMEOUT + Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|_| SubmitError::NoLeader)?;
+        match response.status().as_u16() {
+            200 => Ok(()),
+            429 => Err(SubmitError::Overloaded),
+            504 => Err(SubmitError::NotOrdered),
+            _ => Err(SubmitError::NoLeader),
+        }
+    }
+
+    /// Blocks `from..=to` from any other orderer's deliver API.
+    async fn pull(&self, from: u64, to: u64) -> Option<Vec<Block>> {
+        let wanted = usize::try_from(to.checked_sub(from)? + 1).ok()?;
+        for o in self.config.orderers.iter().filter(|o| o.id != self.id) {
+            let url = format!("http://{}/v1/deliver?from={from}", o.api);
+            let Ok(response) = self.http.get(&url).send().await else {
+                continue;
+            };
+            let mut blocks = Vec::new();
+            let mut buffer = Vec::new();
+            let mut response = response;
+            while blocks.len() < wanted {
+                match tokio::time::timeout(Duration::from_secs(5), response.chunk()).await {
+                    Ok(Ok(Some(chunk))) => buffer.extend_from_slice(&chunk),
+                    _ => break,
+                }
+                while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = buffer.drain(..=end).collect();
+                    match serde_json::from_slice::<Block>(&line) {
+                        Ok(b) => blocks.push(b),
+                        Err(_) => break,
+                    }
+                }
+            }
+            if blocks.len() >= wanted {
+                blocks.truncate(wanted);
+                return Some(blocks);
+            }
+        }
+        None
+    }
+}
+
+impl Consensus for RaftService {
+    async fn submit(
+        &self,
+        envelope: Envelope,
+        size: u64,
+        forwarded: bool,
+    ) -> Result<(), SubmitError> {
+        let (ack, answer) = oneshot::channel();
+        match self
+            .inputs
+            .try_send(Input::Submit(envelope.clone(), size, ack))
+        {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(SubmitError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => return Err(SubmitError::Stopped),
+        }
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(Refused::NotLeader(Some(leader)))) if !forwarded => {
+                self.forward(leader, &envelope).await
+            }
+            Ok(Err(Refused::NotLeader(_))) => Err(SubmitError::NoLeader),
+            Ok(Err(Refused::NotOrdered)) => Err(SubmitError::NotOrdered),
+            Err(_) => Err(SubmitError::Stopped),
+        }
+    }
+
+    fn handle_message(&self, message: Message) {
+        // A full queue drops the message; Raft retransmits.
+        let _ = self.inputs.try_send(Input::Message(message));
+    }
+
+    fn blocks(&self) -> &BlockStore {
+        &self.store
+    }
+
+    fn leader(&self) -> Option<u64> {
+        Some(self.leader.load(Ordering::Relaxed)).filter(|&l| l != 0)
+    }
+}
+
+struct Runner<L: DurableLog> {
+    node: RaftNode<L>,
+    rx: Receiver<Input>,
+    transport: ClusterTransport,
+    store: Arc<BlockStore>,
+    identity: Identity,
+    leader: Arc<AtomicU64>,
+    cutter: BlockCutter<Envelope>,
+    tick: Duration,
+    runtime: tokio::runtime::Handle,
+    peers: Arc<RaftService>,
+    /// Callers waiting for their envelope to be ordered, by envelope digest.
+    waiting: HashMap<Digest, Vec<Waiter>>,
+}
+
+/// A broadcast caller waiting for its envelope's block.
+struct Waiter {
+    deadline: Instant,
+    ack: oneshot::Sender<Result<(), Refused>>,
+}
+
+impl<L: DurableLog> Runner<L> {
+    fn run(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let mut next_tick = Instant::now() + self.tick;
+        loop {
+            let now = Instant::now();
+            let mut wait = next_tick.saturating_duration_since(now);
+            if let Some(deadline) = self.cutter.deadline() {
+                wait = wait.min(Duration::from_millis(deadline.saturating_sub(now_ms())));
+            }
+            match self.rx.recv_timeout(wait) {
+                Ok(input) => {
+                    self.handle(input);
+                    // Take whatever else is queued before the next Ready.
+                    while let Ok(input) = self.rx.try_recv() {
+                        self.handle(input);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            if Instant::now() >= next_tick {
+                self.node.tick();
+                next_tick += self.tick;
+                if next_tick < Instant::now() {
+                    next_tick = Instant::now() + self.tick;
+                }
+            }
+            if let Some(batch) = self.cutter.cut_if_due(now_ms()) {
+                self.propose(batch);
+            }
+            self.ready()?;
+            self.expire_waiting();
+        }
+    }
+
+    fn handle(&mut self, input: Input) {
+        match input {
+            Input::Message(m) => {
+                if let Err(e) = self.node.step(m) {
+                    tracing::debug!("raft refused a message: {e}");
+                }
+            }
+            Input::Submit(envelope, size, ack) => {
+                if !self.node.is_leader() {
+                    let leader = self.node.leader().filter(|&l| l != self.node.id());
+                    let _ = ack.send(Err(Refused::NotLeader(leader)));
+                    return;
+                }
+                self.waiting
+                    .entry(envelope.digest())
+                    .or_default()
+                    .push(Waiter {
+                        deadline: Instant::now() + ORDER_TIMEOUT,
+                        ack,
+                    });
+                for batch in self.cutter.push(
+                    Pending {
+                        item: envelope,
+                        bytes: size,
+                    },
+                    now_ms(),
+                ) {
+                    self.propose(batch);
+                }
+            }
+        }
+    }
+
+    /// Tells the callers whose envelopes were not ordered in time.
+    fn expire_waiting(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        self.waiting.retain(|_, waiters| {
+            let (late, on_time): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(waiters)
+                .into_iter()
+                .partition(|w| w.deadline <= now);
+            expired.extend(late);
+            *waiters = on_time;
+            !waiters.is_empty()
+        });
+        for w in expired {
+            let _ = w.ack.send(Err(Refused::NotOrdered));
+        }
+    }
+
+    fn propose(&mut self, batch: Vec<Envelope>) {
+        let count = batch.len();
+        if let Err(e) = self.node.propose_block(batch, now_ms()) {
+            // Accepted envelopes are lost with the leadership; clients see
+            // no commit and resubmit (Fabric behaves the same).
+            tracing::warn!(envelopes = count, "a batch was not proposed: {e}");
+        }
+    }
+
+    fn ready(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let out = self.node.ready()?;
+        self.leader
+            .store(self.node.leader().unwrap_or(0), Ordering::Relaxed);
+        if !self.node.is_leader() && !self.cutter.is_empty() {
+            // Lost the leadership with a batch pending: drop it (see propose).
+            let dropped = self.cutter.cut().map_or(0, |b| b.len());
+            tracing::warn!(
+                envelopes = dropped,
+                "lost the leadership; pending batch dropped"
+            );
+        }
+        for m in out.messages {
+            self.transport.send(m);
+        }
+        if let Some((from, to)) = out.needs_blocks {
+            let peers = self.peers.clone();
+            let blocks = self
+                .runtime
+                .block_on(async move { peers.pull(from, to).await })
+                .ok_or_else(|| format!("no orderer served blocks {from}..={to}"))?;
+            for block in blocks {
+                self.store_block(block, self.store.last_raft_index())?;
+            }
+        }
+        for (block, index) in out.committed_blocks.into_iter().zip(out.committed_indexes) {
+            self.store_block(block, index)?;
+        }
+        Ok(())
+    }
+
+    fn store_block(
+        &mut self,
+        mut block: Block,
+        index: u64,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if block.number() < self.store.height() {
+            return Ok(());
+        }
+        block.metadata.signatures.clear();
+        block.metadata.validation_flags.clear();
+        block.metadata.commit_hash = None;
+        block.sign(&self.identity);
+        self.store.append(&block, index)?;
+        if !self.waiting.is_empty() {
+            for envelope in &block.data {
+                for w in self.waiting.remove(&envelope.digest()).unwrap_or_default() {
+                    let _ = w.ack.send(Ok(()));
+                }
+            }
+        }
+        tracing::debug!(
+            block = block.number(),
+            txs = block.data.len(),
+            "block stored"
+        );
+        Ok(())
+    }
+}
