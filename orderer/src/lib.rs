@@ -16,10 +16,10 @@
 //!   handshake.
 //! - [`api`]: broadcast and deliver over HTTP, behind the [`api::Consensus`]
 //!   trait.
-//!
-//! Not yet: the service that runs a `RaftNode` with the transport, the
-//! cutter's timer and the block store behind `Consensus`, and the
-//! `weft-orderer` binary.
+//! - [`service`]: [`service::RaftService`], one orderer: the `RaftNode` on
+//!   its own thread with the transport, the cutter's timer and the block
+//!   store, implementing `Consensus`; the `weft-orderer --config FILE`
+//!   binary wires it to the API and stops cleanly on SIGTERM.
 
 pub mod api;
 pub mod blockstore;
