@@ -28,7 +28,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use raft::eraftpb::Message;
+use raft::SnapshotStatus;
+use raft::eraftpb::{Message, MessageType};
 use tokio::sync::oneshot;
 use weft_types::{Block, ChannelConfig, Digest, Envelope, Identity};
 
@@ -380,7 +381,22 @@ impl<L: DurableLog> Runner<L> {
             );
         }
         for m in out.messages {
-            self.transport.send(m);
+            let (to, snapshot) = (m.to, m.get_msg_type() == MessageType::MsgSnapshot);
+            let queued = self.transport.send(m);
+            // raft-rs keeps a follower in snapshot state until told how the
+            // snapshot went; a queued one counts as sent (a lost one is
+            // detected by the follower's reply, or its absence, and resent).
+            if snapshot {
+                let status = if queued {
+                    SnapshotStatus::Finish
+                } else {
+                    SnapshotStatus::Failure
+                };
+                self.node.report_snapshot(to, status);
+            }
+            if !queued {
+                self.node.report_unreachable(to);
+            }
         }
         if let Some((from, to)) = out.needs_blocks {
             let peers = self.peers.clone();

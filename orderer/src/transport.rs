@@ -128,8 +128,9 @@ impl ClusterTransport {
         )
     }
 
-    /// Queues `message` for `message.to`; never waits.
-    pub fn send(&self, message: Message) {
+    /// Queues `message` for `message.to`; never waits. `false` when it was
+    /// dropped (unknown peer, or its queue is full).
+    pub fn send(&self, message: Message) -> bool {
         let queued = self
             .peers
             .get(&message.to)
@@ -140,6 +141,7 @@ impl ClusterTransport {
             &self.stats.dropped
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        queued
     }
 
     /// Counters of what was sent, dropped and refused.
