@@ -18,16 +18,44 @@ use weft_types::{
     Block, Bytes, Envelope, LifecycleTransaction, Transaction, TxBody, TxHeader, TxId,
 };
 
-fn start(root: &Path, net: &TestNetwork, index: usize) -> Child {
-    let config = net.write_orderer_files(root, index);
+/// Starts orderer `index` from the files written beforehand.
+fn start(root: &Path, index: usize) -> Child {
+    let config = root.join(format!("orderer{index}.toml"));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join(format!("orderer{index}.log")))
+        .unwrap();
     Command::new(env!("CARGO_BIN_EXE_weft-orderer"))
         .arg("--config")
         .arg(config)
-        .env("WEFT_LOG", "warn")
+        .env("WEFT_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .unwrap()
+}
+
+/// The orderer processes, killed when the test ends however it ends, with
+/// their logs printed if it failed.
+struct Processes {
+    children: Vec<Option<Child>>,
+    root: std::path::PathBuf,
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in self.children.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            for i in 0..self.children.len() {
+                let log = std::fs::read_to_string(self.root.join(format!("orderer{i}.log")));
+                eprintln!("--- orderer{i} ---\n{}", log.unwrap_or_default());
+            }
+        }
+    }
 }
 
 /// A ~1 KB envelope (what it holds does not matter to the orderer).
@@ -85,7 +113,15 @@ async fn the_cluster_survives_a_killed_leader_and_the_leader_catches_up() {
     let root = root.path();
     let net = Arc::new(TestNetwork::with_orderers(&["Org1", "Org2"], 3));
     let apis: Vec<String> = net.config.orderers.iter().map(|o| o.api.clone()).collect();
-    let mut children: Vec<Option<Child>> = (0..3).map(|i| Some(start(root, &net, i))).collect();
+    // Every file first: they share genesis.json, which a starting orderer reads.
+    for i in 0..3 {
+        net.write_orderer_files(root, i);
+    }
+    let mut processes = Processes {
+        children: (0..3).map(|i| Some(start(root, i))).collect(),
+        root: root.to_path_buf(),
+    };
+    let children = &mut processes.children;
     let http = reqwest::Client::new();
 
     // Wait for every orderer to know the same leader.
@@ -170,7 +206,7 @@ async fn the_cluster_survives_a_killed_leader_and_the_leader_catches_up() {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // Restart the killed orderer; it catches up while the load goes on.
-    children[victim] = Some(start(root, &net, victim));
+    children[victim] = Some(start(root, victim));
     down.lock().remove(&victim);
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
@@ -232,7 +268,4 @@ async fn the_cluster_survives_a_killed_leader_and_the_leader_catches_up() {
         before_kill,
         height
     );
-    for child in children.iter_mut().flatten() {
-        let _ = child.kill();
-    }
 }
