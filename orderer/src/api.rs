@@ -16,6 +16,7 @@
 //!
 //! Every error is `{"code": …, "message": …}` with its status.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -28,7 +29,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
-use weft_types::{ChannelConfig, Envelope, Role, TrustStore, TxId};
+use weft_types::{
+    Certificate, CertificateBody, ChannelConfig, Digest, Domain, Envelope, Role, TrustStore, TxId,
+};
 
 use crate::blockstore::BlockStore;
 use crate::cutter::TooLarge;
@@ -86,6 +89,19 @@ pub struct ApiState<C> {
     pub consensus: Arc<C>,
     /// The channel configuration (creators are checked against it).
     pub config: Arc<ChannelConfig>,
+    /// Creator certificates verified against `config`, by digest.
+    certs: Arc<CertCache>,
+}
+
+impl<C> ApiState<C> {
+    /// The state for `consensus` on the channel `config`.
+    pub fn new(consensus: Arc<C>, config: Arc<ChannelConfig>) -> Self {
+        ApiState {
+            consensus,
+            config,
+            certs: Arc::default(),
+        }
+    }
 }
 
 impl<C> Clone for ApiState<C> {
@@ -93,7 +109,40 @@ impl<C> Clone for ApiState<C> {
         ApiState {
             consensus: self.consensus.clone(),
             config: self.config.clone(),
+            certs: self.certs.clone(),
         }
+    }
+}
+
+/// Certificates checked once (issuer, decoding) and kept: a returning
+/// client then costs one signature check. The validity window is checked
+/// on every use; failures are never kept. Bounded: emptied when full.
+#[derive(Debug, Default)]
+struct CertCache(parking_lot::RwLock<HashMap<Digest, CertificateBody>>);
+
+const CERT_CACHE_ENTRIES: usize = 4096;
+
+impl CertCache {
+    fn verify(
+        &self,
+        config: &ChannelConfig,
+        cert: &Certificate,
+        now: u64,
+    ) -> Result<CertificateBody, String> {
+        let digest = cert.digest();
+        if let Some(body) = self.0.read().get(&digest) {
+            body.check_validity(now).map_err(|e| e.to_string())?;
+            return Ok(body.clone());
+        }
+        let body = config
+            .verify_certificate(cert, now)
+            .map_err(|e| e.to_string())?;
+        let mut cache = self.0.write();
+        if cache.len() >= CERT_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(digest, body.clone());
+        Ok(body)
     }
 }
 
@@ -149,7 +198,7 @@ async fn broadcast<C: Consensus>(
             );
         }
     };
-    let tx_id = match check(&state.config, &envelope, now_secs()) {
+    let tx_id = match check(&state.config, &state.certs, &envelope, now_secs()) {
         Ok(id) => id,
         Err(response) => return response,
     };
@@ -178,16 +227,19 @@ async fn broadcast<C: Consensus>(
 /// parses, is for this channel, its id is its creator's, the creator is a
 /// member of a channel org allowed to submit, and the signature verifies.
 #[allow(clippy::result_large_err)]
-fn check(config: &ChannelConfig, envelope: &Envelope, now: u64) -> Result<TxId, Response> {
-    let body = config
-        .verify_certificate(&envelope.signer, now)
-        .map_err(|e| {
-            error(
-                StatusCode::FORBIDDEN,
-                "bad_creator",
-                format!("the creator is refused: {e}"),
-            )
-        })?;
+fn check(
+    config: &ChannelConfig,
+    certs: &CertCache,
+    envelope: &Envelope,
+    now: u64,
+) -> Result<TxId, Response> {
+    let body = certs.verify(config, &envelope.signer, now).map_err(|e| {
+        error(
+            StatusCode::FORBIDDEN,
+            "bad_creator",
+            format!("the creator is refused: {e}"),
+        )
+    })?;
     if !matches!(body.role, Role::Client | Role::Admin | Role::Peer) {
         return Err(error(
             StatusCode::FORBIDDEN,
@@ -198,16 +250,22 @@ fn check(config: &ChannelConfig, envelope: &Envelope, now: u64) -> Result<TxId, 
             ),
         ));
     }
-    envelope.verify_signature().map_err(|_| {
-        error(
-            StatusCode::UNAUTHORIZED,
-            "bad_signature",
-            format!(
-                "the signature of {}@{} does not verify over the envelope",
-                body.name, body.org
-            ),
+    body.public_key
+        .verify(
+            Domain::Transaction,
+            &envelope.payload_digest(),
+            &envelope.signature,
         )
-    })?;
+        .map_err(|_| {
+            error(
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                format!(
+                    "the signature of {}@{} does not verify over the envelope",
+                    body.name, body.org
+                ),
+            )
+        })?;
     let tx = envelope.decode().map_err(|e| {
         error(
             StatusCode::BAD_REQUEST,

@@ -53,10 +53,7 @@ fn setup() -> (TestNetwork, Arc<Recorder>, axum::Router) {
     });
     let mut config = net.config.clone();
     config.ordering.absolute_max_bytes = 64 * 1024;
-    let app = router(ApiState {
-        consensus: recorder.clone(),
-        config: Arc::new(config),
-    });
+    let app = router(ApiState::new(recorder.clone(), Arc::new(config)));
     (net, recorder, app)
 }
 

@@ -136,10 +136,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         height = store.height(),
         "orderer started"
     );
-    let app = router(ApiState {
-        consensus: service,
-        config: channel,
-    });
+    let app = router(ApiState::new(service, channel));
     axum::serve(api, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -1,0 +1,242 @@
+//! The ordering service end to end on this machine: three `weft-orderer`
+//! processes (release build) on 127.0.0.1, ~1 KB envelopes signed ahead of
+//! time, MaxMessageCount 500. Prints:
+//! - saturation throughput: envelopes ordered per second with many
+//!   concurrent broadcasters (closed loop, each waiting for its ack);
+//! - at half that rate (open loop), broadcast → deliver latency p50/p99,
+//!   measured on a follower's deliver stream.
+//!
+//! Run: `cargo bench -p weft-orderer --bench broadcast` (env:
+//! `WEFT_BENCH_CLIENTS`, default 1024; `WEFT_BENCH_SECS`, default 10).
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use weft_tests::network::TestNetwork;
+use weft_types::{
+    Block, Bytes, Envelope, LifecycleTransaction, Transaction, TxBody, TxHeader, TxId,
+};
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Cluster(Vec<Child>);
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn envelopes(net: &TestNetwork, n: usize) -> Vec<(TxId, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let client = &net.clients[i % 2];
+            let tx = Transaction {
+                header: TxHeader::new("weft", client.certificate(), i as u64),
+                body: TxBody::Lifecycle(LifecycleTransaction {
+                    definition: Bytes((i as u64).to_be_bytes().to_vec()),
+                    module: Bytes(vec![7; 200]),
+                    approvals: vec![],
+                }),
+            };
+            let env = Envelope::sign(&tx, client);
+            (
+                tx.header.tx_id,
+                serde_json::to_vec(&env).expect("serialize"),
+            )
+        })
+        .collect()
+}
+
+async fn leader(http: &reqwest::Client, apis: &[String]) -> usize {
+    loop {
+        for api in apis {
+            if let Ok(r) = http.get(format!("http://{api}/v1/healthz")).send().await
+                && let Ok(h) = r.json::<serde_json::Value>().await
+                && let Some(l) = h["leader"].as_u64()
+            {
+                return (l - 1) as usize;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let clients = env_num("WEFT_BENCH_CLIENTS", 1024) as usize;
+    let secs = env_num("WEFT_BENCH_SECS", 10);
+    let root = tempfile::tempdir().expect("tempdir");
+    let net = TestNetwork::with_orderers(&["Org1", "Org2"], 3);
+    for i in 0..3 {
+        net.write_orderer_files(root.path(), i);
+    }
+    let _cluster = Cluster(
+        (0..3)
+            .map(|i| {
+                Command::new(env!("CARGO_BIN_EXE_weft-orderer"))
+                    .arg("--config")
+                    .arg(root.path().join(format!("orderer{i}.toml")))
+                    .env("WEFT_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("start weft-orderer")
+            })
+            .collect(),
+    );
+    let apis: Vec<String> = net.config.orderers.iter().map(|o| o.api.clone()).collect();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .expect("client");
+    let leader = leader(&http, &apis).await;
+    let target = Arc::new(format!("http://{}/v1/broadcast", apis[leader]));
+    println!("3 orderers up, leader orderer{leader}; signing envelopes…");
+    let pool = Arc::new(envelopes(&net, 300_000));
+    let size = pool[0].1.len();
+
+    // 1. Saturation, closed loop.
+    let next = Arc::new(AtomicUsize::new(0));
+    let acked = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (http, target, pool, next, acked) = (
+            http.clone(),
+            target.clone(),
+            pool.clone(),
+            next.clone(),
+            acked.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((_, body)) = pool.get(i) else { break };
+                if let Ok(r) = http
+                    .post(target.as_str())
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    && r.status().is_success()
+                {
+                    acked.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let done = acked.load(Ordering::Relaxed);
+    let rate = done as f64 / elapsed;
+    println!(
+        "saturation: {done} envelopes of {size} B ordered in {elapsed:.1} s \
+         with {clients} concurrent broadcasters = {rate:.0} envelopes/s"
+    );
+
+    // 2. Half that rate, open loop, latency to a follower's deliver stream.
+    let follower = (leader + 1) % 3;
+    let height = http
+        .get(format!("http://{}/v1/healthz", apis[follower]))
+        .send()
+        .await
+        .expect("healthz")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json")["height"]
+        .as_u64()
+        .unwrap_or(0);
+    let sent_at: Arc<Mutex<HashMap<TxId, Instant>>> = Arc::default();
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let watcher = {
+        let (http, sent_at, latencies) = (http.clone(), sent_at.clone(), latencies.clone());
+        let url = format!("http://{}/v1/deliver?from={height}", apis[follower]);
+        tokio::spawn(async move {
+            let mut response = http.get(url).send().await.expect("deliver");
+            let mut buffer = Vec::new();
+            while let Ok(Some(chunk)) = response.chunk().await {
+                buffer.extend_from_slice(&chunk);
+                while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = buffer.drain(..=end).collect();
+                    let Ok(block) = serde_json::from_slice::<Block>(&line) else {
+                        continue;
+                    };
+                    let now = Instant::now();
+                    let mut sent = sent_at.lock();
+                    for env in &block.data {
+                        if let Ok(tx) = env.decode()
+                            && let Some(t) = sent.remove(&tx.header.tx_id)
+                        {
+                            latencies.lock().push(now - t);
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let half = (rate / 2.0).max(1.0);
+    let interval = Duration::from_secs_f64(1.0 / half);
+    let start = Instant::now();
+    let total = (half * secs as f64) as usize;
+    let mut sends = Vec::new();
+    for k in 0..total {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some((id, body)) = pool.get(i).cloned() else {
+            break;
+        };
+        let due = start + interval.mul_f64(k as f64);
+        tokio::time::sleep_until(due.into()).await;
+        sent_at.lock().insert(id, Instant::now());
+        let (http, target) = (http.clone(), target.clone());
+        sends.push(tokio::spawn(async move {
+            let _ = http
+                .post(target.as_str())
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await;
+        }));
+    }
+    for s in sends {
+        let _ = s.await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    watcher.abort();
+    let mut l = latencies.lock().clone();
+    l.sort();
+    let pct = |p: f64| {
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    println!(
+        "at {half:.0} envelopes/s (half): {} delivered, broadcast→deliver p50 {:?}, p99 {:?}, max {:?}",
+        l.len(),
+        pct(0.50),
+        pct(0.99),
+        l.last().copied().unwrap_or_default()
+    );
+}
