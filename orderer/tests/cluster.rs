@@ -268,4 +268,24 @@ async fn the_cluster_survives_a_killed_leader_and_the_leader_catches_up() {
         before_kill,
         height
     );
+
+    // SIGTERM stops an orderer cleanly.
+    let mut child = children[0].take().unwrap();
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(10),
+            "SIGTERM did not stop the orderer"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
 }
