@@ -253,7 +253,7 @@ async fn the_cluster_survives_a_killed_leader_and_the_leader_catches_up() {
             *seen.entry(env.decode().unwrap().header.tx_id).or_default() += 1;
         }
     }
-    let acked = acked.lock();
+    let acked = acked.lock().clone();
     let lost: Vec<_> = acked.iter().filter(|id| !seen.contains_key(id)).collect();
     assert!(
         lost.is_empty(),
