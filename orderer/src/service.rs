@@ -139,6 +139,7 @@ impl RaftService {
                     runtime,
                     peers,
                     waiting: HashMap::new(),
+                    last_expiry: Instant::now(),
                 };
                 if let Err(e) = r.run() {
                     tracing::error!("the Raft loop stopped: {e}");
@@ -263,7 +264,12 @@ struct Runner<L: DurableLog> {
     peers: Arc<RaftService>,
     /// Callers waiting for their envelope to be ordered, by envelope digest.
     waiting: HashMap<Digest, Vec<Waiter>>,
+    /// When waiters were last checked for expiry.
+    last_expiry: Instant,
 }
+
+/// How often waiting broadcasts are checked against [`ORDER_TIMEOUT`].
+const EXPIRY_CHECK: Duration = Duration::from_millis(200);
 
 /// A broadcast caller waiting for its envelope's block.
 struct Waiter {
@@ -339,12 +345,14 @@ impl<L: DurableLog> Runner<L> {
         }
     }
 
-    /// Tells the callers whose envelopes were not ordered in time.
+    /// Tells the callers whose envelopes were not ordered in time. Runs at
+    /// most every [`EXPIRY_CHECK`]: it walks every waiter.
     fn expire_waiting(&mut self) {
-        if self.waiting.is_empty() {
+        if self.waiting.is_empty() || self.last_expiry.elapsed() < EXPIRY_CHECK {
             return;
         }
         let now = Instant::now();
+        self.last_expiry = now;
         let mut expired = Vec::new();
         self.waiting.retain(|_, waiters| {
             let (late, on_time): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(waiters)
