@@ -19,9 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use weft_types::Identity;
-use weft_types::node_config::{
-    NodeFileError, PeerNodeConfig, from_toml_with_env, load_genesis, resolve_path,
-};
+use weft_types::node_config::{NodeFileError, PeerNodeConfig, load_genesis, read_node_config};
 
 use crate::committer::{CommitError, Committer};
 use crate::ledger::{Ledger, LedgerError};
@@ -82,19 +80,7 @@ impl PeerNode {
             path: path.to_path_buf(),
             reason,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-        let mut config: PeerNodeConfig =
-            from_toml_with_env(&text, std::env::vars()).map_err(|e| bad(e.to_string()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        for p in [
-            &mut config.genesis_block,
-            &mut config.data_dir,
-            &mut config.identity.certificate,
-            &mut config.identity.key,
-        ] {
-            *p = resolve_path(base, p);
-        }
-        Ok(config)
+        read_node_config(path).map_err(|e| bad(e.to_string()))
     }
 
     /// Loads identity and genesis, opens the ledger and resumes committing

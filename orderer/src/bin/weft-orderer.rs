@@ -11,7 +11,7 @@ use weft_orderer::blockstore::BlockStore;
 use weft_orderer::service::RaftService;
 use weft_orderer::sled_log::SledLog;
 use weft_orderer::transport::ClusterTransport;
-use weft_types::node_config::{OrdererNodeConfig, from_toml_with_env, load_genesis, resolve_path};
+use weft_types::node_config::{OrdererNodeConfig, load_genesis, read_node_config};
 use weft_types::{Block, ChannelConfig, TxBody};
 
 /// A Weft orderer: orders envelopes into blocks with the other orderers
@@ -47,20 +47,7 @@ fn main() -> ExitCode {
 }
 
 fn read_config(path: &Path) -> Result<OrdererNodeConfig, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
-    let mut config: OrdererNodeConfig = from_toml_with_env(&text, std::env::vars())
-        .map_err(|e| format!("config {}: {e}", path.display()))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    for p in [
-        &mut config.genesis_block,
-        &mut config.data_dir,
-        &mut config.identity.certificate,
-        &mut config.identity.key,
-    ] {
-        *p = resolve_path(base, p);
-    }
-    Ok(config)
+    read_node_config(path).map_err(|e| format!("config {}: {e}", path.display()))
 }
 
 fn channel_config(genesis: &Block) -> Result<ChannelConfig, String> {

@@ -15,6 +15,14 @@ use serde::{Deserialize, Serialize};
 /// A config file that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeConfigError {
+    /// The file cannot be read.
+    #[error("cannot read the config {}: {reason}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error, in words.
+        reason: String,
+    },
     /// The TOML does not parse or does not fit the config's shape.
     #[error("invalid node config: {0}")]
     Invalid(String),
@@ -103,6 +111,50 @@ pub enum NodeFileError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// A node config whose relative paths are relative to the file's directory.
+pub trait NodeConfig: DeserializeOwned {
+    /// Every path the config holds, to resolve.
+    fn paths_mut(&mut self) -> Vec<&mut PathBuf>;
+}
+
+impl NodeConfig for PeerNodeConfig {
+    fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        vec![
+            &mut self.genesis_block,
+            &mut self.data_dir,
+            &mut self.identity.certificate,
+            &mut self.identity.key,
+        ]
+    }
+}
+
+impl NodeConfig for OrdererNodeConfig {
+    fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        vec![
+            &mut self.genesis_block,
+            &mut self.data_dir,
+            &mut self.identity.certificate,
+            &mut self.identity.key,
+        ]
+    }
+}
+
+/// Reads the node config at `path` with `WEFT_*` overrides from the
+/// environment ([`from_toml_with_env`]) and every relative path made
+/// relative to the file's directory.
+pub fn read_node_config<T: NodeConfig>(path: &Path) -> Result<T, NodeConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| NodeConfigError::Read {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let mut config: T = from_toml_with_env(&text, std::env::vars())?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for p in config.paths_mut() {
+        *p = resolve_path(base, p);
+    }
+    Ok(config)
 }
 
 /// `path` if absolute, else `path` under `base` (the config file's directory).
