@@ -215,7 +215,7 @@ fn blocks_the_orderers_did_not_make_are_refused_and_change_nothing() {
         tip.timestamp_ms - 1,
         vec![tx.clone()],
     );
-    backwards.sign(&net.orderer);
+    backwards.sign(net.orderer());
     let mut skipped = tip.clone();
     skipped.number += 1;
     let ahead = net.next_block(&skipped, vec![tx.clone()]);

@@ -405,7 +405,7 @@ fn bad_proposals_are_refused_with_their_reason() {
     let impostor = OrgAuthority::new("Org1", SigningKey::generate()).unwrap();
     let org1 = &f.net.orgs[0];
     let by_peer = signed_by(&f.net.peers[1], |_| {});
-    let by_orderer = signed_by(&f.net.orderer, |_| {});
+    let by_orderer = signed_by(f.net.orderer(), |_| {});
     let elsewhere = signed_by(&client, |p| p.header.channel = "other".into());
     let stolen = TxId(sha3_256(b"someone else's transaction"));
     let bad_id = signed_by(&client, |p| p.header.tx_id = stolen);

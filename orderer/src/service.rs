@@ -57,8 +57,9 @@ enum Input {
 
 /// Why the Raft thread did not order an envelope.
 enum Refused {
-    /// It is not the leader (the leader it knows of, if any).
-    NotLeader(Option<u64>),
+    /// It is not the leader (the leader it knows of, if any); the envelope
+    /// comes back to be forwarded, so the hot path never copies it.
+    NotLeader(Option<u64>, Box<Envelope>),
     /// It accepted the envelope but no block held it in time.
     NotOrdered,
 }
@@ -218,20 +219,17 @@ impl Consensus for RaftService {
         forwarded: bool,
     ) -> Result<(), SubmitError> {
         let (ack, answer) = oneshot::channel();
-        match self
-            .inputs
-            .try_send(Input::Submit(envelope.clone(), size, ack))
-        {
+        match self.inputs.try_send(Input::Submit(envelope, size, ack)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(SubmitError::Overloaded),
             Err(TrySendError::Disconnected(_)) => return Err(SubmitError::Stopped),
         }
         match answer.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(Refused::NotLeader(Some(leader)))) if !forwarded => {
+            Ok(Err(Refused::NotLeader(Some(leader), envelope))) if !forwarded => {
                 self.forward(leader, &envelope).await
             }
-            Ok(Err(Refused::NotLeader(_))) => Err(SubmitError::NoLeader),
+            Ok(Err(Refused::NotLeader(..))) => Err(SubmitError::NoLeader),
             Ok(Err(Refused::NotOrdered)) => Err(SubmitError::NotOrdered),
             Err(_) => Err(SubmitError::Stopped),
         }
@@ -322,7 +320,7 @@ impl<L: DurableLog> Runner<L> {
             Input::Submit(envelope, size, ack) => {
                 if !self.node.is_leader() {
                     let leader = self.node.leader().filter(|&l| l != self.node.id());
-                    let _ = ack.send(Err(Refused::NotLeader(leader)));
+                    let _ = ack.send(Err(Refused::NotLeader(leader, Box::new(envelope))));
                     return;
                 }
                 self.waiting

@@ -123,7 +123,7 @@ async fn bad_envelopes_are_refused_before_consensus() {
     let mut stolen_id = tx("weft", &net.clients[0]);
     stolen_id.header.tx_id = good.decode().unwrap().header.tx_id;
     let stolen_id = Envelope::sign(&stolen_id, &net.clients[0]);
-    let by_orderer = Envelope::sign(&tx("weft", &net.orderer), &net.orderer);
+    let by_orderer = Envelope::sign(&tx("weft", net.orderer()), net.orderer());
     let mut huge = tx("weft", &net.clients[0]);
     if let TxBody::Lifecycle(l) = &mut huge.body {
         l.module.0 = vec![0; 70 * 1024];

@@ -34,8 +34,6 @@ pub struct TestNetwork {
     pub clients: Vec<Identity>,
     /// `peer0` of each org.
     pub peers: Vec<Identity>,
-    /// `orderer0`, who signs every block.
-    pub orderer: Identity,
     /// Every orderer (`orderer0`, `orderer1`, …; Raft ids 1, 2, …).
     pub orderers: Vec<Identity>,
     genesis: Block,
@@ -79,7 +77,6 @@ impl TestNetwork {
                     .expect("enroll")
             })
             .collect();
-        let orderer = orderer_ids[0].clone();
         let infos = orgs
             .iter()
             .zip(&peers)
@@ -136,10 +133,14 @@ impl TestNetwork {
             admins,
             clients,
             peers,
-            orderer,
             orderers: orderer_ids,
             genesis,
         }
+    }
+
+    /// `orderer0`, who signs the blocks [`TestNetwork::next_block`] makes.
+    pub fn orderer(&self) -> &Identity {
+        &self.orderers[0]
     }
 
     /// Block 0 (always the same one): the channel configuration, created by
@@ -244,7 +245,7 @@ impl TestNetwork {
             previous.timestamp_ms + 1_000,
             envelopes,
         );
-        block.sign(&self.orderer);
+        block.sign(self.orderer());
         block
     }
 
