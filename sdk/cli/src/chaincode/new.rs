@@ -241,6 +241,20 @@ mod tests {
         assert_eq!(dev["weft-node"]["path"].as_str(), Some("/w/node"));
     }
 
+    /// A scaffold built with a target directory shared with this checkout
+    /// reuses its dependencies only if its profiles are the workspace's.
+    #[test]
+    fn the_manifest_has_the_workspace_profiles() {
+        let files = files("demo", &sdk()).unwrap();
+        let manifest: toml::Table = toml::from_str(&files[0].1).unwrap();
+        let workspace = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml"),
+        )
+        .unwrap();
+        let workspace: toml::Table = toml::from_str(&workspace).unwrap();
+        assert_eq!(manifest.get("profile"), workspace.get("profile"));
+    }
+
     #[test]
     fn names_follow_the_rules() {
         for ok in ["demo", "asset-transfer", "kv_store", "a1"] {
