@@ -1,13 +1,20 @@
 //! The ordering service end to end on this machine: three `weft-orderer`
 //! processes (release build) on 127.0.0.1, ~1 KB envelopes signed ahead of
 //! time, MaxMessageCount 500. Prints:
-//! - saturation throughput: envelopes ordered per second with many
-//!   concurrent broadcasters (closed loop, each waiting for its ack);
-//! - at half that rate (open loop), broadcast → deliver latency p50/p99,
-//!   measured on a follower's deliver stream.
+//! - saturation throughput with one envelope per request: envelopes ordered
+//!   per second with many concurrent broadcasters (closed loop, each
+//!   waiting for its ack);
+//! - saturation throughput with envelopes sent in batches
+//!   (`/v1/broadcast/batch`, as a gateway or busy client sends them), each
+//!   still checked and acknowledged on its own;
+//! - at half the better rate (open loop, a batch every 10 ms), broadcast →
+//!   deliver latency p50/p99, measured on a follower's deliver stream.
 //!
 //! Run: `cargo bench -p weft-orderer --bench broadcast` (env:
-//! `WEFT_BENCH_CLIENTS`, default 1024; `WEFT_BENCH_SECS`, default 10).
+//! `WEFT_BENCH_CLIENTS`, concurrent single-envelope broadcasters, default
+//! 1024, 0 to skip that phase; `WEFT_BENCH_BATCH`, envelopes per batch request, default 250;
+//! `WEFT_BENCH_STREAMS`, concurrent batch requests, default 16;
+//! `WEFT_BENCH_SECS`, seconds per phase, default 10).
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -39,25 +46,60 @@ impl Drop for Cluster {
     }
 }
 
+fn envelope(net: &TestNetwork, i: usize) -> (TxId, Vec<u8>) {
+    let client = &net.clients[i % 2];
+    let tx = Transaction {
+        header: TxHeader::new("weft", client.certificate(), i as u64),
+        body: TxBody::Lifecycle(LifecycleTransaction {
+            definition: Bytes((i as u64).to_be_bytes().to_vec()),
+            module: Bytes(vec![7; 200]),
+            approvals: vec![],
+        }),
+    };
+    let env = Envelope::sign(&tx, client);
+    (
+        tx.header.tx_id,
+        serde_json::to_vec(&env).expect("serialize"),
+    )
+}
+
+/// `n` envelopes, signed on every core.
 fn envelopes(net: &TestNetwork, n: usize) -> Vec<(TxId, Vec<u8>)> {
-    (0..n)
-        .map(|i| {
-            let client = &net.clients[i % 2];
-            let tx = Transaction {
-                header: TxHeader::new("weft", client.certificate(), i as u64),
-                body: TxBody::Lifecycle(LifecycleTransaction {
-                    definition: Bytes((i as u64).to_be_bytes().to_vec()),
-                    module: Bytes(vec![7; 200]),
-                    approvals: vec![],
-                }),
-            };
-            let env = Envelope::sign(&tx, client);
-            (
-                tx.header.tx_id,
-                serde_json::to_vec(&env).expect("serialize"),
-            )
-        })
-        .collect()
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    (t * chunk..((t + 1) * chunk).min(n))
+                        .map(|i| envelope(net, i))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("signer"))
+            .collect()
+    })
+}
+
+/// The body of a batch request: one envelope per line.
+fn batch_body(envelopes: &[(TxId, Vec<u8>)]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(envelopes.iter().map(|(_, e)| e.len() + 1).sum());
+    for (_, e) in envelopes {
+        body.extend_from_slice(e);
+        body.push(b'\n');
+    }
+    body
+}
+
+/// How many lines of a batch response say the envelope was ordered.
+fn accepted_lines(body: &[u8]) -> u64 {
+    body.split(|&b| b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .filter(|line| line["status"] == 200)
+        .count() as u64
 }
 
 async fn leader(http: &reqwest::Client, apis: &[String]) -> usize {
@@ -112,11 +154,13 @@ async fn run() {
     let leader = leader(&http, &apis).await;
     let target = Arc::new(format!("http://{}/v1/broadcast", apis[leader]));
     println!("3 orderers up, leader orderer{leader}; signing envelopes…");
-    let pool = Arc::new(envelopes(&net, 300_000));
+    let batch = env_num("WEFT_BENCH_BATCH", 250).max(1) as usize;
+    let streams = env_num("WEFT_BENCH_STREAMS", 16).max(1) as usize;
+    let pool = Arc::new(envelopes(&net, 60_000 * secs as usize));
     let size = pool[0].1.len();
-
-    // 1. Saturation, closed loop.
     let next = Arc::new(AtomicUsize::new(0));
+
+    // 1. Saturation, closed loop, one envelope per request.
     let acked = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(secs);
     let started = Instant::now();
@@ -151,11 +195,58 @@ async fn run() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let done = acked.load(Ordering::Relaxed);
-    let rate = done as f64 / elapsed;
+    let single = done as f64 / elapsed;
+    if clients > 0 {
+        println!(
+            "saturation, one envelope per request: {done} envelopes of {size} B ordered in \
+         {elapsed:.1} s with {clients} concurrent broadcasters = {single:.0} envelopes/s"
+        );
+    }
+
+    // 1b. Saturation, closed loop, batches.
+    let batch_target = Arc::new(format!("http://{}/v1/broadcast/batch", apis[leader]));
+    let acked = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..streams {
+        let (http, target, pool, next, acked) = (
+            http.clone(),
+            batch_target.clone(),
+            pool.clone(),
+            next.clone(),
+            acked.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let i = next.fetch_add(batch, Ordering::Relaxed);
+                let Some(envelopes) = pool.get(i..(i + batch).min(pool.len())) else {
+                    break;
+                };
+                if let Ok(r) = http
+                    .post(target.as_str())
+                    .header("content-type", "application/x-ndjson")
+                    .body(batch_body(envelopes))
+                    .send()
+                    .await
+                    && let Ok(body) = r.bytes().await
+                {
+                    acked.fetch_add(accepted_lines(&body), Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let done = acked.load(Ordering::Relaxed);
+    let batched = done as f64 / elapsed;
     println!(
-        "saturation: {done} envelopes of {size} B ordered in {elapsed:.1} s \
-         with {clients} concurrent broadcasters = {rate:.0} envelopes/s"
+        "saturation, {batch} envelopes per request: {done} envelopes ordered in {elapsed:.1} s \
+         with {streams} concurrent requests = {batched:.0} envelopes/s"
     );
+    let rate = single.max(batched);
 
     // 2. Half that rate, open loop, latency to a follower's deliver stream.
     let follower = (leader + 1) % 3;
@@ -198,23 +289,26 @@ async fn run() {
         })
     };
     let half = (rate / 2.0).max(1.0);
-    let interval = Duration::from_secs_f64(1.0 / half);
+    let tick = Duration::from_millis(10);
+    let per_tick = ((half / 100.0).round() as usize).max(1);
     let start = Instant::now();
-    let total = (half * secs as f64) as usize;
+    let ticks = secs as usize * 100;
     let mut sends = Vec::new();
-    for k in 0..total {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some((id, body)) = pool.get(i).cloned() else {
+    for k in 0..ticks {
+        let i = next.fetch_add(per_tick, Ordering::Relaxed);
+        let Some(envelopes) = pool.get(i..i + per_tick) else {
             break;
         };
-        let due = start + interval.mul_f64(k as f64);
-        tokio::time::sleep_until(due.into()).await;
-        sent_at.lock().insert(id, Instant::now());
-        let (http, target) = (http.clone(), target.clone());
+        tokio::time::sleep_until((start + tick * k as u32).into()).await;
+        let now = Instant::now();
+        sent_at
+            .lock()
+            .extend(envelopes.iter().map(|(id, _)| (*id, now)));
+        let (http, target, body) = (http.clone(), batch_target.clone(), batch_body(envelopes));
         sends.push(tokio::spawn(async move {
             let _ = http
                 .post(target.as_str())
-                .header("content-type", "application/json")
+                .header("content-type", "application/x-ndjson")
                 .body(body)
                 .send()
                 .await;
@@ -233,7 +327,8 @@ async fn run() {
             .unwrap_or_default()
     };
     println!(
-        "at {half:.0} envelopes/s (half): {} delivered, broadcast→deliver p50 {:?}, p99 {:?}, max {:?}",
+        "at {:.0} envelopes/s (half, {per_tick} every 10 ms): {} delivered, broadcast→deliver p50 {:?}, p99 {:?}, max {:?}",
+        per_tick as f64 * 100.0,
         l.len(),
         pct(0.50),
         pct(0.99),

@@ -8,60 +8,111 @@
 //! messages go to the transport, committed blocks are signed by this
 //! orderer and appended to the block store (synced) before the next Ready.
 //!
-//! Broadcast on the leader: the envelope joins the cutter's batch; full (or
-//! timed-out) batches are proposed as blocks, and the caller is answered
-//! once the block holding the envelope is committed by a majority and
-//! stored here — so an acknowledged envelope survives any leader crash. One
-//! that is not ordered within [`ORDER_TIMEOUT`] (the leader lost its
-//! leadership and the block died with it) gets
-//! [`SubmitError::NotOrdered`]. On a follower: the service forwards the
-//! envelope to the leader's API and relays its answer; a forwarded
-//! envelope is never forwarded again. Queues are bounded: a full input
-//! queue answers `Overloaded`.
+//! Broadcast on the leader: the envelopes of a submission join the
+//! cutter's batch; full (or timed-out) batches are proposed as blocks, and
+//! each envelope's caller is answered once the block holding it is
+//! committed by a majority and stored here — so an acknowledged envelope
+//! survives any leader crash. One that is not ordered within
+//! [`ORDER_TIMEOUT`] (the leader lost its leadership and the block died
+//! with it) gets [`SubmitError::NotOrdered`]. On a follower: the service
+//! forwards the submission to the leader's batch API and relays its
+//! answers; a forwarded submission is never forwarded again. Memory is
+//! bounded: at most [`MAX_QUEUED`] envelopes wait for the Raft thread and
+//! [`MAX_WAITING`] for their blocks; past that, broadcast answers
+//! `Overloaded`.
 //!
 //! Catch-up: when the node installs a snapshot ahead of its chain, the
 //! missing blocks are fetched from another orderer's deliver API.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use parking_lot::Mutex;
 use raft::SnapshotStatus;
 use raft::eraftpb::{Message, MessageType};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use weft_types::{Block, ChannelConfig, Digest, Envelope, Identity};
 
-use crate::api::{Consensus, SubmitError};
+use crate::api::{Consensus, Submission, SubmitError};
 use crate::blockstore::BlockStore;
 use crate::consensus::{ChainState, RaftNode};
 use crate::cutter::{BlockCutter, Pending};
 use crate::log::DurableLog;
 use crate::transport::ClusterTransport;
 
-/// Inputs queued for the Raft thread before broadcast answers `Overloaded`.
+/// Inputs queued for the Raft thread (consensus messages and submissions).
 const INPUT_QUEUE: usize = 8192;
+
+/// Envelopes submitted but not yet taken by the Raft thread, at most.
+pub const MAX_QUEUED: usize = 32 * 1024;
+
+/// Envelopes the leader holds until their block is ordered, at most.
+pub const MAX_WAITING: usize = 128 * 1024;
 
 /// How long an accepted envelope may wait to be ordered before its caller
 /// is told it was not.
 pub const ORDER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The header a follower sets when it forwards an envelope to the leader.
+/// The header a follower sets when it forwards envelopes to the leader.
 pub const FORWARDED_HEADER: &str = "x-weft-forwarded";
 
 enum Input {
-    Submit(Envelope, u64, oneshot::Sender<Result<(), Refused>>),
+    Submit(Vec<Submission>, Arc<Ticket>, oneshot::Sender<Reply>),
     Message(Message),
 }
 
-/// Why the Raft thread did not order an envelope.
-enum Refused {
-    /// It is not the leader (the leader it knows of, if any); the envelope
-    /// comes back to be forwarded, so the hot path never copies it.
-    NotLeader(Option<u64>, Box<Envelope>),
-    /// It accepted the envelope but no block held it in time.
-    NotOrdered,
+/// The Raft thread's answer to a submission.
+enum Reply {
+    /// Taken: each envelope's result will be settled on the ticket.
+    Accepted,
+    /// It is not the leader (the leader it knows of, if any); the
+    /// submission comes back to be forwarded, so the hot path never copies it.
+    NotLeader(Option<u64>, Vec<Submission>),
+    /// Too many envelopes wait for their blocks already.
+    Overloaded,
+}
+
+/// The results of one submission, settled one envelope at a time by the
+/// Raft thread; the submitter wakes when the last is settled.
+struct Ticket {
+    results: Mutex<Vec<Option<Result<(), SubmitError>>>>,
+    remaining: AtomicUsize,
+    done: Notify,
+}
+
+impl Ticket {
+    fn new(n: usize) -> Arc<Ticket> {
+        Arc::new(Ticket {
+            results: Mutex::new(vec![None; n]),
+            remaining: AtomicUsize::new(n),
+            done: Notify::new(),
+        })
+    }
+
+    /// Settles `slot` unless it is settled already (the first result wins).
+    fn settle(&self, slot: usize, result: Result<(), SubmitError>) {
+        let mut results = self.results.lock();
+        if let Some(r @ None) = results.get_mut(slot) {
+            *r = Some(result);
+            if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.done.notify_one();
+            }
+        }
+    }
+
+    async fn wait(&self) -> Vec<Result<(), SubmitError>> {
+        if self.remaining.load(Ordering::Acquire) > 0 {
+            self.done.notified().await;
+        }
+        self.results
+            .lock()
+            .iter_mut()
+            .map(|r| r.take().unwrap_or(Err(SubmitError::Stopped)))
+            .collect()
+    }
 }
 
 /// One orderer of a Raft cluster.
@@ -71,6 +122,8 @@ pub struct RaftService {
     store: Arc<BlockStore>,
     inputs: SyncSender<Input>,
     leader: Arc<AtomicU64>,
+    /// Envelopes in `inputs`, against [`MAX_QUEUED`].
+    queued: Arc<AtomicUsize>,
     http: reqwest::Client,
 }
 
@@ -121,6 +174,7 @@ impl RaftService {
             store: store.clone(),
             inputs,
             leader: leader.clone(),
+            queued: Arc::default(),
             http: reqwest::Client::new(),
         });
         let runtime = tokio::runtime::Handle::current();
@@ -138,8 +192,11 @@ impl RaftService {
                     cutter: BlockCutter::new(config.ordering.clone()),
                     tick: Duration::from_millis(config.raft.tick_interval_ms.max(1)),
                     runtime,
+                    queued: peers.queued.clone(),
                     peers,
                     waiting: HashMap::new(),
+                    waiting_count: 0,
+                    proposed: HashMap::new(),
                     last_expiry: Instant::now(),
                 };
                 if let Err(e) = r.run() {
@@ -150,8 +207,9 @@ impl RaftService {
         Ok(service)
     }
 
-    /// Forwards `envelope` to the leader's broadcast API.
-    async fn forward(&self, leader: u64, envelope: &Envelope) -> Result<(), SubmitError> {
+    /// Forwards `batch` to the leader's batch API; one result per envelope.
+    async fn forward(&self, leader: u64, batch: &[Submission]) -> Vec<Result<(), SubmitError>> {
+        let all = |e: SubmitError| vec![Err(e); batch.len()];
         let Some(api) = self
             .config
             .orderers
@@ -159,23 +217,48 @@ impl RaftService {
             .find(|o| o.id == leader)
             .map(|o| o.api.clone())
         else {
-            return Err(SubmitError::NoLeader);
+            return all(SubmitError::NoLeader);
         };
+        let mut body = Vec::with_capacity(batch.iter().map(|s| s.size() as usize + 1).sum());
+        for s in batch {
+            body.extend(weft_types::to_json_bytes(s.envelope()));
+            body.push(b'\n');
+        }
         let response = self
             .http
-            .post(format!("http://{api}/v1/broadcast"))
+            .post(format!("http://{api}/v1/broadcast/batch"))
             .header(FORWARDED_HEADER, self.id.to_string())
-            .json(envelope)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
+            .body(body)
             .timeout(ORDER_TIMEOUT + Duration::from_secs(5))
             .send()
-            .await
-            .map_err(|_| SubmitError::NoLeader)?;
-        match response.status().as_u16() {
-            200 => Ok(()),
-            429 => Err(SubmitError::Overloaded),
-            504 => Err(SubmitError::NotOrdered),
-            _ => Err(SubmitError::NoLeader),
+            .await;
+        let Ok(response) = response else {
+            return all(SubmitError::NoLeader);
+        };
+        if !response.status().is_success() {
+            return all(SubmitError::NoLeader);
         }
+        let Ok(text) = response.bytes().await else {
+            return all(SubmitError::NoLeader);
+        };
+        let mut results: Vec<Result<(), SubmitError>> = text
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                let status = serde_json::from_slice::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v["status"].as_u64());
+                match status {
+                    Some(200) => Ok(()),
+                    Some(429) => Err(SubmitError::Overloaded),
+                    Some(504) => Err(SubmitError::NotOrdered),
+                    _ => Err(SubmitError::NoLeader),
+                }
+            })
+            .collect();
+        results.resize(batch.len(), Err(SubmitError::NoLeader));
+        results
     }
 
     /// Blocks `from..=to` from any other orderer's deliver API.
@@ -214,24 +297,41 @@ impl RaftService {
 impl Consensus for RaftService {
     async fn submit(
         &self,
-        envelope: Envelope,
-        size: u64,
+        batch: Vec<Submission>,
         forwarded: bool,
-    ) -> Result<(), SubmitError> {
-        let (ack, answer) = oneshot::channel();
-        match self.inputs.try_send(Input::Submit(envelope, size, ack)) {
+    ) -> Vec<Result<(), SubmitError>> {
+        let n = batch.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        if self.queued.fetch_add(n, Ordering::AcqRel) + n > MAX_QUEUED {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            return vec![Err(SubmitError::Overloaded); n];
+        }
+        let ticket = Ticket::new(n);
+        let (reply, answer) = oneshot::channel();
+        match self
+            .inputs
+            .try_send(Input::Submit(batch, ticket.clone(), reply))
+        {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(SubmitError::Overloaded),
-            Err(TrySendError::Disconnected(_)) => return Err(SubmitError::Stopped),
+            Err(e) => {
+                self.queued.fetch_sub(n, Ordering::AcqRel);
+                let error = match e {
+                    TrySendError::Full(_) => SubmitError::Overloaded,
+                    TrySendError::Disconnected(_) => SubmitError::Stopped,
+                };
+                return vec![Err(error); n];
+            }
         }
         match answer.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(Refused::NotLeader(Some(leader), envelope))) if !forwarded => {
-                self.forward(leader, &envelope).await
+            Ok(Reply::Accepted) => ticket.wait().await,
+            Ok(Reply::NotLeader(Some(leader), batch)) if !forwarded => {
+                self.forward(leader, &batch).await
             }
-            Ok(Err(Refused::NotLeader(..))) => Err(SubmitError::NoLeader),
-            Ok(Err(Refused::NotOrdered)) => Err(SubmitError::NotOrdered),
-            Err(_) => Err(SubmitError::Stopped),
+            Ok(Reply::NotLeader(..)) => vec![Err(SubmitError::NoLeader); n],
+            Ok(Reply::Overloaded) => vec![Err(SubmitError::Overloaded); n],
+            Err(_) => vec![Err(SubmitError::Stopped); n],
         }
     }
 
@@ -256,23 +356,48 @@ struct Runner<L: DurableLog> {
     store: Arc<BlockStore>,
     identity: Identity,
     leader: Arc<AtomicU64>,
-    cutter: BlockCutter<Envelope>,
+    cutter: BlockCutter<Submission>,
     tick: Duration,
     runtime: tokio::runtime::Handle,
     peers: Arc<RaftService>,
+    queued: Arc<AtomicUsize>,
     /// Callers waiting for their envelope to be ordered, by envelope digest.
     waiting: HashMap<Digest, Vec<Waiter>>,
+    /// Waiters in `waiting`, against [`MAX_WAITING`].
+    waiting_count: usize,
+    /// The envelope digests of the blocks this leader proposed, by data
+    /// hash, so that acknowledging them hashes nothing again.
+    proposed: HashMap<Digest, Vec<Digest>>,
     /// When waiters were last checked for expiry.
     last_expiry: Instant,
 }
 
+/// Proposed blocks whose digests the leader keeps, at most (more are in
+/// flight only if blocks stopped committing; their envelopes are hashed
+/// again when they do).
+const PROPOSED_KEPT: usize = 1024;
+
 /// How often waiting broadcasts are checked against [`ORDER_TIMEOUT`].
 const EXPIRY_CHECK: Duration = Duration::from_millis(200);
 
-/// A broadcast caller waiting for its envelope's block.
+/// A broadcast caller waiting for its envelope's block. Dropped without
+/// an answer (the Raft thread stopped), it answers `Stopped`.
 struct Waiter {
     deadline: Instant,
-    ack: oneshot::Sender<Result<(), Refused>>,
+    ticket: Arc<Ticket>,
+    slot: usize,
+}
+
+impl Waiter {
+    fn settle(&self, result: Result<(), SubmitError>) {
+        self.ticket.settle(self.slot, result);
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.settle(Err(SubmitError::Stopped));
+    }
 }
 
 impl<L: DurableLog> Runner<L> {
@@ -317,27 +442,40 @@ impl<L: DurableLog> Runner<L> {
                     tracing::debug!("raft refused a message: {e}");
                 }
             }
-            Input::Submit(envelope, size, ack) => {
+            Input::Submit(batch, ticket, reply) => {
+                self.queued.fetch_sub(batch.len(), Ordering::AcqRel);
                 if !self.node.is_leader() {
                     let leader = self.node.leader().filter(|&l| l != self.node.id());
-                    let _ = ack.send(Err(Refused::NotLeader(leader, Box::new(envelope))));
+                    let _ = reply.send(Reply::NotLeader(leader, batch));
                     return;
                 }
-                self.waiting
-                    .entry(envelope.digest())
-                    .or_default()
-                    .push(Waiter {
-                        deadline: Instant::now() + ORDER_TIMEOUT,
-                        ack,
-                    });
-                for batch in self.cutter.push(
-                    Pending {
-                        item: envelope,
-                        bytes: size,
-                    },
-                    now_ms(),
-                ) {
-                    self.propose(batch);
+                if self.waiting_count + batch.len() > MAX_WAITING {
+                    let _ = reply.send(Reply::Overloaded);
+                    return;
+                }
+                let _ = reply.send(Reply::Accepted);
+                let deadline = Instant::now() + ORDER_TIMEOUT;
+                let now = now_ms();
+                self.waiting_count += batch.len();
+                for (slot, submission) in batch.into_iter().enumerate() {
+                    self.waiting
+                        .entry(*submission.digest())
+                        .or_default()
+                        .push(Waiter {
+                            deadline,
+                            ticket: ticket.clone(),
+                            slot,
+                        });
+                    let bytes = submission.size();
+                    for block in self.cutter.push(
+                        Pending {
+                            item: submission,
+                            bytes,
+                        },
+                        now,
+                    ) {
+                        self.propose(block);
+                    }
                 }
             }
         }
@@ -352,25 +490,33 @@ impl<L: DurableLog> Runner<L> {
         let now = Instant::now();
         self.last_expiry = now;
         let mut expired = Vec::new();
+        let count = &mut self.waiting_count;
         self.waiting.retain(|_, waiters| {
             let (late, on_time): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(waiters)
                 .into_iter()
                 .partition(|w| w.deadline <= now);
+            *count -= late.len();
             expired.extend(late);
             *waiters = on_time;
             !waiters.is_empty()
         });
         for w in expired {
-            let _ = w.ack.send(Err(Refused::NotOrdered));
+            w.settle(Err(SubmitError::NotOrdered));
         }
     }
 
-    fn propose(&mut self, batch: Vec<Envelope>) {
+    fn propose(&mut self, batch: Vec<Submission>) {
         let count = batch.len();
-        if let Err(e) = self.node.propose_block(batch, now_ms()) {
+        match self.node.propose_submissions(batch, now_ms()) {
+            Ok((data_hash, digests)) => {
+                if self.proposed.len() >= PROPOSED_KEPT {
+                    self.proposed.clear();
+                }
+                self.proposed.insert(data_hash, digests);
+            }
             // Accepted envelopes are lost with the leadership; clients see
             // no commit and resubmit (Fabric behaves the same).
-            tracing::warn!(envelopes = count, "a batch was not proposed: {e}");
+            Err(e) => tracing::warn!(envelopes = count, "a batch was not proposed: {e}"),
         }
     }
 
@@ -378,6 +524,9 @@ impl<L: DurableLog> Runner<L> {
         let out = self.node.ready()?;
         self.leader
             .store(self.node.leader().unwrap_or(0), Ordering::Relaxed);
+        if !self.node.is_leader() {
+            self.proposed.clear();
+        }
         if !self.node.is_leader() && !self.cutter.is_empty() {
             // Lost the leadership with a batch pending: drop it (see propose).
             let dropped = self.cutter.cut().map_or(0, |b| b.len());
@@ -433,10 +582,14 @@ impl<L: DurableLog> Runner<L> {
         block.metadata.commit_hash = None;
         block.sign(&self.identity);
         self.store.append(&block, index)?;
+        let digests = self.proposed.remove(&block.header.data_hash);
         if !self.waiting.is_empty() {
-            for envelope in &block.data {
-                for w in self.waiting.remove(&envelope.digest()).unwrap_or_default() {
-                    let _ = w.ack.send(Ok(()));
+            let digests =
+                digests.unwrap_or_else(|| block.data.iter().map(Envelope::digest).collect());
+            for digest in &digests {
+                for w in self.waiting.remove(digest).unwrap_or_default() {
+                    self.waiting_count -= 1;
+                    w.settle(Ok(()));
                 }
             }
         }

@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use parking_lot::Mutex;
 use tower::ServiceExt;
-use weft_orderer::api::{ApiState, Consensus, SubmitError, router};
+use weft_orderer::api::{ApiState, Consensus, Submission, SubmitError, router};
 use weft_orderer::blockstore::BlockStore;
 use weft_tests::network::TestNetwork;
 use weft_types::{Block, Envelope, OrgAuthority, Role, SigningKey, Transaction, TxBody, TxHeader};
@@ -26,12 +26,19 @@ struct Recorder {
 impl Consensus for Recorder {
     async fn submit(
         &self,
-        envelope: Envelope,
-        _size: u64,
+        batch: Vec<Submission>,
         _forwarded: bool,
-    ) -> Result<(), SubmitError> {
-        self.submitted.lock().push(envelope);
-        self.answer.lock().clone()
+    ) -> Vec<Result<(), SubmitError>> {
+        let answer = self.answer.lock().clone();
+        let mut submitted = self.submitted.lock();
+        batch
+            .into_iter()
+            .map(|s| {
+                assert_eq!(*s.digest(), s.envelope().digest());
+                submitted.push(s.envelope().clone());
+                answer.clone()
+            })
+            .collect()
     }
     fn handle_message(&self, _message: raft::eraftpb::Message) {}
     fn blocks(&self) -> &BlockStore {
@@ -104,10 +111,11 @@ async fn a_good_envelope_reaches_consensus_and_is_acknowledged() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
 
-#[tokio::test]
-async fn bad_envelopes_are_refused_before_consensus() {
-    let (net, recorder, app) = setup();
-    let good = envelope(&net);
+/// Envelopes the API must refuse, each with its status and code.
+fn bad_cases(
+    net: &TestNetwork,
+    good: &Envelope,
+) -> Vec<(&'static str, Vec<u8>, StatusCode, &'static str)> {
     let mut bad_sig = good.clone();
     bad_sig.signature.0[0] ^= 1;
     let stranger = OrgAuthority::new("Org9", SigningKey::generate())
@@ -130,7 +138,7 @@ async fn bad_envelopes_are_refused_before_consensus() {
     }
     let huge = Envelope::sign(&huge, &net.clients[0]);
 
-    let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
+    vec![
         (
             "garbage",
             b"{ not json".to_vec(),
@@ -179,7 +187,14 @@ async fn bad_envelopes_are_refused_before_consensus() {
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn bad_envelopes_are_refused_before_consensus() {
+    let (net, recorder, app) = setup();
+    let good = envelope(&net);
+    let cases = bad_cases(&net, &good);
     for (what, body, status, code) in cases {
         let (got, reply) = post(&app, body).await;
         assert_eq!(got, status, "{what}: {reply}");
@@ -193,6 +208,91 @@ async fn bad_envelopes_are_refused_before_consensus() {
         recorder.submitted.lock().is_empty(),
         "nothing bad reached consensus"
     );
+}
+
+#[tokio::test]
+async fn a_batch_is_answered_line_by_line_and_only_good_envelopes_are_ordered() {
+    let (net, recorder, app) = setup();
+    let good: Vec<Envelope> = (0..3).map(|_| envelope(&net)).collect();
+    let cases = bad_cases(&net, &good[0]);
+    // good, bad, good, bad, …, good: each bad line answered with the
+    // status the single endpoint gives it, the good ones ordered.
+    let mut body = Vec::new();
+    let mut expected: Vec<(u16, Option<&str>)> = Vec::new();
+    let mut good_iter = good.iter().cycle();
+    for (_, bad, status, code) in &cases {
+        let g = good_iter.next().unwrap();
+        body.extend(serde_json::to_vec(g).unwrap());
+        body.push(b'\n');
+        expected.push((200, None));
+        body.extend(bad.iter().filter(|&&b| b != b'\n'));
+        body.extend(b"\r\n\n");
+        expected.push((status.as_u16(), Some(code)));
+    }
+    let response = app
+        .clone()
+        .oneshot(
+            Request::post("/v1/broadcast/batch")
+                .header("content-type", "application/x-ndjson")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let lines: Vec<serde_json::Value> = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), expected.len());
+    for (i, (line, (status, code))) in lines.iter().zip(&expected).enumerate() {
+        assert_eq!(line["status"], *status, "line {i}: {line}");
+        match code {
+            None => assert!(line["tx_id"].is_string(), "line {i}: {line}"),
+            Some(code) => assert_eq!(line["code"], *code, "line {i}: {line}"),
+        }
+    }
+    assert_eq!(recorder.submitted.lock().len(), cases.len());
+
+    // What consensus answers is each line's answer.
+    *recorder.answer.lock() = Err(SubmitError::Overloaded);
+    let response = app
+        .clone()
+        .oneshot(
+            Request::post("/v1/broadcast/batch")
+                .body(Body::from(serde_json::to_vec(&good[1]).unwrap()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let line: serde_json::Value = serde_json::from_slice(bytes.trim_ascii()).unwrap();
+    assert_eq!(
+        (line["status"].as_u64(), line["code"].as_str()),
+        (Some(429), Some("overloaded"))
+    );
+
+    // Too many envelopes in one request: refused whole, nothing ordered.
+    let before = recorder.submitted.lock().len();
+    let one = serde_json::to_vec(&good[2]).unwrap();
+    let mut many = Vec::new();
+    for _ in 0..=weft_orderer::api::MAX_BATCH {
+        many.extend(&one);
+        many.push(b'\n');
+    }
+    let response = app
+        .clone()
+        .oneshot(
+            Request::post("/v1/broadcast/batch")
+                .body(Body::from(many))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(recorder.submitted.lock().len(), before);
 }
 
 #[tokio::test]

@@ -37,7 +37,7 @@ mod modules;
 mod mvcc;
 mod outcome;
 mod rwset_check;
-mod signatures;
+use weft_types::batch_verify as signatures;
 mod stage1;
 
 pub use committed::{CommittedState, MemoryState};

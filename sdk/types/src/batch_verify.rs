@@ -1,9 +1,10 @@
-//! Ed25519 batch verification of the signatures of one transaction, falling
-//! back to single strict checks to name the one that failed.
+//! Ed25519 batch verification of many signatures (those of one transaction
+//! for a peer, those of many envelopes for an orderer), falling back to
+//! single strict checks to name the ones that failed.
 //!
 //! # Batch versus strict verification
 //!
-//! `weft_types` verifies single signatures with `verify_strict`, which
+//! [`PublicKey::verify`] checks single signatures with `verify_strict`, which
 //! rejects non-canonical `s`, small-order `R` and weak (small-order) public
 //! keys, then checks `R = [s]B - [k]A` exactly. `ed25519_dalek::verify_batch`
 //! checks a random linear combination of those equations and is not strict:
@@ -24,15 +25,16 @@
 //! randomness, and a batch is always the same signatures in the same order
 //! — those of a fixed run of consecutive transactions of the block (envelope,
 //! proposal, endorsements each), or of one transaction — whatever the thread
-//! schedule.
+//! schedule. (An orderer batches the envelopes of one broadcast request; it
+//! only filters what it orders, so its verdicts need not match anyone's.)
 
+use crate::{Digest, Domain, PublicKey, Signature};
 use ed25519_dalek::{Signature as DalekSignature, VerifyingKey, verify_batch};
-use weft_types::{Digest, Domain, PublicKey, Signature};
 
 /// One signature to check and who made it.
-pub(crate) struct SignatureCheck<W> {
+pub struct SignatureCheck<W> {
     /// Who signed, reported when the signature fails.
-    pub(crate) who: W,
+    pub who: W,
     key: VerifyingKey,
     message: Vec<u8>,
     signature: DalekSignature,
@@ -41,7 +43,7 @@ pub(crate) struct SignatureCheck<W> {
 impl<W> SignatureCheck<W> {
     /// The check that `signature` by `key` covers
     /// `domain.message(payload_digest)`, exactly what `weft_types` signs.
-    pub(crate) fn new(
+    pub fn new(
         who: W,
         key: &PublicKey,
         domain: Domain,
@@ -65,7 +67,7 @@ impl<W> SignatureCheck<W> {
 
 /// Verifies every signature in one batch. On failure, checks them one by one
 /// (strictly, in order) and returns the first that fails.
-pub(crate) fn verify<W>(checks: Vec<SignatureCheck<W>>) -> Result<(), W> {
+pub fn verify<W>(checks: Vec<SignatureCheck<W>>) -> Result<(), W> {
     let mut checks = checks;
     match first_failure(&checks) {
         None => Ok(()),
@@ -75,7 +77,7 @@ pub(crate) fn verify<W>(checks: Vec<SignatureCheck<W>>) -> Result<(), W> {
 
 /// Whether every signature verifies, in one batch (no weak key allowed).
 /// `false` says only that some signature failed; [`first_failure`] says which.
-pub(crate) fn verify_all<'a, W: 'a>(checks: impl Iterator<Item = &'a SignatureCheck<W>>) -> bool {
+pub fn verify_all<'a, W: 'a>(checks: impl Iterator<Item = &'a SignatureCheck<W>>) -> bool {
     let checks: Vec<&SignatureCheck<W>> = checks.collect();
     if checks.iter().any(|c| c.key.is_weak()) {
         return false;
@@ -95,7 +97,7 @@ pub(crate) fn verify_all<'a, W: 'a>(checks: impl Iterator<Item = &'a SignatureCh
 /// The index of the first signature that fails: `None` when the batch
 /// passes; else the first weak key, or the first signature that fails the
 /// strict check, in order.
-pub(crate) fn first_failure<W>(checks: &[SignatureCheck<W>]) -> Option<usize> {
+pub fn first_failure<W>(checks: &[SignatureCheck<W>]) -> Option<usize> {
     if let Some(weak) = checks.iter().position(|c| c.key.is_weak()) {
         return Some(weak);
     }
@@ -110,7 +112,7 @@ pub(crate) fn first_failure<W>(checks: &[SignatureCheck<W>]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weft_types::{SigningKey, sha3_256};
+    use crate::{SigningKey, sha3_256};
 
     fn check(who: u8, key: &SigningKey, signed: &[u8], claimed: &[u8]) -> SignatureCheck<u8> {
         let sig = key.sign(Domain::Endorsement, &sha3_256(signed));

@@ -34,6 +34,7 @@
 //! assert_eq!(verified.signer.name, "alice");
 //! ```
 
+pub mod batch_verify;
 mod block;
 mod bytes;
 mod certificate;

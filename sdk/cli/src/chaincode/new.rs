@@ -247,10 +247,9 @@ mod tests {
     fn the_manifest_has_the_workspace_profiles() {
         let files = files("demo", &sdk()).unwrap();
         let manifest: toml::Table = toml::from_str(&files[0].1).unwrap();
-        let workspace = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml"),
-        )
-        .unwrap();
+        let workspace =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml"))
+                .unwrap();
         let workspace: toml::Table = toml::from_str(&workspace).unwrap();
         assert_eq!(manifest.get("profile"), workspace.get("profile"));
     }
