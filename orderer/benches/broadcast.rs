@@ -12,7 +12,7 @@
 //!
 //! Run: `cargo bench -p weft-orderer --bench broadcast` (env:
 //! `WEFT_BENCH_CLIENTS`, concurrent single-envelope broadcasters, default
-//! 1024, 0 to skip that phase; `WEFT_BENCH_BATCH`, envelopes per batch request, default 250;
+//! 1024, 0 to skip that phase; `WEFT_BENCH_BATCH`, envelopes per batch request, default 500;
 //! `WEFT_BENCH_STREAMS`, concurrent batch requests, default 16;
 //! `WEFT_BENCH_SECS`, seconds per phase, default 10).
 
@@ -154,7 +154,7 @@ async fn run() {
     let leader = leader(&http, &apis).await;
     let target = Arc::new(format!("http://{}/v1/broadcast", apis[leader]));
     println!("3 orderers up, leader orderer{leader}; signing envelopes…");
-    let batch = env_num("WEFT_BENCH_BATCH", 250).max(1) as usize;
+    let batch = env_num("WEFT_BENCH_BATCH", 500).max(1) as usize;
     let streams = env_num("WEFT_BENCH_STREAMS", 16).max(1) as usize;
     let pool = Arc::new(envelopes(&net, 60_000 * secs as usize));
     let size = pool[0].1.len();
