@@ -1,6 +1,6 @@
 //! The Weft peer: ledger (sled), Wasm runtime (wasmtime), endorser, validator,
-//! committer, and the `weft-peer` process; the gateway (axum) and the
-//! orderers' deliver client come next.
+//! committer, gateway (axum), the orderers' deliver client, and the
+//! `weft-peer` process.
 //!
 //! - [`runtime`]: the Wasm chaincode runtime. [`runtime::RuntimeConfig`]
 //!   (limits and the deterministic engine), [`runtime::validate_module`]
@@ -15,8 +15,13 @@
 //!   ([`validator::validate_block`]).
 //! - [`committer`]: checks ordered blocks, validates and commits them,
 //!   publishes [`committer::BlockEvent`]s ([`committer::Committer`]).
-//! - [`peer`]: the process — config, identity, genesis, block sources and
-//!   the commit loop ([`peer::PeerNode`]).
+//! - [`gateway`]: the REST API of `docs/gateway-api.md` — sessions (JWT),
+//!   evaluate, endorse across orgs, submit, commit status, reads, server-sent
+//!   events, metrics, OpenAPI — and the peer-to-peer endorse endpoint.
+//! - [`peer`]: the process — config, identity, genesis, block sources
+//!   ([`peer::OrdererSource`] reads the orderers' deliver API, failing
+//!   over) and the commit loop ([`peer::PeerNode`]); [`peer::daemon`] wires
+//!   it all (`weft-peer --config FILE`, `weft peer --config FILE`).
 //! - [`channel`]: the channel configuration in force, shared.
 //!
 //! The protocol types and the policy language are re-exported here.
@@ -24,6 +29,7 @@
 pub mod channel;
 pub mod committer;
 pub mod endorser;
+pub mod gateway;
 pub mod ledger;
 pub mod peer;
 pub mod runtime;

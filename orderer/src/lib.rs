@@ -18,13 +18,16 @@
 //!   trait.
 //! - [`service`]: [`service::RaftService`], one orderer: the `RaftNode` on
 //!   its own thread with the transport, the cutter's timer and the block
-//!   store, implementing `Consensus`; the `weft-orderer --config FILE`
-//!   binary wires it to the API and stops cleanly on SIGTERM.
+//!   store, implementing `Consensus`.
+//! - [`daemon`]: one orderer process wired together (`weft-orderer
+//!   --config FILE`, or `weft orderer --config FILE`); stops cleanly on
+//!   SIGTERM.
 
 pub mod api;
 pub mod blockstore;
 pub mod consensus;
 pub mod cutter;
+pub mod daemon;
 pub mod log;
 pub mod memory_log;
 pub mod service;

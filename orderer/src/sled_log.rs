@@ -34,8 +34,6 @@
 //!   when the log holds the snapshot's last entry.
 
 use std::path::{Path, PathBuf};
-use std::thread;
-use std::time::{Duration, Instant};
 
 use protobuf::Message as _;
 use protobuf::wire_format::WireType;
@@ -54,14 +52,6 @@ const SNAPSHOT_META_KEY: &[u8] = b"m:snapshot_meta";
 const SNAPSHOT_DATA_KEY: &[u8] = b"m:snapshot_data";
 /// Field number of `term` in eraftpb's `Entry`.
 const ENTRY_TERM_FIELD: u32 = 2;
-/// How long `open` waits for the directory lock. sled 0.34 releases it
-/// a moment after the previous handle is dropped (its background threads
-/// still hold the file; sled issues #1234, #1289), so a node restarted in
-/// the same process must wait. A live orderer holds it far longer.
-const OPEN_LOCK_WAIT_MS: u64 = 1_000;
-/// Pause between attempts to take the directory lock.
-const OPEN_LOCK_RETRY_MS: u64 = 10;
-
 /// Why the on-disk Raft log failed. Any of these stops the node: raft-rs
 /// cannot continue after a storage error.
 #[derive(Debug, thiserror::Error)]
@@ -503,22 +493,9 @@ impl DurableLog for SledLog {
     }
 }
 
-/// `sled::open`, waiting up to [`OPEN_LOCK_WAIT_MS`] for the directory lock.
+/// `sled::open`, waiting for a directory lock a previous handle still holds.
 fn open_db(dir: &Path) -> sled::Result<sled::Db> {
-    let deadline = Instant::now() + Duration::from_millis(OPEN_LOCK_WAIT_MS);
-    loop {
-        match sled::open(dir) {
-            Err(e) if is_lock_contention(&e) && Instant::now() < deadline => {
-                thread::sleep(Duration::from_millis(OPEN_LOCK_RETRY_MS));
-            }
-            result => return result,
-        }
-    }
-}
-
-/// sled 0.34 reports a held lock only as an `Other` I/O error with this text.
-fn is_lock_contention(error: &sled::Error) -> bool {
-    matches!(error, sled::Error::Io(e) if e.to_string().starts_with("could not acquire lock"))
+    weft_types::node_config::open_waiting_for_lock(|| sled::open(dir))
 }
 
 fn entry_key(index: u64) -> [u8; 9] {

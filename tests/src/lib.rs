@@ -5,6 +5,7 @@
 //! peer commits ([`network::TestNetwork`]).
 
 pub mod network;
+pub mod process;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

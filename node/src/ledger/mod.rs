@@ -106,7 +106,9 @@ impl std::fmt::Debug for Ledger {
 impl Ledger {
     /// Opens (or creates) the ledger in `dir` and resumes at its savepoint.
     pub fn open(dir: impl AsRef<Path>) -> Result<Ledger, LedgerError> {
-        let db = sled::Config::new().path(dir.as_ref()).open()?;
+        let db = weft_types::node_config::open_waiting_for_lock(|| {
+            sled::Config::new().path(dir.as_ref()).open()
+        })?;
         let tree = db.open_tree(TREE)?;
         let savepoint = match tree.get(keys::SAVEPOINT)? {
             Some(raw) => Savepoint::decode(&raw)?,

@@ -4,13 +4,16 @@
 //! - [`PeerNode::open`] loads a [`PeerNodeConfig`] (as written by
 //!   `weft network init`): identity, genesis block, ledger directory; it
 //!   opens the ledger and the committer, which resumes at the savepoint.
-//! - [`BlockSource`]: where the next block comes from. [`DirectorySource`]
-//!   reads `<number>.json` files from a directory (blocks exported from
-//!   another peer, or written by a test); the orderers' deliver API
-//!   implements the same trait once the ordering service serves it.
+//! - [`BlockSource`]: where the next block comes from. [`OrdererSource`]
+//!   pulls them from the orderers' deliver API, failing over from one
+//!   orderer to the next ([`DeliverSettings`] bounds its buffer and sets its
+//!   timeouts); [`DirectorySource`] reads `<number>.json` files from a
+//!   directory (blocks exported from another peer, or written by a test).
 //! - [`PeerNode::run`] pulls the block at the ledger's height, commits it,
 //!   and repeats until asked to stop.
 
+pub mod daemon;
+mod deliver;
 mod source;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +28,7 @@ use crate::committer::{CommitError, Committer};
 use crate::ledger::{Ledger, LedgerError};
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
 
+pub use deliver::{DeliverSettings, OrdererSource};
 pub use source::{BlockSource, DirectorySource, SourceError};
 
 /// Why a peer could not start or had to stop.

@@ -1,18 +1,9 @@
 //! `weft-orderer --config FILE`: runs one orderer of the channel's Raft cluster.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
-use weft_orderer::api::{ApiState, Consensus, router};
-use weft_orderer::blockstore::BlockStore;
-use weft_orderer::service::RaftService;
-use weft_orderer::sled_log::SledLog;
-use weft_orderer::transport::ClusterTransport;
-use weft_types::node_config::{OrdererNodeConfig, load_genesis, read_node_config};
-use weft_types::{Block, ChannelConfig, TxBody};
 
 /// A Weft orderer: orders envelopes into blocks with the other orderers
 /// and serves broadcast and deliver.
@@ -27,129 +18,11 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("weft-orderer: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
+    match weft_orderer::daemon::run(&args.config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("weft-orderer: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn read_config(path: &Path) -> Result<OrdererNodeConfig, String> {
-    read_node_config(path).map_err(|e| format!("config {}: {e}", path.display()))
-}
-
-fn channel_config(genesis: &Block) -> Result<ChannelConfig, String> {
-    let bad = |why: String| format!("the genesis block is unusable: {why}");
-    let envelope = genesis
-        .data
-        .first()
-        .ok_or_else(|| bad("it holds no transaction".into()))?;
-    match envelope.decode().map_err(|e| bad(e.to_string()))?.body {
-        TxBody::Config(c) => c.decode().map_err(|e| bad(e.to_string())),
-        _ => Err(bad("its transaction is not a configuration".into())),
-    }
-}
-
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let config = read_config(&args.config)?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
-                .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log))?,
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let identity = config.identity.load(Path::new("."))?;
-    let genesis = load_genesis(&config.genesis_block)?;
-    let channel = Arc::new(channel_config(&genesis)?);
-    if !channel.orderers.iter().any(|o| o.id == config.raft_id) {
-        return Err(format!(
-            "orderer {} is not in the channel configuration",
-            config.raft_id
-        )
-        .into());
-    }
-    let store = Arc::new(BlockStore::open(&config.data_dir.join("blocks"))?);
-    if store.height() == 0 {
-        store.append(&genesis, 0)?;
-    } else if store.get(0)?.map(|b| b.hash()) != Some(genesis.hash()) {
-        return Err("the block store belongs to another channel (its genesis differs)".into());
-    }
-    let log = SledLog::open(&config.data_dir.join("raft"))?;
-    let cluster = tokio::net::TcpListener::bind(&config.cluster_listen).await?;
-    let peers: HashMap<u64, String> = channel
-        .orderers
-        .iter()
-        .map(|o| (o.id, o.cluster.clone()))
-        .collect();
-    let (transport, mut received) = ClusterTransport::start(
-        config.raft_id,
-        identity.clone(),
-        channel.clone(),
-        cluster,
-        peers,
-    );
-    let service = RaftService::start(
-        config.raft_id,
-        identity,
-        channel.clone(),
-        log,
-        store.clone(),
-        transport,
-    )?;
-    let inbound = service.clone();
-    tokio::spawn(async move {
-        while let Some(message) = received.recv().await {
-            inbound.handle_message(message);
-        }
-    });
-    let api = tokio::net::TcpListener::bind(&config.api_listen).await?;
-    tracing::info!(
-        orderer = config.raft_id,
-        api = %config.api_listen,
-        cluster = %config.cluster_listen,
-        height = store.height(),
-        "orderer started"
-    );
-    let app = router(ApiState::new(service, channel));
-    axum::serve(api, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    tracing::info!(height = store.height(), "orderer stopped");
-    Ok(())
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

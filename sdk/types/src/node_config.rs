@@ -276,6 +276,32 @@ fn default_log() -> String {
     "info".to_string()
 }
 
+/// How long [`open_waiting_for_lock`] waits for a database's directory lock.
+pub const OPEN_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs `open` (a sled open, typically) again while it fails because the
+/// directory lock is held, for up to [`OPEN_LOCK_WAIT`]. sled 0.34 releases
+/// its lock a moment after the last handle is dropped (its background
+/// threads still hold the file), so a database reopened in the same process
+/// — a restart in a test, a tool run right after a node stopped — must wait.
+/// A live node holds the lock far longer, and that error comes back.
+pub fn open_waiting_for_lock<T, E: std::fmt::Display>(
+    mut open: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let deadline = std::time::Instant::now() + OPEN_LOCK_WAIT;
+    loop {
+        match open() {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

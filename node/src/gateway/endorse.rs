@@ -1,0 +1,398 @@
+//! `POST /v1/evaluate`, `POST /v1/endorse` and the peer-to-peer
+//! `POST /v1/endorse`: running proposals here, and collecting the
+//! endorsements an endorsement policy needs from the channel's orgs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use futures::future::join_all;
+use weft_types::{
+    AssembleError, Bytes, ChannelConfig, Digest, Domain, EndorsedTransaction, OrgInfo,
+    ProposalResponse, ProposalResponsePayload, Response, Role, SignedProposal, Transaction, TxBody,
+    sha3_256,
+};
+
+use super::Gateway;
+use super::api::{ChaincodeResponse, EndorseResponse, ProposalRequest};
+use super::error::{ErrorBody, ErrorCode, GatewayError, JsonBody, Stage};
+use super::plan::choose_orgs;
+
+/// How long the gateway waits for another peer's endorsement.
+pub const REMOTE_ENDORSE_TIMEOUT_MS: u64 = 30_000;
+
+/// The longest error text kept from another peer's answer.
+const MAX_REMOTE_MESSAGE_BYTES: usize = 1024;
+
+/// Runs a proposal on this peer only, read-only, and returns what the
+/// chaincode returned; nothing is signed.
+#[utoipa::path(
+    post,
+    path = "/v1/evaluate",
+    tag = "transactions",
+    request_body = ProposalRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The chaincode's response", body = ChaincodeResponse),
+        (status = 400, description = "Malformed proposal", body = ErrorBody),
+        (status = 401, description = "No token, or the proposal's creator or signature is refused", body = ErrorBody),
+        (status = 404, description = "Unknown chaincode", body = ErrorBody),
+        (status = 422, description = "The chaincode returned an error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn evaluate(
+    State(gw): State<Arc<Gateway>>,
+    JsonBody(req): JsonBody<ProposalRequest>,
+) -> Result<Json<Response>, GatewayError> {
+    let transient = req.transient.unwrap_or_default();
+    let endorser = gw.endorser.clone();
+    let proposal = req.proposal;
+    let result = gw
+        .executor
+        .run(move || endorser.evaluate(&proposal, &transient))
+        .await?;
+    result
+        .map(Json)
+        .map_err(|e| GatewayError::from_endorse(&e, gw.identity.org()))
+}
+
+/// Endorses a proposal by the orgs its chaincode's endorsement policy
+/// needs and returns the transaction for the client to sign.
+#[utoipa::path(
+    post,
+    path = "/v1/endorse",
+    tag = "transactions",
+    request_body = ProposalRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The endorsed transaction to sign", body = EndorseResponse),
+        (status = 400, description = "Malformed proposal, or a policy no set of peers can satisfy", body = ErrorBody),
+        (status = 401, description = "No token, or the proposal's creator or signature is refused", body = ErrorBody),
+        (status = 404, description = "Unknown chaincode", body = ErrorBody),
+        (status = 409, description = "The tx id is on the ledger already", body = ErrorBody),
+        (status = 422, description = "The chaincode returned an error", body = ErrorBody),
+        (status = 502, description = "An org's peers failed, or the endorsements disagree", body = ErrorBody),
+    )
+)]
+pub(crate) async fn endorse(
+    State(gw): State<Arc<Gateway>>,
+    JsonBody(req): JsonBody<ProposalRequest>,
+) -> Result<Json<EndorseResponse>, GatewayError> {
+    let own = gw.identity.org().to_string();
+    let transient = req.transient.clone().unwrap_or_default();
+    // The cheap checks here first: a bad proposal costs no peer a simulation.
+    let auth = gw
+        .endorser
+        .authenticate(&req.proposal, &transient)
+        .map_err(|e| GatewayError::from_endorse(&e, &own))?;
+    let config = auth.config.clone();
+    let chaincode = auth.proposal.chaincode.clone();
+    let orgs = plan(&gw, &config, &chaincode)?;
+    let request = Arc::new(serde_json::to_vec(&req).map_err(|e| {
+        GatewayError::internal(
+            Stage::Endorsement,
+            format!("cannot encode the request: {e}"),
+        )
+    })?);
+    let (config, auth) = (&config, &auth);
+    let calls = orgs.iter().map(|org| {
+        let (gw, request, req) = (gw.clone(), request.clone(), &req);
+        let transient = transient.clone();
+        async move {
+            if *org == gw.identity.org() {
+                endorse_here(&gw, req.proposal.clone(), transient).await
+            } else {
+                match config.org(org) {
+                    Some(info) => {
+                        endorse_remote(&gw, config, info, &request, &auth.proposal_digest).await
+                    }
+                    None => Err(GatewayError::internal(
+                        Stage::Endorsement,
+                        format!("org {org} vanished from the channel configuration"),
+                    )),
+                }
+            }
+        }
+    });
+    let answers = join_all(calls).await;
+    let mut responses = Vec::with_capacity(answers.len());
+    for answer in answers {
+        responses.push(answer?);
+    }
+    let endorsed = EndorsedTransaction::assemble(req.proposal, responses)
+        .map_err(|e| cannot_combine(&e, &orgs))?;
+    let payload: ProposalResponsePayload =
+        serde_json::from_slice(&endorsed.response).map_err(|e| {
+            GatewayError::internal(Stage::Endorsement, format!("unreadable response: {e}"))
+        })?;
+    let tx = Transaction {
+        header: auth.proposal.header.clone(),
+        body: TxBody::Invoke(endorsed),
+    };
+    let transaction = serde_json::to_vec(&tx).map_err(|e| {
+        GatewayError::internal(
+            Stage::Endorsement,
+            format!("cannot encode the transaction: {e}"),
+        )
+    })?;
+    Ok(Json(EndorseResponse {
+        tx_id: auth.proposal.header.tx_id,
+        digest: sha3_256(&transaction),
+        transaction: Bytes(transaction),
+        endorsed_by: orgs.iter().map(|o| o.to_string()).collect(),
+        response: payload.response,
+    }))
+}
+
+/// 502 naming the org whose endorsement differs from the first org's.
+fn cannot_combine(e: &AssembleError, orgs: &[&str]) -> GatewayError {
+    let (index, what) = match *e {
+        AssembleError::Mismatch { index } => {
+            (index, "simulated a different result or read/write set than")
+        }
+        AssembleError::NotEndorsed { index } => (index, "did not endorse, unlike"),
+        AssembleError::NoResponses => (0, "gave no response, unlike"),
+    };
+    let org = orgs.get(index).copied().unwrap_or("?");
+    let first = orgs.first().copied().unwrap_or("?");
+    GatewayError::new(
+        StatusCode::BAD_GATEWAY,
+        ErrorCode::EndorsementFailed,
+        Stage::Endorsement,
+        format!(
+            "the peers of {org} {what} {first}'s: the endorsements cannot be combined \
+             (the ledgers may differ in height; retry)"
+        ),
+    )
+    .with_org(org)
+}
+
+/// The orgs to ask for `chaincode`'s endorsement policy (its definition's,
+/// or the channel's default).
+fn plan<'c>(
+    gw: &Gateway,
+    config: &'c ChannelConfig,
+    chaincode: &str,
+) -> Result<Vec<&'c str>, GatewayError> {
+    let definition = gw
+        .committer
+        .ledger()
+        .definition(chaincode)?
+        .ok_or_else(|| {
+            GatewayError::not_found(format!(
+                "chaincode {chaincode} is not defined on this channel"
+            ))
+        })?;
+    let policy = definition
+        .endorsement_policy
+        .as_ref()
+        .unwrap_or(&config.policies.endorsement);
+    let names = config.org_names();
+    let unsatisfiable = |why: String| {
+        GatewayError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::PolicyUnsatisfiable,
+            Stage::Endorsement,
+            why,
+        )
+    };
+    let resolved = policy.resolve(&names).map_err(|e| {
+        unsatisfiable(format!(
+            "the endorsement policy of chaincode {chaincode} ({policy}) does not fit the channel: {e}"
+        ))
+    })?;
+    let own = gw.identity.org();
+    let has_peers = |org: &str| config.org(org).is_some_and(|o| !o.peers.is_empty());
+    choose_orgs(&resolved, &names, own, has_peers).ok_or_else(|| {
+        unsatisfiable(format!(
+            "the endorsement policy of chaincode {chaincode} ({resolved}) cannot be satisfied \
+             by one peer of each of the channel's orgs that have peers"
+        ))
+    })
+}
+
+/// This peer's own endorsement.
+async fn endorse_here(
+    gw: &Gateway,
+    proposal: SignedProposal,
+    transient: BTreeMap<String, Bytes>,
+) -> Result<ProposalResponse, GatewayError> {
+    let endorser = gw.endorser.clone();
+    let endorsed = gw
+        .executor
+        .run(move || endorser.endorse_with_private_data(&proposal, &transient))
+        .await?
+        .map_err(|e| GatewayError::from_endorse(&e, gw.identity.org()))?;
+    if !endorsed.private_writes.is_empty() {
+        // Dissemination to collection members is not part of the gateway yet.
+        tracing::warn!(
+            collections = endorsed.private_writes.len(),
+            "private writes are not disseminated by this gateway; members must reconcile them"
+        );
+    }
+    Ok(endorsed.response)
+}
+
+/// One endorsement of `org`: its peers in turn until one answers with an
+/// endorsement that checks out.
+async fn endorse_remote(
+    gw: &Gateway,
+    config: &ChannelConfig,
+    org: &OrgInfo,
+    request: &Arc<Vec<u8>>,
+    proposal_digest: &Digest,
+) -> Result<ProposalResponse, GatewayError> {
+    let mut failures = Vec::new();
+    for peer in &org.peers {
+        let who = format!("{}@{} ({})", peer.name, org.name, peer.p2p);
+        match call_peer(gw, &peer.p2p, request).await {
+            Ok(response) => match check_response(gw, config, &org.name, &response, proposal_digest)
+            {
+                Ok(()) => return Ok(response),
+                Err(why) => failures.push(format!("{who}: {why}")),
+            },
+            Err(Remote::Chaincode(message)) => {
+                return Err(GatewayError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorCode::ChaincodeError,
+                    Stage::Endorsement,
+                    message,
+                )
+                .with_org(&org.name));
+            }
+            Err(Remote::Failed(why)) => failures.push(format!("{who}: {why}")),
+        }
+    }
+    Err(GatewayError::new(
+        StatusCode::BAD_GATEWAY,
+        ErrorCode::EndorsementFailed,
+        Stage::Endorsement,
+        format!(
+            "no peer of {} endorsed the proposal: {}",
+            org.name,
+            if failures.is_empty() {
+                "it has no peers".to_string()
+            } else {
+                failures.join("; ")
+            }
+        ),
+    )
+    .with_org(&org.name))
+}
+
+/// How a call to another peer failed.
+enum Remote {
+    /// The chaincode returned an error there: asking another peer of the
+    /// same org would give the same answer.
+    Chaincode(String),
+    /// The peer failed or refused; another peer may do better.
+    Failed(String),
+}
+
+async fn call_peer(
+    gw: &Gateway,
+    p2p: &str,
+    request: &Arc<Vec<u8>>,
+) -> Result<ProposalResponse, Remote> {
+    let answer = gw
+        .http
+        .post(format!("http://{p2p}/v1/endorse"))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .timeout(Duration::from_millis(REMOTE_ENDORSE_TIMEOUT_MS))
+        .body(request.as_ref().clone())
+        .send()
+        .await
+        .map_err(|e| Remote::Failed(describe_reqwest(&e)))?;
+    let status = answer.status();
+    let body = answer
+        .bytes()
+        .await
+        .map_err(|e| Remote::Failed(format!("its answer could not be read: {e}")))?;
+    if status.is_success() {
+        return serde_json::from_slice(&body)
+            .map_err(|e| Remote::Failed(format!("its answer is not a proposal response: {e}")));
+    }
+    match serde_json::from_slice::<ErrorBody>(&body) {
+        Ok(err) if err.code == ErrorCode::ChaincodeError => Err(Remote::Chaincode(err.message)),
+        Ok(err) => Err(Remote::Failed(format!("{status}: {}", err.message))),
+        Err(_) => Err(Remote::Failed(format!(
+            "{status}: {}",
+            truncate(&String::from_utf8_lossy(&body), MAX_REMOTE_MESSAGE_BYTES)
+        ))),
+    }
+}
+
+/// An endorsement from another org must be signed by a peer of that org
+/// whose certificate the channel accepts now, over a response to this
+/// proposal whose rw-set is the one it carries.
+fn check_response(
+    gw: &Gateway,
+    config: &ChannelConfig,
+    org: &str,
+    response: &ProposalResponse,
+    proposal_digest: &Digest,
+) -> Result<(), String> {
+    let endorsement = response
+        .endorsement
+        .as_ref()
+        .ok_or("its response is not endorsed")?;
+    let signer = endorsement
+        .verify(
+            config,
+            gw.now_ms() / 1000,
+            Domain::Endorsement,
+            &sha3_256(&response.payload),
+        )
+        .map_err(|e| format!("its endorsement is refused: {e}"))?;
+    if signer.org != org || signer.role != Role::Peer {
+        return Err(format!(
+            "its endorsement is signed by {}@{} ({}), not by a peer of {org}",
+            signer.name, signer.org, signer.role
+        ));
+    }
+    let payload: ProposalResponsePayload = serde_json::from_slice(&response.payload)
+        .map_err(|e| format!("its response payload does not parse: {e}"))?;
+    if payload.proposal_digest != *proposal_digest {
+        return Err("its response answers another proposal".into());
+    }
+    if payload.rwset_digest != sha3_256(&response.rwset) {
+        return Err("its read/write set does not match the digest it signed".into());
+    }
+    Ok(())
+}
+
+pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        format!("cannot connect: {e}")
+    } else if e.is_timeout() {
+        format!("no answer in time: {e}")
+    } else {
+        e.to_string()
+    }
+}
+
+pub(crate) fn truncate(s: &str, max_bytes: usize) -> String {
+    if s.len() <= max_bytes {
+        return s.to_string();
+    }
+    let mut end = max_bytes;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// The peer-to-peer endorsement: this peer's signed response to a
+/// proposal another peer's gateway forwards. No token: the proposal's own
+/// signature authenticates its creator.
+pub(crate) async fn p2p_endorse(
+    State(gw): State<Arc<Gateway>>,
+    JsonBody(req): JsonBody<ProposalRequest>,
+) -> Result<Json<ProposalResponse>, GatewayError> {
+    endorse_here(&gw, req.proposal, req.transient.unwrap_or_default())
+        .await
+        .map(Json)
+}

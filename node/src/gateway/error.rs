@@ -1,0 +1,377 @@
+//! The one error shape every gateway answer uses (`docs/gateway-api.md`,
+//! "Errors"), the JSON and query extractors whose rejections take that
+//! shape, and the layer that gives it to the errors axum makes itself
+//! (unknown route, wrong method, body over the limit).
+
+use std::fmt;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use weft_types::ValidationCode;
+
+use crate::endorser::EndorseError;
+
+/// What went wrong, as a stable snake_case code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No token, an expired or forged token, or an unknown challenge.
+    Unauthorized,
+    /// The caller may not do this.
+    Forbidden,
+    /// The request does not parse or is inconsistent.
+    Malformed,
+    /// The body is over the limit.
+    TooLarge,
+    /// No such block, transaction, chaincode or route.
+    NotFound,
+    /// A signature does not verify.
+    BadSignature,
+    /// A certificate is not issued by a channel org, or not valid now.
+    BadCreator,
+    /// The chaincode returned an error.
+    ChaincodeError,
+    /// An endorsing peer failed, or the endorsements disagree.
+    EndorsementFailed,
+    /// No set of the channel's peers can satisfy the endorsement policy.
+    PolicyUnsatisfiable,
+    /// The orderers refused the envelope or could not be reached.
+    OrderingFailed,
+    /// Too much load: retry later.
+    Overloaded,
+    /// Waiting timed out.
+    Timeout,
+    /// The transaction committed, but invalid.
+    InvalidTransaction,
+    /// The peer failed.
+    Internal,
+}
+
+/// Where a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Bad input, before anything ran.
+    Request,
+    /// Authentication (token, challenge, creator).
+    Auth,
+    /// Endorsement (simulation on this or another peer).
+    Endorsement,
+    /// Ordering (the orderers).
+    Ordering,
+    /// Validation (the transaction committed invalid).
+    Validation,
+    /// Waiting for the commit.
+    CommitWait,
+}
+
+/// The JSON body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case code.
+    pub code: ErrorCode,
+    /// What went wrong, in words.
+    pub message: String,
+    /// Where it failed.
+    pub stage: Stage,
+    /// For an endorsement failure, the org whose peers failed.
+    pub org: Option<String>,
+    /// For `invalid_transaction`, the code the peers gave the transaction.
+    #[schema(value_type = Option<String>, example = "MVCC_READ_CONFLICT")]
+    pub validation_code: Option<ValidationCode>,
+}
+
+/// An error answer: a status and an [`ErrorBody`].
+#[derive(Debug, Clone)]
+pub(crate) struct GatewayError {
+    pub(crate) status: StatusCode,
+    pub(crate) body: ErrorBody,
+}
+
+impl GatewayError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: ErrorCode,
+        stage: Stage,
+        message: impl Into<String>,
+    ) -> Self {
+        GatewayError {
+            status,
+            body: ErrorBody {
+                code,
+                message: message.into(),
+                stage,
+                org: None,
+                validation_code: None,
+            },
+        }
+    }
+
+    /// Names the org whose peers failed.
+    pub(crate) fn with_org(mut self, org: &str) -> Self {
+        self.body.org = Some(org.to_string());
+        self
+    }
+
+    /// 400 `malformed` at stage `request`.
+    pub(crate) fn malformed(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::Malformed,
+            Stage::Request,
+            message,
+        )
+    }
+
+    /// 404 `not_found` at stage `request`.
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            Stage::Request,
+            message,
+        )
+    }
+
+    /// 401 `unauthorized` at stage `auth`.
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            Stage::Auth,
+            message,
+        )
+    }
+
+    /// 500 `internal` at `stage`.
+    pub(crate) fn internal(stage: Stage, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            stage,
+            message,
+        )
+    }
+
+    /// 413 `too_large` at stage `request`.
+    pub(crate) fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::TooLarge,
+            Stage::Request,
+            format!(
+                "the request body is over the limit of {} bytes",
+                super::MAX_BODY_BYTES
+            ),
+        )
+    }
+
+    /// What the endorser's refusal means for the client; `org` is this
+    /// peer's org (the one that ran the chaincode).
+    pub(crate) fn from_endorse(e: &EndorseError, org: &str) -> Self {
+        let message = e.to_string();
+        let (status, code, stage) = match e {
+            EndorseError::Malformed { .. }
+            | EndorseError::WrongChannel { .. }
+            | EndorseError::TxIdMismatch { .. }
+            | EndorseError::TransientMismatch { .. } => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::Malformed,
+                Stage::Request,
+            ),
+            EndorseError::Creator(_) => {
+                (StatusCode::UNAUTHORIZED, ErrorCode::BadCreator, Stage::Auth)
+            }
+            EndorseError::BadSignature { .. } => (
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::BadSignature,
+                Stage::Auth,
+            ),
+            EndorseError::CreatorRole { .. } => {
+                (StatusCode::FORBIDDEN, ErrorCode::Forbidden, Stage::Auth)
+            }
+            EndorseError::UnknownChaincode { .. } => {
+                (StatusCode::NOT_FOUND, ErrorCode::NotFound, Stage::Request)
+            }
+            EndorseError::Chaincode { .. } => {
+                let err = Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorCode::ChaincodeError,
+                    Stage::Endorsement,
+                    message,
+                );
+                return err.with_org(org);
+            }
+            EndorseError::DuplicateTxId { .. } => {
+                // The tx id is on the ledger already: whatever the first
+                // transaction got, this one would be a duplicate.
+                let mut err = Self::new(
+                    StatusCode::CONFLICT,
+                    ErrorCode::InvalidTransaction,
+                    Stage::Endorsement,
+                    message,
+                );
+                err.body.validation_code = Some(ValidationCode::DuplicateTxid);
+                return err;
+            }
+            EndorseError::Execution { .. }
+            | EndorseError::ModuleMissing { .. }
+            | EndorseError::ModuleUnusable { .. }
+            | EndorseError::Ledger(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                Stage::Endorsement,
+            ),
+        };
+        let err = Self::new(status, code, stage, message);
+        if stage == Stage::Endorsement {
+            err.with_org(org)
+        } else {
+            err
+        }
+    }
+}
+
+impl fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({:?}): {}",
+            self.status, self.body.code, self.body.message
+        )
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<crate::ledger::LedgerError> for GatewayError {
+    fn from(e: crate::ledger::LedgerError) -> Self {
+        GatewayError::internal(Stage::Request, format!("the ledger could not be read: {e}"))
+    }
+}
+
+/// A JSON request body. Unlike `axum::Json`, every rejection is an
+/// [`ErrorBody`]: 413 over the limit, 400 for anything that does not parse.
+/// The content type is not checked: the body must be JSON whatever it says.
+#[derive(Debug)]
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = GatewayError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, GatewayError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                GatewayError::too_large()
+            } else {
+                GatewayError::malformed(format!("the request body could not be read: {e}"))
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| GatewayError::malformed(format!("the request body is not valid: {e}")))
+    }
+}
+
+/// Query parameters whose rejection is a 400 [`ErrorBody`].
+#[derive(Debug)]
+pub(crate) struct QueryParams<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = GatewayError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, GatewayError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| QueryParams(q))
+            .map_err(|e| {
+                GatewayError::malformed(format!("bad query parameters: {}", e.body_text()))
+            })
+    }
+}
+
+/// The answer to a route that does not exist.
+pub(crate) async fn no_route() -> GatewayError {
+    GatewayError::not_found("no such route; the API is described at /v1/openapi.json")
+}
+
+/// Error answers that axum or a layer made in plain text (an unmatched
+/// method, a body over the limit read by something else) get the JSON
+/// shape; JSON answers and successes pass unchanged.
+pub(crate) async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // An error text is short; anything longer is cut, never buffered whole.
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (code, stage) = match status {
+        StatusCode::UNAUTHORIZED => (ErrorCode::Unauthorized, Stage::Auth),
+        StatusCode::FORBIDDEN => (ErrorCode::Forbidden, Stage::Auth),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, Stage::Request),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::TooLarge, Stage::Request),
+        StatusCode::TOO_MANY_REQUESTS => (ErrorCode::Overloaded, Stage::Request),
+        StatusCode::GATEWAY_TIMEOUT => (ErrorCode::Timeout, Stage::Request),
+        s if s.is_server_error() => (ErrorCode::Internal, Stage::Request),
+        _ => (ErrorCode::Malformed, Stage::Request),
+    };
+    let message = match (text.is_empty(), status) {
+        (false, _) => text,
+        (true, StatusCode::METHOD_NOT_ALLOWED) => {
+            "this method is not allowed on this path; the API is described at /v1/openapi.json"
+                .to_string()
+        }
+        (true, s) => s
+            .canonical_reason()
+            .unwrap_or("the request failed")
+            .to_string(),
+    };
+    let mut fixed = GatewayError::new(status, code, stage, message).into_response();
+    // Keep what axum said beyond the body (an `Allow` header on a 405).
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            fixed.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    fixed
+}
+
+/// A response from `bytes` with a JSON content type (for documents kept serialized).
+pub(crate) fn json_bytes(bytes: impl Into<Body>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes.into(),
+    )
+        .into_response()
+}

@@ -1,0 +1,333 @@
+//! `POST /v1/submit` (to the orderers, and optionally until this peer
+//! committed it) and `GET /v1/transactions/{tx_id}/status`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::Instant;
+use weft_types::{Envelope, TxId};
+
+use super::Gateway;
+use super::api::{StatusQuery, SubmitQuery, SubmitResponse, TxStatus};
+use super::endorse::{describe_reqwest, truncate};
+use super::error::{ErrorBody, ErrorCode, GatewayError, JsonBody, QueryParams, Stage};
+use crate::committer::BlockEvent;
+
+/// How long `submit?wait=true` waits when no `timeout_ms` is given.
+pub const DEFAULT_WAIT_MS: u64 = 30_000;
+
+/// The longest wait a request may ask for; longer ones are cut to this.
+pub const MAX_WAIT_MS: u64 = 300_000;
+
+/// How long the gateway waits for an orderer's answer (it answers once
+/// the envelope is ordered).
+pub const ORDERER_TIMEOUT_MS: u64 = 30_000;
+
+/// Sends an envelope to the ordering service; with `wait=true`, answers
+/// once this peer committed it.
+#[utoipa::path(
+    post,
+    path = "/v1/submit",
+    tag = "transactions",
+    params(SubmitQuery),
+    request_body(content = Object, description = "A signed Envelope"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Committed VALID (with wait)", body = TxStatus),
+        (status = 202, description = "Ordered (without wait)", body = SubmitResponse),
+        (status = 400, description = "Malformed envelope, or refused by the orderer", body = ErrorBody),
+        (status = 409, description = "Committed invalid", body = ErrorBody),
+        (status = 429, description = "The ordering service is overloaded", body = ErrorBody),
+        (status = 502, description = "The orderers failed", body = ErrorBody),
+        (status = 503, description = "No orderer reachable", body = ErrorBody),
+        (status = 504, description = "Not committed within timeout_ms", body = ErrorBody),
+    )
+)]
+pub(crate) async fn submit(
+    State(gw): State<Arc<Gateway>>,
+    QueryParams(query): QueryParams<SubmitQuery>,
+    JsonBody(envelope): JsonBody<Envelope>,
+) -> Result<Response, GatewayError> {
+    let tx = envelope.decode().map_err(|e| {
+        GatewayError::malformed(format!("the envelope does not hold a transaction: {e}"))
+    })?;
+    let tx_id = tx.header.tx_id;
+    let wait = query.wait.unwrap_or(false);
+    // Subscribed before the envelope leaves, so the commit cannot be missed.
+    let events = wait.then(|| gw.committer.subscribe());
+    broadcast_envelope(&gw, &envelope).await?;
+    let Some(events) = events else {
+        let ordered = SubmitResponse {
+            tx_id,
+            status: "ordered".into(),
+        };
+        return Ok((StatusCode::ACCEPTED, Json(ordered)).into_response());
+    };
+    let timeout_ms = query.timeout_ms.unwrap_or(DEFAULT_WAIT_MS).min(MAX_WAIT_MS);
+    match wait_for_commit(&gw, tx_id, events, timeout_ms).await? {
+        Some(status) if status.code.is_valid() => Ok(Json(status).into_response()),
+        Some(status) => Err(invalid(&status)),
+        None => Err(GatewayError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::Timeout,
+            Stage::CommitWait,
+            format!(
+                "transaction {tx_id} was ordered but this peer had not committed it after \
+                 {timeout_ms} ms; ask /v1/transactions/{tx_id}/status later"
+            ),
+        )),
+    }
+}
+
+/// 409: the transaction committed invalid.
+fn invalid(status: &TxStatus) -> GatewayError {
+    let mut err = GatewayError::new(
+        StatusCode::CONFLICT,
+        ErrorCode::InvalidTransaction,
+        Stage::Validation,
+        format!(
+            "transaction {} committed in block {} at index {} as invalid: {}",
+            status.tx_id,
+            status.block,
+            status.index,
+            status.code.name()
+        ),
+    );
+    err.body.validation_code = Some(status.code);
+    err
+}
+
+/// Where and how a transaction committed; waits up to `timeout_ms`.
+#[utoipa::path(
+    get,
+    path = "/v1/transactions/{tx_id}/status",
+    tag = "transactions",
+    params(("tx_id" = String, Path, description = "The transaction id, hex"), StatusQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Committed (valid or not)", body = TxStatus),
+        (status = 400, description = "Not a tx id", body = ErrorBody),
+        (status = 404, description = "Not committed (without waiting)", body = ErrorBody),
+        (status = 504, description = "Still not committed after timeout_ms", body = ErrorBody),
+    )
+)]
+pub(crate) async fn status(
+    State(gw): State<Arc<Gateway>>,
+    Path(tx_id): Path<String>,
+    QueryParams(query): QueryParams<StatusQuery>,
+) -> Result<Json<TxStatus>, GatewayError> {
+    let tx_id = parse_tx_id(&tx_id)?;
+    let timeout_ms = query.timeout_ms.unwrap_or(0).min(MAX_WAIT_MS);
+    if timeout_ms == 0 {
+        return match committed(&gw, &tx_id)? {
+            Some(status) => Ok(Json(status)),
+            None => Err(GatewayError::not_found(format!(
+                "transaction {tx_id} is not committed on this peer (yet)"
+            ))),
+        };
+    }
+    let events = gw.committer.subscribe();
+    match wait_for_commit(&gw, tx_id, events, timeout_ms).await? {
+        Some(status) => Ok(Json(status)),
+        None => Err(GatewayError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::Timeout,
+            Stage::CommitWait,
+            format!("transaction {tx_id} was not committed on this peer within {timeout_ms} ms"),
+        )),
+    }
+}
+
+pub(crate) fn parse_tx_id(text: &str) -> Result<TxId, GatewayError> {
+    text.parse().map_err(|_| {
+        GatewayError::malformed(format!("{text:?} is not a tx id (64 hex characters)"))
+    })
+}
+
+/// The transaction's place on the ledger, if committed.
+pub(crate) fn committed(gw: &Gateway, tx_id: &TxId) -> Result<Option<TxStatus>, GatewayError> {
+    Ok(gw
+        .committer
+        .ledger()
+        .tx(tx_id)?
+        .map(|(block, index, code)| TxStatus {
+            tx_id: *tx_id,
+            block,
+            index,
+            code,
+        }))
+}
+
+/// Waits until `tx_id` is committed; `events` must have been subscribed
+/// before the caller could have missed the commit. The ledger is read
+/// first (it may have committed already) and again whenever the
+/// subscription lagged. `None` after `timeout_ms`.
+pub(crate) async fn wait_for_commit(
+    gw: &Gateway,
+    tx_id: TxId,
+    mut events: broadcast::Receiver<Arc<BlockEvent>>,
+    timeout_ms: u64,
+) -> Result<Option<TxStatus>, GatewayError> {
+    if let Some(found) = committed(gw, &tx_id)? {
+        return Ok(Some(found));
+    }
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    loop {
+        let event = match tokio::time::timeout_at(deadline, events.recv()).await {
+            Err(_elapsed) => return Ok(None),
+            Ok(Ok(event)) => event,
+            Ok(Err(RecvError::Lagged(_))) => {
+                if let Some(found) = committed(gw, &tx_id)? {
+                    return Ok(Some(found));
+                }
+                continue;
+            }
+            Ok(Err(RecvError::Closed)) => {
+                return Err(GatewayError::internal(
+                    Stage::CommitWait,
+                    "the committer stopped while waiting for the transaction",
+                ));
+            }
+        };
+        if let Some(tx) = event.txs.iter().find(|t| t.tx_id == Some(tx_id)) {
+            return Ok(Some(TxStatus {
+                tx_id,
+                block: event.number,
+                index: tx.index,
+                code: tx.code,
+            }));
+        }
+    }
+}
+
+/// An orderer that could not take the envelope: who, whether it was
+/// unreachable (or had no leader), and why.
+type Failure = (String, bool, String);
+
+/// Sends `envelope` to the channel's orderers in turn until one orders it.
+/// A refusal (4xx) is final; an orderer that cannot be reached or fails
+/// (5xx) makes the next one be tried.
+async fn broadcast_envelope(gw: &Gateway, envelope: &Envelope) -> Result<(), GatewayError> {
+    let config = gw.committer.config().current();
+    let body = serde_json::to_vec(envelope).map_err(|e| {
+        GatewayError::internal(Stage::Ordering, format!("cannot encode the envelope: {e}"))
+    })?;
+    let mut failures: Vec<Failure> = Vec::new();
+    for orderer in &config.orderers {
+        let who = format!("{}@{} ({})", orderer.name, orderer.org, orderer.api);
+        let answer = gw
+            .http
+            .post(format!("http://{}/v1/broadcast", orderer.api))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(Duration::from_millis(ORDERER_TIMEOUT_MS))
+            .body(body.clone())
+            .send()
+            .await;
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                let why = describe_reqwest(&e);
+                failures.push((who, true, why));
+                continue;
+            }
+        };
+        let status = answer.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = answer.bytes().await.unwrap_or_default();
+        let (code, message) = orderer_error(&text);
+        match status.as_u16() {
+            429 => {
+                return Err(GatewayError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::Overloaded,
+                    Stage::Ordering,
+                    format!("{who}: {message}"),
+                ));
+            }
+            504 => {
+                return Err(GatewayError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    ErrorCode::Timeout,
+                    Stage::Ordering,
+                    format!("{who}: {message}"),
+                ));
+            }
+            s @ 400..=499 => {
+                let status = StatusCode::from_u16(s).unwrap_or(StatusCode::BAD_REQUEST);
+                return Err(GatewayError::new(
+                    status,
+                    refusal_code(status, code.as_deref()),
+                    Stage::Ordering,
+                    format!("the orderer {who} refused the envelope: {message}"),
+                ));
+            }
+            _ => {
+                let unreachable = status == reqwest::StatusCode::SERVICE_UNAVAILABLE;
+                let why = format!("{status}: {message}");
+                failures.push((who, unreachable, why));
+            }
+        }
+    }
+    let all_unreachable = failures.iter().all(|(_, unreachable, _)| *unreachable);
+    let list = failures
+        .iter()
+        .map(|(who, _, why)| format!("{who}: {why}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (status, message) = if all_unreachable {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no orderer could take the envelope: {list}"),
+        )
+    } else {
+        (
+            StatusCode::BAD_GATEWAY,
+            format!("the orderers failed: {list}"),
+        )
+    };
+    Err(GatewayError::new(
+        status,
+        ErrorCode::OrderingFailed,
+        Stage::Ordering,
+        if config.orderers.is_empty() {
+            "the channel configuration lists no orderers".to_string()
+        } else {
+            message
+        },
+    ))
+}
+
+/// The orderer's `{"code", "message"}`, or its text.
+fn orderer_error(body: &[u8]) -> (Option<String>, String) {
+    #[derive(serde::Deserialize)]
+    struct OrdererError {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    match serde_json::from_slice::<OrdererError>(body) {
+        Ok(OrdererError {
+            code,
+            message: Some(message),
+        }) => (code, truncate(&message, 1024)),
+        _ => (None, truncate(&String::from_utf8_lossy(body), 1024)),
+    }
+}
+
+/// The gateway's code for an orderer's refusal.
+fn refusal_code(status: StatusCode, code: Option<&str>) -> ErrorCode {
+    match (code, status) {
+        (Some("bad_signature"), _) => ErrorCode::BadSignature,
+        (Some("bad_creator"), _) => ErrorCode::BadCreator,
+        (Some("too_large"), _) | (_, StatusCode::PAYLOAD_TOO_LARGE) => ErrorCode::TooLarge,
+        (_, StatusCode::UNAUTHORIZED) => ErrorCode::BadSignature,
+        (_, StatusCode::FORBIDDEN) => ErrorCode::BadCreator,
+        _ => ErrorCode::Malformed,
+    }
+}
