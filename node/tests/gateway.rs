@@ -781,6 +781,39 @@ async fn two_orgs_endorse_submit_waits_for_the_commit_and_reads_follow() {
     );
 }
 
+/// A client that committed through Org1's gateway and at once asks for an
+/// endorsement that needs Org2 is not endorsed against Org2's older state:
+/// Org2's peer first commits up to the asking gateway's height.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_peer_catches_up_to_the_asking_gateway_before_endorsing() {
+    let f = Fixture::new(true).await;
+    f.deploy(CC, Some("AND('Org1.peer', 'Org2.peer')")).await;
+    let token = f.token().await;
+    let created = create_envelope(&f, CC, "late").await;
+    // Org1 commits the create; Org2 only 500 ms later.
+    let ledger = f.peers[0].committer.ledger();
+    let tip = ledger.block(ledger.height() - 1).unwrap().unwrap().header;
+    let block = f.net.next_block(&tip, vec![created]);
+    f.peers[0].committer.commit(block.clone()).unwrap();
+    assert_eq!(
+        f.peers[1].committer.height() + 1,
+        f.peers[0].committer.height()
+    );
+    let org2 = f.peers[1].committer.clone();
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        tokio::task::spawn_blocking(move || org2.commit(block).unwrap())
+            .await
+            .unwrap()
+    });
+    let proposal = f.proposal(CC, "update", &["late", "9"]);
+    let (status, body) = post(f.app(), "/v1/endorse", &token, &proposal_body(&proposal)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["endorsed_by"], json!(["Org1", "Org2"]));
+    assert!(late.is_finished(), "Org2 endorsed before it had the asset");
+    late.await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_org_or_an_unsatisfiable_policy_is_reported() {
     let f = Fixture::new(false).await;

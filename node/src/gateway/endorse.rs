@@ -24,6 +24,12 @@ use super::plan::choose_orgs;
 /// How long the gateway waits for another peer's endorsement.
 pub const REMOTE_ENDORSE_TIMEOUT_MS: u64 = 30_000;
 
+/// How long a peer asked for an endorsement waits to commit up to the
+/// asking gateway's height (so a client that just committed a transaction
+/// through one org's gateway is not endorsed against older state by
+/// another org's peer), milliseconds. Past it, the peer endorses anyway.
+pub const CATCH_UP_WAIT_MS: u64 = 5_000;
+
 /// The longest error text kept from another peer's answer.
 const MAX_REMOTE_MESSAGE_BYTES: usize = 1024;
 
@@ -248,7 +254,7 @@ async fn endorse_remote(
     let mut failures = Vec::new();
     for peer in &org.peers {
         let who = format!("{}@{} ({})", peer.name, org.name, peer.p2p);
-        match call_peer(gw, &peer.p2p, request).await {
+        match call_peer(gw, &peer.p2p, request, gw.committer.height()).await {
             Ok(response) => match check_response(gw, config, &org.name, &response, proposal_digest)
             {
                 Ok(()) => return Ok(response),
@@ -296,10 +302,11 @@ async fn call_peer(
     gw: &Gateway,
     p2p: &str,
     request: &Arc<Vec<u8>>,
+    min_height: u64,
 ) -> Result<ProposalResponse, Remote> {
     let answer = gw
         .http
-        .post(format!("http://{p2p}/v1/endorse"))
+        .post(format!("http://{p2p}/v1/endorse?min_height={min_height}"))
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .timeout(Duration::from_millis(REMOTE_ENDORSE_TIMEOUT_MS))
         .body(request.as_ref().clone())
@@ -385,14 +392,47 @@ pub(crate) fn truncate(s: &str, max_bytes: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// The query of the peer-to-peer endorsement.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct P2pQuery {
+    /// The asking gateway's ledger height: commit up to it first.
+    min_height: Option<u64>,
+}
+
 /// The peer-to-peer endorsement: this peer's signed response to a
-/// proposal another peer's gateway forwards. No token: the proposal's own
-/// signature authenticates its creator.
+/// proposal another peer's gateway forwards, once this peer has committed
+/// as many blocks as the asking one (waiting at most [`CATCH_UP_WAIT_MS`]).
+/// No token: the proposal's own signature authenticates its creator.
 pub(crate) async fn p2p_endorse(
     State(gw): State<Arc<Gateway>>,
+    query: Result<axum::extract::Query<P2pQuery>, axum::extract::rejection::QueryRejection>,
     JsonBody(req): JsonBody<ProposalRequest>,
 ) -> Result<Json<ProposalResponse>, GatewayError> {
+    // A garbled query only costs the wait.
+    if let Some(min_height) = query.ok().and_then(|q| q.0.min_height) {
+        catch_up(&gw, min_height).await;
+    }
     endorse_here(&gw, req.proposal, req.transient.unwrap_or_default())
         .await
         .map(Json)
+}
+
+/// Waits until this peer's ledger holds `height` blocks, at most
+/// [`CATCH_UP_WAIT_MS`].
+async fn catch_up(gw: &Gateway, height: u64) {
+    let mut commits = gw.committer.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(CATCH_UP_WAIT_MS);
+    while gw.committer.height() < height {
+        match tokio::time::timeout_at(deadline, commits.recv()).await {
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) | Err(_) => {
+                tracing::debug!(
+                    height = gw.committer.height(),
+                    wanted = height,
+                    "endorsing behind the asking gateway"
+                );
+                return;
+            }
+        }
+    }
 }

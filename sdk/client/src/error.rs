@@ -99,8 +99,10 @@ pub enum ClientError {
         message: String,
     },
     /// The chaincode ran and returned an error (HTTP 422).
-    #[error("chaincode error: {message}")]
+    #[error("chaincode error{}: {message}", org.as_ref().map(|o| format!(" at {o}")).unwrap_or_default())]
     ChaincodeError {
+        /// The org whose peer ran it, when the gateway says.
+        org: Option<String>,
         /// The chaincode's error message.
         message: String,
     },
@@ -264,7 +266,10 @@ impl ClientError {
             };
         }
         if status == 422 || code == "chaincode_error" {
-            return ClientError::ChaincodeError { message };
+            return ClientError::ChaincodeError {
+                org: body.org.clone(),
+                message,
+            };
         }
         if status == 504 || code == "timeout" {
             return ClientError::Timeout {
@@ -366,8 +371,9 @@ mod tests {
         );
         check(
             422,
-            r#"{"code":"chaincode_error","message":"asset1 does not exist","stage":"endorsement"}"#,
+            r#"{"code":"chaincode_error","message":"asset1 does not exist","stage":"endorsement","org":"Org2"}"#,
             ClientError::ChaincodeError {
+                org: Some("Org2".into()),
                 message: "asset1 does not exist".into(),
             },
         );

@@ -231,6 +231,7 @@ impl Gateway {
         let response: weft_types::Response = self.transport().json(&call).await?;
         if !response.is_ok() {
             return Err(ClientError::ChaincodeError {
+                org: None,
                 message: response.message,
             });
         }

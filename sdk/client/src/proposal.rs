@@ -278,6 +278,7 @@ impl Endorsed {
         }
         if !response.response.is_ok() {
             return Err(ClientError::ChaincodeError {
+                org: None,
                 message: response.response.message,
             });
         }
