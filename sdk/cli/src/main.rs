@@ -7,8 +7,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::{Args, Parser, Subcommand};
 use weft::chaincode::run::{DEFAULT_CREATOR, DEFAULT_MEMBER, RunError, RunRequest};
 use weft::chaincode::{self, Checked};
+use weft::client_cmd::{self, BlocksArgs, CallArgs, EventsArgs, TxArgs};
+use weft::daemon_cmd::{self, OrdererArgs, PeerArgs};
+use weft::deploy::{self, DeployArgs};
 use weft::network::{self, NetworkSpec};
 use weft::policy_cmd::{self, EvalOutcome};
+use weft::up::{self, UpArgs};
 
 #[derive(Parser)]
 #[command(
@@ -29,9 +33,31 @@ enum Command {
     /// Work with endorsement policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Write, build, check and try chaincode, without a network.
+    /// Write, build, check and try chaincode; deploy it to a network.
     #[command(subcommand)]
     Chaincode(ChaincodeCommand),
+    /// Run a whole network here until Ctrl-C: create it in --data on the
+    /// first run (resume it after), start every node, deploy asset-transfer,
+    /// write DIR/profile.json and print `ready`.
+    Up(UpArgs),
+    /// Submit a transaction and wait for its commit; prints `tx`, `block`,
+    /// `code` and `result` lines. Errors print `stage:` and `code:` (exit 1).
+    Invoke(CallArgs),
+    /// Evaluate a function on one peer, changing nothing; prints its result
+    /// (as text when UTF-8, else base64).
+    Query(CallArgs),
+    /// Show a committed transaction: block, index, validation code, what it did.
+    Tx(TxArgs),
+    /// List committed blocks, one `block N txs COUNT hash HASH` line each.
+    Blocks(BlocksArgs),
+    /// Stream chaincode events as JSON lines until Ctrl-C.
+    Events(EventsArgs),
+    /// Run an orderer (as `weft up` does for each of its nodes).
+    #[command(hide = true)]
+    Orderer(OrdererArgs),
+    /// Run a peer (as `weft up` does for each of its nodes).
+    #[command(hide = true)]
+    Peer(PeerArgs),
 }
 
 #[derive(Subcommand)]
@@ -120,6 +146,14 @@ enum ChaincodeCommand {
         /// The .wasm file.
         file: PathBuf,
     },
+    /// Define or upgrade a chaincode on a running network.
+    ///
+    /// One lifecycle transaction: the module's hash at the next sequence,
+    /// approved by admins of enough orgs for the channel's
+    /// LifecycleEndorsement policy (from the wallet), waited for. Prints the
+    /// name, version, sequence, tx id, block and validation code; a refusal
+    /// prints its stage and code (exit 1).
+    Deploy(DeployArgs),
     /// Run one call of a module against an in-memory ledger.
     ///
     /// The call runs in the node's Wasm runtime. Prints `ok: <result>` or
@@ -182,6 +216,14 @@ fn main() -> ExitCode {
             ExitCode::from(outcome.exit_code())
         }
         Command::Chaincode(command) => chaincode_command(command),
+        Command::Up(args) => up::run(&args),
+        Command::Invoke(args) => client_cmd::invoke(args),
+        Command::Query(args) => client_cmd::query(args),
+        Command::Tx(args) => client_cmd::tx(args),
+        Command::Blocks(args) => client_cmd::blocks(args),
+        Command::Events(args) => client_cmd::events(args),
+        Command::Orderer(args) => daemon_cmd::orderer(&args),
+        Command::Peer(args) => daemon_cmd::peer(args),
     }
 }
 
@@ -222,6 +264,7 @@ fn chaincode_command(command: ChaincodeCommand) -> ExitCode {
             }
         },
         ChaincodeCommand::Run(args) => chaincode_run(args),
+        ChaincodeCommand::Deploy(args) => deploy::run(args),
     }
 }
 
