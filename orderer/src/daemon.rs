@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use weft_types::node_config::{OrdererNodeConfig, load_genesis, read_node_config};
-use weft_types::{Block, ChannelConfig, TxBody};
+use weft_types::{Block, ChannelConfig};
 
 use crate::api::{ApiState, Consensus, router};
 use crate::blockstore::BlockStore;
@@ -30,15 +30,9 @@ fn read_config(path: &Path) -> Result<OrdererNodeConfig, String> {
 }
 
 fn channel_config(genesis: &Block) -> Result<ChannelConfig, String> {
-    let bad = |why: String| format!("the genesis block is unusable: {why}");
-    let envelope = genesis
-        .data
-        .first()
-        .ok_or_else(|| bad("it holds no transaction".into()))?;
-    match envelope.decode().map_err(|e| bad(e.to_string()))?.body {
-        TxBody::Config(c) => c.decode().map_err(|e| bad(e.to_string())),
-        _ => Err(bad("its transaction is not a configuration".into())),
-    }
+    genesis
+        .genesis_config()
+        .map_err(|why| format!("the genesis block is unusable: {why}"))
 }
 
 async fn serve(path: &Path) -> Result<(), Box<dyn std::error::Error>> {

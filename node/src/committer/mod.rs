@@ -31,7 +31,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rayon::prelude::*;
 use tokio::sync::broadcast;
-use weft_types::{Block, BlockHeader, ChannelConfig, Digest, TxBody};
+use weft_types::{Block, BlockHeader, ChannelConfig, Digest};
 
 use crate::channel::ConfigHandle;
 use crate::ledger::Ledger;
@@ -382,22 +382,5 @@ impl Prechecked {
 /// The channel configuration a genesis block carries: its one transaction
 /// must be a configuration transaction.
 pub fn genesis_config(genesis: &Block) -> Result<ChannelConfig, CommitError> {
-    let bad = |reason: String| Err(CommitError::BadGenesis(reason));
-    if genesis.number() != 0 {
-        return bad(format!("it is block {}, not block 0", genesis.number()));
-    }
-    let [envelope] = genesis.data.as_slice() else {
-        return bad(format!(
-            "it holds {} transactions, not one configuration transaction",
-            genesis.data.len()
-        ));
-    };
-    let tx = match envelope.decode() {
-        Ok(tx) => tx,
-        Err(e) => return bad(e.to_string()),
-    };
-    match tx.body {
-        TxBody::Config(c) => c.decode().or_else(|e| bad(e.to_string())),
-        _ => bad("its transaction is not a configuration transaction".into()),
-    }
+    genesis.genesis_config().map_err(CommitError::BadGenesis)
 }

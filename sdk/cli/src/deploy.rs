@@ -239,15 +239,9 @@ pub fn lifecycle_envelope(
 /// validator applies.
 async fn channel_config(gateway: &Gateway) -> Result<ChannelConfig, DeployError> {
     let genesis = gateway.block(0).await?;
-    let bad = |why: String| DeployError::Local(format!("the genesis block is unusable: {why}"));
-    let envelope = genesis
-        .data
-        .first()
-        .ok_or_else(|| bad("it holds no transaction".into()))?;
-    match envelope.decode().map_err(|e| bad(e.to_string()))?.body {
-        TxBody::Config(c) => c.decode().map_err(|e| bad(e.to_string())),
-        _ => Err(bad("its transaction is not a configuration".into())),
-    }
+    genesis
+        .genesis_config()
+        .map_err(|why| DeployError::Local(format!("the genesis block is unusable: {why}")))
 }
 
 fn now_ms() -> u64 {

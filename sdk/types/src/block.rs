@@ -182,6 +182,25 @@ pub struct Block {
 }
 
 impl Block {
+    /// The channel configuration a genesis block carries: it must be
+    /// block 0 holding exactly one configuration transaction. The error
+    /// says what is wrong with the block.
+    pub fn genesis_config(&self) -> Result<ChannelConfig, String> {
+        if self.number() != 0 {
+            return Err(format!("it is block {}, not block 0", self.number()));
+        }
+        let [envelope] = self.data.as_slice() else {
+            return Err(format!(
+                "it holds {} transactions, not one configuration transaction",
+                self.data.len()
+            ));
+        };
+        match envelope.decode().map_err(|e| e.to_string())?.body {
+            crate::TxBody::Config(c) => c.decode().map_err(|e| e.to_string()),
+            _ => Err("its transaction is not a configuration transaction".into()),
+        }
+    }
+
     /// A block chaining to `previous_hash` (`Digest::ZERO` for the genesis
     /// block), cut at `timestamp_ms`.
     pub fn new(
