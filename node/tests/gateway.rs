@@ -587,6 +587,14 @@ async fn two_orgs_endorse_submit_waits_for_the_commit_and_reads_follow() {
         json!({"tx_id": tx_id, "block": height - 1, "index": 0, "code": "VALID"})
     );
     assert_eq!(*f.ordered.lock(), [tx_id]);
+    // Submitted again, with or without waiting: answered from the ledger,
+    // not ordered a second time.
+    for query in ["", "?wait=true"] {
+        let (again, again_body) = submit(&f, &token, &envelope, query).await;
+        assert_eq!(again, StatusCode::OK, "{again_body}");
+        assert_eq!(again_body, body);
+    }
+    assert_eq!(*f.ordered.lock(), [tx_id]);
 
     // The asset reads back through evaluate.
     let read = f.proposal(CC, "read", &["asset1"]);

@@ -58,6 +58,15 @@ pub(crate) async fn submit(
     })?;
     let tx_id = tx.header.tx_id;
     let wait = query.wait.unwrap_or(false);
+    // A transaction already on the ledger is answered from it: ordering it
+    // again would only fill a block slot with a DUPLICATE_TXID.
+    if let Some(status) = committed(&gw, &tx_id)? {
+        return if status.code.is_valid() {
+            Ok(Json(status).into_response())
+        } else {
+            Err(invalid(&status))
+        };
+    }
     // Subscribed before the envelope leaves, so the commit cannot be missed.
     let events = wait.then(|| gw.committer.subscribe());
     broadcast_envelope(&gw, &envelope).await?;
