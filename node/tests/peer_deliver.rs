@@ -147,28 +147,7 @@ impl Orderers {
 
     /// Blocks `0..height` as orderer `index` delivers them.
     async fn chain(&self, index: usize, height: u64) -> Vec<Block> {
-        let mut response = self
-            .http
-            .get(format!("http://{}/v1/deliver?from=0", self.apis[index]))
-            .send()
-            .await
-            .unwrap();
-        let mut blocks = Vec::new();
-        let mut buffer = Vec::new();
-        while (blocks.len() as u64) < height {
-            let chunk = tokio::time::timeout(PATIENCE, response.chunk())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-            buffer.extend_from_slice(&chunk);
-            while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = buffer.drain(..=end).collect();
-                blocks.push(serde_json::from_slice(&line).unwrap());
-            }
-        }
-        blocks.truncate(height as usize);
-        blocks
+        weft_tests::process::deliver_chain(&self.http, &self.apis[index], height, PATIENCE).await
     }
 }
 

@@ -84,27 +84,7 @@ async fn health(http: &reqwest::Client, api: &str) -> Option<serde_json::Value> 
 
 /// Blocks `0..height` from `api`'s deliver stream.
 async fn chain(http: &reqwest::Client, api: &str, height: u64) -> Vec<Block> {
-    let mut response = http
-        .get(format!("http://{api}/v1/deliver?from=0"))
-        .send()
-        .await
-        .unwrap();
-    let mut blocks = Vec::new();
-    let mut buffer = Vec::new();
-    while (blocks.len() as u64) < height {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        buffer.extend_from_slice(&chunk);
-        while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buffer.drain(..=end).collect();
-            blocks.push(serde_json::from_slice(&line).unwrap());
-        }
-    }
-    blocks.truncate(height as usize);
-    blocks
+    weft_tests::process::deliver_chain(http, api, height, Duration::from_secs(10)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -166,3 +166,35 @@ impl Drop for Child {
         }
     }
 }
+
+/// Blocks `0..height` read from the deliver stream of the orderer at `api`
+/// (`host:port`), each chunk awaited at most `patience`. Panics when the
+/// stream fails or stalls: for tests that compare chains.
+pub async fn deliver_chain(
+    http: &reqwest::Client,
+    api: &str,
+    height: u64,
+    patience: Duration,
+) -> Vec<weft_types::Block> {
+    let mut response = http
+        .get(format!("http://{api}/v1/deliver?from=0"))
+        .send()
+        .await
+        .expect("deliver request");
+    let mut blocks = Vec::new();
+    let mut buffer = Vec::new();
+    while (blocks.len() as u64) < height {
+        let chunk = tokio::time::timeout(patience, response.chunk())
+            .await
+            .expect("deliver stalled")
+            .expect("deliver stream failed")
+            .expect("deliver stream ended");
+        buffer.extend_from_slice(&chunk);
+        while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            blocks.push(serde_json::from_slice(&line).expect("a block"));
+        }
+    }
+    blocks.truncate(height as usize);
+    blocks
+}

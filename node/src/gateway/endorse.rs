@@ -97,7 +97,8 @@ pub(crate) async fn endorse(
     let config = auth.config.clone();
     let chaincode = auth.proposal.chaincode.clone();
     let orgs = plan(&gw, &config, &chaincode)?;
-    let request = Arc::new(serde_json::to_vec(&req).map_err(|e| {
+    // Encoded once; each remote call shares the bytes.
+    let request = axum::body::Bytes::from(serde_json::to_vec(&req).map_err(|e| {
         GatewayError::internal(
             Stage::Endorsement,
             format!("cannot encode the request: {e}"),
@@ -248,7 +249,7 @@ async fn endorse_remote(
     gw: &Gateway,
     config: &ChannelConfig,
     org: &OrgInfo,
-    request: &Arc<Vec<u8>>,
+    request: &axum::body::Bytes,
     proposal_digest: &Digest,
 ) -> Result<ProposalResponse, GatewayError> {
     let mut failures = Vec::new();
@@ -301,7 +302,7 @@ enum Remote {
 async fn call_peer(
     gw: &Gateway,
     p2p: &str,
-    request: &Arc<Vec<u8>>,
+    request: &axum::body::Bytes,
     min_height: u64,
 ) -> Result<ProposalResponse, Remote> {
     let answer = gw
@@ -309,7 +310,7 @@ async fn call_peer(
         .post(format!("http://{p2p}/v1/endorse?min_height={min_height}"))
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .timeout(Duration::from_millis(REMOTE_ENDORSE_TIMEOUT_MS))
-        .body(request.as_ref().clone())
+        .body(request.clone())
         .send()
         .await
         .map_err(|e| Remote::Failed(describe_reqwest(&e)))?;
