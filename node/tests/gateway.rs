@@ -226,8 +226,9 @@ fn commit_block(
     codes
 }
 
-/// An orderer that answers 200 to every envelope and then, a moment
-/// later, has every peer commit it in a block of its own.
+/// An orderer that answers 200 to every envelope (one per request, or a
+/// batch of them) and then, a moment later, has every peer commit it in a
+/// block of its own.
 fn fake_orderer(
     net: Arc<TestNetwork>,
     committers: Vec<Arc<Committer>>,
@@ -243,19 +244,35 @@ fn fake_orderer(
                 .unwrap();
         }
     });
-    Router::new().route(
-        "/v1/broadcast",
-        axum::routing::post(move |body: Bytes| {
-            let (tx, ordered) = (tx.clone(), ordered.clone());
-            async move {
-                let envelope: Envelope = serde_json::from_slice(&body).unwrap();
-                let tx_id = envelope.decode().unwrap().header.tx_id;
-                ordered.lock().push(tx_id);
-                tx.send(envelope).unwrap();
+    // The envelope's tx id, once it is on its way to the peers.
+    let accept = move |body: &[u8]| {
+        let envelope: Envelope = serde_json::from_slice(body).unwrap();
+        let tx_id = envelope.decode().unwrap().header.tx_id;
+        ordered.lock().push(tx_id);
+        tx.send(envelope).unwrap();
+        tx_id
+    };
+    let batch_accept = accept.clone();
+    Router::new()
+        .route(
+            "/v1/broadcast",
+            axum::routing::post(move |body: Bytes| async move {
+                let tx_id = accept(&body);
                 axum::Json(json!({"status": "accepted", "tx_id": tx_id}))
-            }
-        }),
-    )
+            }),
+        )
+        .route(
+            "/v1/broadcast/batch",
+            axum::routing::post(move |body: Bytes| async move {
+                let mut answer = String::new();
+                for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    let tx_id = batch_accept(line);
+                    answer.push_str(&json!({"status": 200, "tx_id": tx_id}).to_string());
+                    answer.push('\n');
+                }
+                answer
+            }),
+        )
 }
 
 /// Calls `app`; the status and the JSON body (`Value::Null` if not JSON).

@@ -43,6 +43,7 @@
 
 mod api;
 pub mod auth;
+pub mod broadcaster;
 pub mod endorse;
 mod error;
 pub mod events;
@@ -110,6 +111,7 @@ pub struct Gateway {
     tokens: auth::TokenKeys,
     challenges: auth::Challenges,
     http: reqwest::Client,
+    broadcaster: broadcaster::Broadcaster,
     executor: exec::Executor,
     streams: Arc<Semaphore>,
     metrics: Arc<metrics::Metrics>,
@@ -170,6 +172,10 @@ impl Gateway {
             ));
         }
         Ok(Arc::new(Gateway {
+            broadcaster: broadcaster::Broadcaster::for_channel(
+                http.clone(),
+                committer.config().clone(),
+            ),
             executor: exec::Executor::new(endorser.required_stack_bytes()),
             identity,
             peer,

@@ -14,7 +14,7 @@ use weft_types::{Envelope, TxId};
 
 use super::Gateway;
 use super::api::{StatusQuery, SubmitQuery, SubmitResponse, TxStatus};
-use super::endorse::{describe_reqwest, truncate};
+use super::endorse::truncate;
 use super::error::{ErrorBody, ErrorCode, GatewayError, JsonBody, QueryParams, Stage};
 use crate::committer::BlockEvent;
 
@@ -24,8 +24,8 @@ pub const DEFAULT_WAIT_MS: u64 = 30_000;
 /// The longest wait a request may ask for; longer ones are cut to this.
 pub const MAX_WAIT_MS: u64 = 300_000;
 
-/// How long the gateway waits for an orderer's answer (it answers once
-/// the envelope is ordered).
+/// How long the gateway waits for an orderer's answer to one request (it
+/// answers once every envelope of the batch is ordered).
 pub const ORDERER_TIMEOUT_MS: u64 = 30_000;
 
 /// Sends an envelope to the ordering service; with `wait=true`, answers
@@ -214,80 +214,81 @@ pub(crate) async fn wait_for_commit(
     }
 }
 
-/// An orderer that could not take the envelope: who, whether it was
-/// unreachable (or had no leader), and why.
-type Failure = (String, bool, String);
+/// An orderer that could not take an envelope (the next one is tried).
+#[derive(Debug, Clone)]
+pub(super) struct Failure {
+    /// The orderer, `name@org (host:port)`.
+    pub(super) who: String,
+    /// Whether it was unreachable or had no leader (503), rather than failing.
+    pub(super) unreachable: bool,
+    /// What went wrong, in words.
+    pub(super) why: String,
+}
 
-/// Sends `envelope` to the channel's orderers in turn until one orders it.
-/// A refusal (4xx) is final; an orderer that cannot be reached or fails
-/// (5xx) makes the next one be tried.
+/// What an orderer's answer other than success means for one envelope.
+#[derive(Debug)]
+pub(super) enum Verdict {
+    /// Final: the client gets this error, no other orderer is tried.
+    Refused(GatewayError),
+    /// The orderer failed: the next one is tried.
+    Failed(Failure),
+}
+
+/// Sends `envelope` to the channel's orderers in turn until one orders it,
+/// gathered with concurrent submissions into batches by the gateway's
+/// [`Broadcaster`](super::broadcaster::Broadcaster). A refusal (4xx) is
+/// final; an orderer that cannot be reached or fails (5xx) makes the next
+/// one be tried.
 async fn broadcast_envelope(gw: &Gateway, envelope: &Envelope) -> Result<(), GatewayError> {
-    let config = gw.committer.config().current();
     let body = serde_json::to_vec(envelope).map_err(|e| {
         GatewayError::internal(Stage::Ordering, format!("cannot encode the envelope: {e}"))
     })?;
-    let mut failures: Vec<Failure> = Vec::new();
-    for orderer in &config.orderers {
-        let who = format!("{}@{} ({})", orderer.name, orderer.org, orderer.api);
-        let answer = gw
-            .http
-            .post(format!("http://{}/v1/broadcast", orderer.api))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .timeout(Duration::from_millis(ORDERER_TIMEOUT_MS))
-            .body(body.clone())
-            .send()
-            .await;
-        let answer = match answer {
-            Ok(a) => a,
-            Err(e) => {
-                let why = describe_reqwest(&e);
-                failures.push((who, true, why));
-                continue;
-            }
-        };
-        let status = answer.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let text = answer.bytes().await.unwrap_or_default();
-        let (code, message) = orderer_error(&text);
-        match status.as_u16() {
-            429 => {
-                return Err(GatewayError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    ErrorCode::Overloaded,
-                    Stage::Ordering,
-                    format!("{who}: {message}"),
-                ));
-            }
-            504 => {
-                return Err(GatewayError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    ErrorCode::Timeout,
-                    Stage::Ordering,
-                    format!("{who}: {message}"),
-                ));
-            }
-            s @ 400..=499 => {
-                let status = StatusCode::from_u16(s).unwrap_or(StatusCode::BAD_REQUEST);
-                return Err(GatewayError::new(
-                    status,
-                    refusal_code(status, code.as_deref()),
-                    Stage::Ordering,
-                    format!("the orderer {who} refused the envelope: {message}"),
-                ));
-            }
-            _ => {
-                let unreachable = status == reqwest::StatusCode::SERVICE_UNAVAILABLE;
-                let why = format!("{status}: {message}");
-                failures.push((who, unreachable, why));
-            }
-        }
+    gw.broadcaster.submit(body).await
+}
+
+/// What the orderer `who` answering `status` with the error `code` and
+/// `message` means for an envelope: the answer to the whole request, or
+/// one line of a batch answer (the same status the single endpoint gives).
+pub(super) fn orderer_verdict(
+    status: StatusCode,
+    code: Option<&str>,
+    message: &str,
+    who: &str,
+) -> Verdict {
+    match status.as_u16() {
+        429 => Verdict::Refused(GatewayError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Overloaded,
+            Stage::Ordering,
+            format!("{who}: {message}"),
+        )),
+        504 => Verdict::Refused(GatewayError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::Timeout,
+            Stage::Ordering,
+            format!("{who}: {message}"),
+        )),
+        400..=499 => Verdict::Refused(GatewayError::new(
+            status,
+            refusal_code(status, code),
+            Stage::Ordering,
+            format!("the orderer {who} refused the envelope: {message}"),
+        )),
+        _ => Verdict::Failed(Failure {
+            who: who.to_string(),
+            unreachable: status == StatusCode::SERVICE_UNAVAILABLE,
+            why: format!("{status}: {message}"),
+        }),
     }
-    let all_unreachable = failures.iter().all(|(_, unreachable, _)| *unreachable);
+}
+
+/// The error for an envelope no orderer took, listing why each failed:
+/// 503 when none could be reached (or had a leader), else 502.
+pub(super) fn all_failed(failures: &[Failure], no_orderers: bool) -> GatewayError {
+    let all_unreachable = failures.iter().all(|f| f.unreachable);
     let list = failures
         .iter()
-        .map(|(who, _, why)| format!("{who}: {why}"))
+        .map(|f| format!("{}: {}", f.who, f.why))
         .collect::<Vec<_>>()
         .join("; ");
     let (status, message) = if all_unreachable {
@@ -301,20 +302,20 @@ async fn broadcast_envelope(gw: &Gateway, envelope: &Envelope) -> Result<(), Gat
             format!("the orderers failed: {list}"),
         )
     };
-    Err(GatewayError::new(
+    GatewayError::new(
         status,
         ErrorCode::OrderingFailed,
         Stage::Ordering,
-        if config.orderers.is_empty() {
+        if no_orderers {
             "the channel configuration lists no orderers".to_string()
         } else {
             message
         },
-    ))
+    )
 }
 
 /// The orderer's `{"code", "message"}`, or its text.
-fn orderer_error(body: &[u8]) -> (Option<String>, String) {
+pub(super) fn orderer_error(body: &[u8]) -> (Option<String>, String) {
     #[derive(serde::Deserialize)]
     struct OrdererError {
         code: Option<String>,

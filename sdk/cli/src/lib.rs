@@ -11,10 +11,13 @@
 //!   `weft orderer` and `weft peer`.
 //! - [`deploy`]: `weft chaincode deploy` — a lifecycle transaction approved
 //!   by the orgs' admins.
+//! - [`bench`]: `weft bench` — load a network with a workload and report
+//!   its throughput, latency and resource use.
 //! - [`client_cmd`]: `weft invoke | query | tx | blocks | events` — a running
 //!   network through its connection profile; [`health`]: the probes that
 //!   need no login.
 
+pub mod bench;
 pub mod chaincode;
 pub mod client_cmd;
 pub mod daemon_cmd;

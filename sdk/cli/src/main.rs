@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
+use weft::bench::{self, BenchArgs};
 use weft::chaincode::run::{DEFAULT_CREATOR, DEFAULT_MEMBER, RunError, RunRequest};
 use weft::chaincode::{self, Checked};
 use weft::client_cmd::{self, BlocksArgs, CallArgs, EventsArgs, TxArgs};
@@ -52,6 +53,10 @@ enum Command {
     Blocks(BlocksArgs),
     /// Stream chaincode events as JSON lines until Ctrl-C.
     Events(EventsArgs),
+    /// Measure a network under a workload (Caliper-style): throughput,
+    /// latency percentiles, failures, CPU and memory; writes report.json
+    /// and chart.svg to --out.
+    Bench(BenchArgs),
     /// Run an orderer (as `weft up` does for each of its nodes).
     #[command(hide = true)]
     Orderer(OrdererArgs),
@@ -222,6 +227,7 @@ fn main() -> ExitCode {
         Command::Tx(args) => client_cmd::tx(args),
         Command::Blocks(args) => client_cmd::blocks(args),
         Command::Events(args) => client_cmd::events(args),
+        Command::Bench(args) => bench::run(&args),
         Command::Orderer(args) => daemon_cmd::orderer(&args),
         Command::Peer(args) => daemon_cmd::peer(args),
     }

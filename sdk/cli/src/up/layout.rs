@@ -109,18 +109,26 @@ pub(crate) fn org_names(n: usize) -> Vec<String> {
 
 impl Network {
     /// Opens the network in `dir`, generating one first if `dir` holds none:
-    /// `orgs` orgs (default 2), [`ORDERERS`] orderers, one peer per org, on
-    /// consecutive free ports from `base_port` (default: see
-    /// [`ports::pick_base_port`]). `note` receives what is being done.
+    /// `orgs` orgs (default 2), `orderers` Raft orderers (default
+    /// [`ORDERERS`]), one peer per org, on consecutive free ports from
+    /// `base_port` (default: see [`ports::pick_base_port`]). `note` receives
+    /// what is being done.
     pub(crate) fn open_or_create(
         dir: &Path,
         orgs: Option<usize>,
+        orderers: Option<usize>,
         base_port: Option<u16>,
         note: &mut dyn FnMut(&str),
     ) -> anyhow::Result<Network> {
         let created = !dir.join(MANIFEST_FILE).is_file();
         if created {
-            create(dir, orgs.unwrap_or(2), base_port, note)?;
+            create(
+                dir,
+                orgs.unwrap_or(2),
+                orderers.unwrap_or(ORDERERS),
+                base_port,
+                note,
+            )?;
         }
         let mut network = Network::open(dir)?;
         network.created = created;
@@ -130,6 +138,13 @@ impl Network {
                     "note: {} holds a network of {} orgs; --orgs {n} applies only to a new network",
                     network.dir.display(),
                     network.orgs.len()
+                ));
+            }
+            if let Some(n) = orderers.filter(|&n| n != network.orderers().count()) {
+                note(&format!(
+                    "note: {} holds a network of {} orderers; --orderers {n} applies only to a new network",
+                    network.dir.display(),
+                    network.orderers().count()
                 ));
             }
             if base_port.is_some() {
@@ -275,11 +290,15 @@ impl Network {
 fn create(
     dir: &Path,
     orgs: usize,
+    orderers: usize,
     base_port: Option<u16>,
     note: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
     if orgs == 0 {
         bail!("--orgs must be at least 1");
+    }
+    if orderers == 0 {
+        bail!("--orderers must be at least 1");
     }
     // A directory with part of a network but no manifest was not written by
     // `network init` (which moves everything in at once): leave it alone.
@@ -292,19 +311,19 @@ fn create(
             );
         }
     }
-    let count = ports::ports_needed(ORDERERS, orgs);
+    let count = ports::ports_needed(orderers, orgs);
     let base = ports::pick_base_port(base_port, count)?;
     let spec = NetworkSpec {
         channel: CHANNEL.into(),
         orgs: org_names(orgs),
-        orderers: ORDERERS,
+        orderers,
         peers_per_org: 1,
         base_port: base,
         validity_days: VALIDITY_DAYS,
         now: SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs(),
     };
     note(&format!(
-        "creating a network of {orgs} orgs, {ORDERERS} orderers and {orgs} peers in {} \
+        "creating a network of {orgs} orgs, {orderers} orderers and {orgs} peers in {} \
          (ports {base}-{})",
         dir.display(),
         usize::from(base) + count - 1
@@ -323,8 +342,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("net");
         let mut notes = Vec::new();
-        let net = Network::open_or_create(&dir, Some(3), None, &mut |n| notes.push(n.to_string()))
-            .unwrap();
+        let net = Network::open_or_create(&dir, Some(3), None, None, &mut |n| {
+            notes.push(n.to_string())
+        })
+        .unwrap();
         assert!(net.created);
         assert_eq!(net.orgs, ["Org1", "Org2", "Org3"]);
         assert_eq!(net.orderers().count(), 3);
@@ -335,9 +356,10 @@ mod tests {
         assert_eq!(profile.gateways[0].org, "Org1");
         net.check_ports_free().unwrap();
 
-        let again =
-            Network::open_or_create(&dir, Some(2), None, &mut |n| notes.push(n.to_string()))
-                .unwrap();
+        let again = Network::open_or_create(&dir, Some(2), None, None, &mut |n| {
+            notes.push(n.to_string())
+        })
+        .unwrap();
         assert!(!again.created);
         assert_eq!(again.nodes.len(), net.nodes.len());
         assert_eq!(again.nodes[0].listen, net.nodes[0].listen);
@@ -348,10 +370,11 @@ mod tests {
     fn a_partial_network_is_left_alone() {
         let tmp = tempfile::tempdir().unwrap();
         fs::create_dir_all(tmp.path().join("data")).unwrap();
-        let err = Network::open_or_create(tmp.path(), None, None, &mut |_| {}).unwrap_err();
+        let err = Network::open_or_create(tmp.path(), None, None, None, &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("not a network"), "{err}");
         assert!(
-            Network::open_or_create(&tmp.path().join("x"), Some(0), None, &mut |_| {}).is_err()
+            Network::open_or_create(&tmp.path().join("x"), Some(0), None, None, &mut |_| {})
+                .is_err()
         );
     }
 }

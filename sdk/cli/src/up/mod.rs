@@ -60,6 +60,9 @@ pub struct UpArgs {
     /// Organisations of a new network, named Org1 … OrgN [default: 2].
     #[arg(long, value_name = "N")]
     pub orgs: Option<usize>,
+    /// Raft orderers of a new network [default: 3].
+    #[arg(long, value_name = "N")]
+    pub orderers: Option<usize>,
     /// First port of a new network. Default: 7050 when its whole range is
     /// free, else a free range.
     #[arg(long, value_name = "PORT")]
@@ -158,9 +161,15 @@ async fn up(args: &UpArgs) -> ExitCode {
 
 /// Opens or creates the network and starts its nodes.
 async fn start(args: &UpArgs) -> anyhow::Result<(Network, Nodes)> {
-    let network = Network::open_or_create(&args.data, args.orgs, args.base_port, &mut |line| {
-        eprintln!("{line}");
-    })?;
+    let network = Network::open_or_create(
+        &args.data,
+        args.orgs,
+        args.orderers,
+        args.base_port,
+        &mut |line| {
+            eprintln!("{line}");
+        },
+    )?;
     // Nodes of a `weft up` that was just killed stop by themselves (their
     // stdin closed): give them a moment to free their ports.
     let deadline = Instant::now() + PORTS_GRACE;
