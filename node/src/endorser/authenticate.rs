@@ -1,10 +1,18 @@
 //! The checks every proposal passes before any chaincode runs, cheapest
-//! first: parse, channel, creator certificate and role, signature, tx id,
-//! transient map.
+//! first: parse, channel, creator certificate and role, tx id, transient
+//! map, and last the creator's signature (the one costly check).
+//!
+//! The signature can be checked apart from the rest: [`Prepared`] is a
+//! proposal that passed everything else, and only a signature check makes
+//! a [`Verified`] of it — strictly ([`Prepared::verify_strict`]) or in a
+//! batch with other proposals' ([`super::SigBatcher`]). What runs chaincode
+//! takes a [`Verified`], so nothing is endorsed unchecked.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
+use weft_types::batch_verify::{SignatureCheck, verify_all};
 use weft_types::{
     Bytes, CertificateBody, ChannelConfig, Digest, Domain, Proposal, Role, SignedProposal,
     transient_digest,
@@ -29,8 +37,134 @@ pub struct Authenticated {
     pub config: Arc<ChannelConfig>,
 }
 
+/// A proposal that passed every check but its creator's signature, with
+/// the transient map that came with it: what
+/// [`super::Endorser::prepare`] returns. Its only use is to have the
+/// signature checked, which makes it [`Verified`].
+pub struct Prepared {
+    check: SignatureCheck<Unverified>,
+}
+
+/// What a [`Prepared`] carries until its signature is checked.
+pub(super) struct Unverified {
+    auth: Authenticated,
+    transient: BTreeMap<String, Bytes>,
+}
+
+impl Unverified {
+    /// [`EndorseError::BadSignature`] naming the creator.
+    pub(super) fn refused(&self) -> EndorseError {
+        EndorseError::BadSignature {
+            org: self.auth.creator.org.clone(),
+            name: self.auth.creator.name.clone(),
+        }
+    }
+
+    /// The proposal, its signature having verified. Only a signature check
+    /// calls this: here or in [`super::sig_batch`].
+    pub(super) fn verified(self) -> Verified {
+        Verified {
+            auth: self.auth,
+            transient: self.transient,
+        }
+    }
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prepared")
+            .field("tx_id", &self.check.who.auth.proposal.header.tx_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Prepared {
+    /// Checks the signature alone and strictly (`verify_strict`, as
+    /// [`weft_types::PublicKey::verify`]): [`EndorseError::BadSignature`]
+    /// when it does not verify.
+    pub fn verify_strict(self) -> Result<Verified, EndorseError> {
+        // A batch of one is a strict check (see `weft_types::batch_verify`).
+        if verify_all(std::iter::once(&self.check)) {
+            Ok(self.check.who.verified())
+        } else {
+            Err(self.check.who.refused())
+        }
+    }
+
+    /// The signature check, for [`super::sig_batch`].
+    pub(super) fn into_check(self) -> SignatureCheck<Unverified> {
+        self.check
+    }
+}
+
+/// A proposal that passed every check, its creator's signature included,
+/// with the transient map whose digest it carries: what the endorser runs
+/// ([`super::Endorser::endorse_verified`],
+/// [`super::Endorser::evaluate_verified`]). Made only by checking a
+/// [`Prepared`]'s signature.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    auth: Authenticated,
+    transient: BTreeMap<String, Bytes>,
+}
+
+impl Verified {
+    /// The authenticated proposal.
+    pub fn authenticated(&self) -> &Authenticated {
+        &self.auth
+    }
+
+    /// The transient map, the one whose digest the proposal carries.
+    pub fn transient(&self) -> &BTreeMap<String, Bytes> {
+        &self.transient
+    }
+}
+
 /// Runs the checks in order against `config` at `now` (unix seconds).
 pub(crate) fn authenticate(
+    certs: &CertCache,
+    config: Arc<ChannelConfig>,
+    now: u64,
+    signed: &SignedProposal,
+    transient: &BTreeMap<String, Bytes>,
+) -> Result<Authenticated, EndorseError> {
+    let auth = authenticate_unsigned(certs, config, now, signed, transient)?;
+    // The key comes from the certificate just verified, so it is the
+    // creator's: one strict ed25519 verification, no second parse.
+    auth.creator
+        .public_key
+        .verify(Domain::Proposal, &auth.proposal_digest, &signed.signature)
+        .map_err(|_| EndorseError::BadSignature {
+            org: auth.creator.org.clone(),
+            name: auth.creator.name.clone(),
+        })?;
+    Ok(auth)
+}
+
+/// Runs every check but the signature's, and returns the proposal with
+/// the check of its signature still to do.
+pub(crate) fn prepare(
+    certs: &CertCache,
+    config: Arc<ChannelConfig>,
+    now: u64,
+    signed: &SignedProposal,
+    transient: BTreeMap<String, Bytes>,
+) -> Result<Prepared, EndorseError> {
+    let auth = authenticate_unsigned(certs, config, now, signed, &transient)?;
+    let creator = auth.creator.clone();
+    let digest = auth.proposal_digest;
+    let check = SignatureCheck::new(
+        Unverified { auth, transient },
+        &creator.public_key,
+        Domain::Proposal,
+        &digest,
+        &signed.signature,
+    );
+    Ok(Prepared { check })
+}
+
+/// Every check but the signature's, in order.
+fn authenticate_unsigned(
     certs: &CertCache,
     config: Arc<ChannelConfig>,
     now: u64,
@@ -56,16 +190,6 @@ pub(crate) fn authenticate(
             role: creator.role,
         });
     }
-    // The body comes from the certificate just verified, so its key is the
-    // creator's: one strict ed25519 verification, no second parse.
-    let proposal_digest = signed.payload_digest();
-    creator
-        .public_key
-        .verify(Domain::Proposal, &proposal_digest, &signed.signature)
-        .map_err(|_| EndorseError::BadSignature {
-            org: creator.org.clone(),
-            name: creator.name.clone(),
-        })?;
     if !proposal.header.tx_id_matches(&signed.signer) {
         return Err(EndorseError::TxIdMismatch {
             tx_id: proposal.header.tx_id,
@@ -75,7 +199,7 @@ pub(crate) fn authenticate(
     Ok(Authenticated {
         proposal,
         creator,
-        proposal_digest,
+        proposal_digest: signed.payload_digest(),
         config,
     })
 }

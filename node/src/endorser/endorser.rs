@@ -16,7 +16,7 @@ use crate::channel::ConfigHandle;
 use crate::ledger::{Ledger, Snapshot};
 use crate::runtime::Runtime;
 
-use super::authenticate::{Authenticated, authenticate};
+use super::authenticate::{Authenticated, Prepared, Verified, authenticate, prepare};
 use super::cert_cache::{CERT_CACHE_ENTRIES, CertCache};
 use super::error::EndorseError;
 use super::invoke::MAX_INVOKE_DEPTH;
@@ -145,10 +145,10 @@ impl Endorser {
     /// The checks every proposal passes before any chaincode runs, cheapest
     /// first: it parses; it is for this channel; its creator's certificate
     /// was issued by a channel org and is valid now; the creator is a client
-    /// or an admin; the creator's signature verifies (strictly) over the
-    /// proposal bytes; the tx id is `sha3(nonce || creator)`; and
-    /// `transient` is the map whose digest the proposal carries (no map
-    /// without a digest).
+    /// or an admin; the tx id is `sha3(nonce || creator)`; `transient` is
+    /// the map whose digest the proposal carries (no map without a digest);
+    /// and the creator's signature verifies (strictly) over the proposal
+    /// bytes.
     pub fn authenticate(
         &self,
         proposal: &SignedProposal,
@@ -156,6 +156,22 @@ impl Endorser {
     ) -> Result<Authenticated, EndorseError> {
         let now = (self.clock)();
         authenticate(&self.certs, self.config.current(), now, proposal, transient)
+    }
+
+    /// [`Endorser::authenticate`] but for the signature, which is left to
+    /// check: strictly with [`Prepared::verify_strict`], or in a batch with
+    /// other proposals' with a [`SigBatcher`](super::SigBatcher). The
+    /// [`Verified`] proposal that makes is what
+    /// [`Endorser::endorse_verified`] and [`Endorser::evaluate_verified`]
+    /// run. Cheap once the creator's certificate is cached: a parse and
+    /// two sha3 digests.
+    pub fn prepare(
+        &self,
+        proposal: &SignedProposal,
+        transient: BTreeMap<String, Bytes>,
+    ) -> Result<Prepared, EndorseError> {
+        let now = (self.clock)();
+        prepare(&self.certs, self.config.current(), now, proposal, transient)
     }
 
     /// Simulates the proposal and signs the result: the response to send
@@ -188,6 +204,29 @@ impl Endorser {
         transient: &BTreeMap<String, Bytes>,
     ) -> Result<Endorsed, EndorseError> {
         let auth = self.authenticate(proposal, transient)?;
+        self.endorse_authenticated(&auth, transient)
+    }
+
+    /// [`Endorser::endorse_with_private_data`] for a proposal already
+    /// checked, signature included: the proposal and transient map
+    /// `verified` holds, against the channel configuration it was checked
+    /// against.
+    pub fn endorse_verified(&self, verified: &Verified) -> Result<Endorsed, EndorseError> {
+        self.endorse_authenticated(verified.authenticated(), verified.transient())
+    }
+
+    /// [`Endorser::evaluate`] for a proposal already checked, signature
+    /// included.
+    pub fn evaluate_verified(&self, verified: &Verified) -> Result<Response, EndorseError> {
+        self.evaluate_authenticated(verified.authenticated(), verified.transient())
+    }
+
+    /// Refuses a tx id already on the ledger, simulates and signs.
+    fn endorse_authenticated(
+        &self,
+        auth: &Authenticated,
+        transient: &BTreeMap<String, Bytes>,
+    ) -> Result<Endorsed, EndorseError> {
         let tx_id = auth.proposal.header.tx_id;
         let ran = self.with_snapshot(|snapshot| {
             if let Some((block, index, code)) = snapshot.tx(&tx_id)? {
@@ -201,7 +240,7 @@ impl Endorser {
             run(
                 &self.runtime,
                 snapshot,
-                &auth,
+                auth,
                 TxKind::Transaction,
                 transient,
             )
@@ -219,8 +258,17 @@ impl Endorser {
         transient: &BTreeMap<String, Bytes>,
     ) -> Result<Response, EndorseError> {
         let auth = self.authenticate(proposal, transient)?;
+        self.evaluate_authenticated(&auth, transient)
+    }
+
+    /// Runs read-only; signs nothing.
+    fn evaluate_authenticated(
+        &self,
+        auth: &Authenticated,
+        transient: &BTreeMap<String, Bytes>,
+    ) -> Result<Response, EndorseError> {
         let ran = self.with_snapshot(|snapshot| {
-            run(&self.runtime, snapshot, &auth, TxKind::Query, transient)
+            run(&self.runtime, snapshot, auth, TxKind::Query, transient)
         })?;
         Ok(Response {
             status: 200,

@@ -71,7 +71,15 @@ pub(crate) struct TokenKeys {
     decoding: DecodingKey,
     validation: Validation,
     issuer: String,
+    /// Tokens whose signature and claims were checked, with their claims:
+    /// a client sends the same token with every request, and checking its
+    /// signature each time cost a signature verification per request.
+    /// Expiry is still checked on every use. Emptied when full.
+    verified: Mutex<HashMap<String, Claims>>,
 }
+
+/// Tokens the gateway remembers as verified (see `TokenKeys`).
+pub const MAX_VERIFIED_TOKENS: usize = 8192;
 
 impl std::fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -107,6 +115,7 @@ impl TokenKeys {
             decoding,
             validation,
             issuer,
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
@@ -117,9 +126,24 @@ impl TokenKeys {
     }
 
     fn check(&self, token: &str, now_ms: u64) -> Result<Session, GatewayError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| GatewayError::unauthorized(format!("the token is not valid: {e}")))?;
-        let claims = data.claims;
+        let known = self.verified.lock().get(token).cloned();
+        let claims = match known {
+            Some(claims) => claims,
+            None => {
+                let claims =
+                    jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+                        .map_err(|e| {
+                            GatewayError::unauthorized(format!("the token is not valid: {e}"))
+                        })?
+                        .claims;
+                let mut verified = self.verified.lock();
+                if verified.len() >= MAX_VERIFIED_TOKENS {
+                    verified.clear();
+                }
+                verified.insert(token.to_string(), claims.clone());
+                claims
+            }
+        };
         if claims.exp.saturating_mul(1000) <= now_ms {
             return Err(GatewayError::unauthorized(
                 "the token has expired; get a new one from /v1/auth/challenge and /v1/auth/token",
@@ -337,7 +361,53 @@ pub(crate) async fn require_token(
 
 #[cfg(test)]
 mod tests {
+    use weft_types::{OrgAuthority, Role, SigningKey};
+
     use super::*;
+
+    fn new_keys() -> TokenKeys {
+        let ca = OrgAuthority::new("Org1", SigningKey::generate()).unwrap();
+        let peer = ca.enroll("peer0", Role::Peer, 0, u64::MAX).unwrap();
+        TokenKeys::new(&peer, "peer0@Org1".into()).unwrap()
+    }
+
+    fn claims(keys: &TokenKeys, exp: u64) -> Claims {
+        Claims {
+            sub: "client@Org1".into(),
+            org: "Org1".into(),
+            name: "client".into(),
+            role: "client".into(),
+            iat: 0,
+            exp,
+            aud: AUDIENCE.into(),
+            iss: keys.issuer.clone(),
+        }
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_checked_for_expiry_and_others_for_their_signature() {
+        let keys = new_keys();
+        let token = keys.issue(&claims(&keys, 100)).unwrap();
+        assert_eq!(keys.check(&token, 1_000).unwrap().name, "client");
+        assert_eq!(keys.verified.lock().len(), 1);
+        // Remembered, and still refused once expired.
+        assert!(keys.check(&token, 100_000).is_err());
+        // A token differing in one signature character is verified, and refused.
+        let mut forged = token.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(keys.check(&forged, 1_000).is_err());
+        // Another gateway's token is refused, remembered ones or not.
+        let other = new_keys();
+        let foreign = other.issue(&claims(&other, 100)).unwrap();
+        assert!(keys.check(&foreign, 1_000).is_err());
+        assert_eq!(
+            keys.verified.lock().len(),
+            1,
+            "only valid tokens are remembered"
+        );
+    }
 
     #[test]
     fn challenges_are_single_use_and_expire() {

@@ -19,7 +19,9 @@ use weft_types::{
 use super::Gateway;
 use super::api::{ChaincodeResponse, EndorseResponse, ProposalRequest};
 use super::error::{ErrorBody, ErrorCode, GatewayError, JsonBody, Stage};
+use super::exec::Admission;
 use super::plan::choose_orgs;
+use crate::endorser::{SigBatchError, Verified};
 
 /// How long the gateway waits for another peer's endorsement.
 pub const REMOTE_ENDORSE_TIMEOUT_MS: u64 = 30_000;
@@ -47,18 +49,20 @@ const MAX_REMOTE_MESSAGE_BYTES: usize = 1024;
         (status = 401, description = "No token, or the proposal's creator or signature is refused", body = ErrorBody),
         (status = 404, description = "Unknown chaincode", body = ErrorBody),
         (status = 422, description = "The chaincode returned an error", body = ErrorBody),
+        (status = 429, description = "The peer is overloaded: retry later", body = ErrorBody),
     )
 )]
 pub(crate) async fn evaluate(
     State(gw): State<Arc<Gateway>>,
     JsonBody(req): JsonBody<ProposalRequest>,
 ) -> Result<Json<Response>, GatewayError> {
+    let admission = gw.executor.admit()?;
     let transient = req.transient.unwrap_or_default();
+    let verified = verify_proposal(&gw, &req.proposal, transient).await?;
     let endorser = gw.endorser.clone();
-    let proposal = req.proposal;
     let result = gw
         .executor
-        .run(move || endorser.evaluate(&proposal, &transient))
+        .run(admission, move || endorser.evaluate_verified(&verified))
         .await?;
     result
         .map(Json)
@@ -80,6 +84,7 @@ pub(crate) async fn evaluate(
         (status = 404, description = "Unknown chaincode", body = ErrorBody),
         (status = 409, description = "The tx id is on the ledger already", body = ErrorBody),
         (status = 422, description = "The chaincode returned an error", body = ErrorBody),
+        (status = 429, description = "This peer or every peer of an org is overloaded: retry later", body = ErrorBody),
         (status = 502, description = "An org's peers failed, or the endorsements disagree", body = ErrorBody),
     )
 )]
@@ -87,13 +92,15 @@ pub(crate) async fn endorse(
     State(gw): State<Arc<Gateway>>,
     JsonBody(req): JsonBody<ProposalRequest>,
 ) -> Result<Json<EndorseResponse>, GatewayError> {
-    let own = gw.identity.org().to_string();
+    // An overloaded peer refuses before checking anything: a full
+    // simulation queue, or more transactions waiting for their commit than
+    // the network takes in.
+    gw.pending_submits.admit_endorsement()?;
+    let admission = gw.executor.admit()?;
     let transient = req.transient.clone().unwrap_or_default();
-    // The cheap checks here first: a bad proposal costs no peer a simulation.
-    let auth = gw
-        .endorser
-        .authenticate(&req.proposal, &transient)
-        .map_err(|e| GatewayError::from_endorse(&e, &own))?;
+    // The checks here first: a bad proposal costs no peer a simulation.
+    let verified = Arc::new(verify_proposal(&gw, &req.proposal, transient).await?);
+    let auth = verified.authenticated();
     let config = auth.config.clone();
     let chaincode = auth.proposal.chaincode.clone();
     let orgs = plan(&gw, &config, &chaincode)?;
@@ -104,13 +111,16 @@ pub(crate) async fn endorse(
             format!("cannot encode the request: {e}"),
         )
     })?);
-    let (config, auth) = (&config, &auth);
+    let config = &config;
+    // The turn goes to this org's endorsement (the plan lists it at most once).
+    let mut admission = Some(admission);
     let calls = orgs.iter().map(|org| {
-        let (gw, request, req) = (gw.clone(), request.clone(), &req);
-        let transient = transient.clone();
+        let (gw, request, verified) = (gw.clone(), request.clone(), verified.clone());
+        let own = *org == gw.identity.org();
+        let admission = if own { admission.take() } else { None };
         async move {
-            if *org == gw.identity.org() {
-                endorse_here(&gw, req.proposal.clone(), transient).await
+            if let Some(admission) = admission {
+                endorse_here(&gw, verified, admission).await
             } else {
                 match config.org(org) {
                     Some(info) => {
@@ -221,16 +231,43 @@ fn plan<'c>(
     })
 }
 
-/// This peer's own endorsement.
+/// Runs every check of `proposal` but its signature's here (cheap once
+/// the creator's certificate is cached), then has the signature verified
+/// in a batch with those of concurrent requests. Refusals are the
+/// endorser's, with their usual status (a bad signature is 401
+/// `bad_signature`).
+async fn verify_proposal(
+    gw: &Gateway,
+    proposal: &SignedProposal,
+    transient: BTreeMap<String, Bytes>,
+) -> Result<Verified, GatewayError> {
+    let org = gw.identity.org();
+    let prepared = gw
+        .endorser
+        .prepare(proposal, transient)
+        .map_err(|e| GatewayError::from_endorse(&e, org))?;
+    gw.signatures.verify(prepared).await.map_err(|e| match e {
+        SigBatchError::Refused(e) => GatewayError::from_endorse(&e, org),
+        SigBatchError::Overloaded => GatewayError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Overloaded,
+            Stage::Endorsement,
+            e.to_string(),
+        ),
+        SigBatchError::Stopped(_) => GatewayError::internal(Stage::Endorsement, e.to_string()),
+    })
+}
+
+/// This peer's own endorsement of a proposal checked already.
 async fn endorse_here(
     gw: &Gateway,
-    proposal: SignedProposal,
-    transient: BTreeMap<String, Bytes>,
+    verified: Arc<Verified>,
+    admission: Admission,
 ) -> Result<ProposalResponse, GatewayError> {
     let endorser = gw.endorser.clone();
     let endorsed = gw
         .executor
-        .run(move || endorser.endorse_with_private_data(&proposal, &transient))
+        .run(admission, move || endorser.endorse_verified(&verified))
         .await?
         .map_err(|e| GatewayError::from_endorse(&e, gw.identity.org()))?;
     if !endorsed.private_writes.is_empty() {
@@ -253,6 +290,7 @@ async fn endorse_remote(
     proposal_digest: &Digest,
 ) -> Result<ProposalResponse, GatewayError> {
     let mut failures = Vec::new();
+    let mut overloaded = 0;
     for peer in &org.peers {
         let who = format!("{}@{} ({})", peer.name, org.name, peer.p2p);
         match call_peer(gw, &peer.p2p, request, gw.committer.height()).await {
@@ -271,7 +309,25 @@ async fn endorse_remote(
                 .with_org(&org.name));
             }
             Err(Remote::Failed(why)) => failures.push(format!("{who}: {why}")),
+            Err(Remote::Overloaded(why)) => {
+                overloaded += 1;
+                failures.push(format!("{who}: {why}"));
+            }
         }
+    }
+    if overloaded > 0 && overloaded == failures.len() {
+        // Back-pressure, passed on: the client should retry later.
+        return Err(GatewayError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Overloaded,
+            Stage::Endorsement,
+            format!(
+                "every peer of {} is overloaded: {}",
+                org.name,
+                failures.join("; ")
+            ),
+        )
+        .with_org(&org.name));
     }
     Err(GatewayError::new(
         StatusCode::BAD_GATEWAY,
@@ -297,6 +353,8 @@ enum Remote {
     Chaincode(String),
     /// The peer failed or refused; another peer may do better.
     Failed(String),
+    /// The peer is overloaded (429); another peer may have room.
+    Overloaded(String),
 }
 
 async fn call_peer(
@@ -325,6 +383,9 @@ async fn call_peer(
     }
     match serde_json::from_slice::<ErrorBody>(&body) {
         Ok(err) if err.code == ErrorCode::ChaincodeError => Err(Remote::Chaincode(err.message)),
+        Ok(err) if status == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+            Err(Remote::Overloaded(err.message))
+        }
         Ok(err) => Err(Remote::Failed(format!("{status}: {}", err.message))),
         Err(_) => Err(Remote::Failed(format!(
             "{status}: {}",
@@ -409,11 +470,15 @@ pub(crate) async fn p2p_endorse(
     query: Result<axum::extract::Query<P2pQuery>, axum::extract::rejection::QueryRejection>,
     JsonBody(req): JsonBody<ProposalRequest>,
 ) -> Result<Json<ProposalResponse>, GatewayError> {
+    // An overloaded peer refuses before waiting or checking anything.
+    let admission = gw.executor.admit()?;
     // A garbled query only costs the wait.
     if let Some(min_height) = query.ok().and_then(|q| q.0.min_height) {
         catch_up(&gw, min_height).await;
     }
-    endorse_here(&gw, req.proposal, req.transient.unwrap_or_default())
+    let transient = req.transient.unwrap_or_default();
+    let verified = verify_proposal(&gw, &req.proposal, transient).await?;
+    endorse_here(&gw, Arc::new(verified), admission)
         .await
         .map(Json)
 }

@@ -1,65 +1,144 @@
 //! Running the endorser off the async threads. A simulation is synchronous
 //! CPU work (bounded by fuel) that needs a deep native stack for
 //! chaincode-to-chaincode calls ([`Endorser::required_stack_bytes`], more
-//! than tokio's blocking threads get), so each runs on a thread of its own
-//! with that stack, at most [`MAX_EXECUTIONS`] at once.
+//! than tokio's blocking threads get), so simulations run on a pool of
+//! long-lived threads with that stack, one per core: a thread started per
+//! call cost more than many simulations (a clone and a stack mapping each).
+//! At most [`MAX_QUEUED`] wait for a turn; past that a call is refused as
+//! overloaded (429) at once, so that a flood of proposals meets
+//! back-pressure instead of unbounded queues and timeouts.
 //!
 //! [`Endorser::required_stack_bytes`]: crate::endorser::Endorser::required_stack_bytes
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, oneshot};
+use axum::http::StatusCode;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use super::error::{GatewayError, Stage};
+use super::error::{ErrorCode, GatewayError, Stage};
 
-/// Simulations (evaluate and endorse, local and for other peers) running at
-/// once; more wait for a turn.
-pub const MAX_EXECUTIONS: usize = 16;
+/// Simulations (evaluate and endorse, local and for other peers) running
+/// or waiting at once; more are refused as overloaded. A few hundred
+/// milliseconds of work on this machine class: a longer queue only adds
+/// latency, and under overload turns into timeouts and wasted work.
+pub const MAX_QUEUED: usize = 512;
 
-/// Runs closures on big-stack threads, a bounded number at a time.
+/// A turn in the [`Executor`]'s bounded queue ([`Executor::admit`]).
+#[derive(Debug)]
+pub(crate) struct Admission(OwnedSemaphorePermit);
+
+/// Runs closures on a pool of big-stack threads, a bounded number queued.
 #[derive(Debug)]
 pub(crate) struct Executor {
     permits: Arc<Semaphore>,
+    pool: Option<rayon::ThreadPool>,
     stack_bytes: usize,
 }
 
 impl Executor {
     pub(crate) fn new(stack_bytes: usize) -> Self {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+        // Without a pool (the system refused threads), each call starts one.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .stack_size(stack_bytes)
+            .thread_name(|i| format!("weft-gateway-exec-{i}"))
+            .build()
+            .ok();
         Executor {
-            permits: Arc::new(Semaphore::new(MAX_EXECUTIONS)),
+            permits: Arc::new(Semaphore::new(MAX_QUEUED)),
+            pool,
             stack_bytes,
         }
     }
 
-    /// Runs `f` on a fresh thread once a turn is free. A panic in `f` is
-    /// an internal error, never a crash of the gateway.
+    /// A turn for one simulation, or 429 when [`MAX_QUEUED`] calls are
+    /// already running or waiting. Taken first thing by a request that
+    /// will simulate, so that an overloaded peer refuses it before
+    /// spending anything on it (its signature check included).
+    pub(crate) fn admit(&self) -> Result<Admission, GatewayError> {
+        self.permits
+            .clone()
+            .try_acquire_owned()
+            .map(Admission)
+            .map_err(|_| {
+                GatewayError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::Overloaded,
+                    Stage::Endorsement,
+                    format!(
+                        "{MAX_QUEUED} chaincode calls are already running or waiting on this \
+                         peer; retry later"
+                    ),
+                )
+            })
+    }
+
+    /// Runs `f` on the pool with the turn `admission` holds. A panic in
+    /// `f` is an internal error, never a crash of the gateway.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
+        admission: Admission,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, GatewayError> {
-        let permit = self.permits.clone().acquire_owned().await.map_err(|_| {
-            GatewayError::internal(Stage::Endorsement, "the gateway is shutting down")
-        })?;
+        let permit = admission.0;
         let (tx, rx) = oneshot::channel();
-        std::thread::Builder::new()
-            .name("weft-gateway-exec".into())
-            .stack_size(self.stack_bytes)
-            .spawn(move || {
-                let _permit = permit;
+        let job = move || {
+            let _permit = permit;
+            // On a panic `tx` is dropped unanswered: reported below.
+            if let Ok(value) = catch_unwind(AssertUnwindSafe(f)) {
                 // The receiver may have gone (the client hung up): nothing to do.
-                let _ = tx.send(f());
-            })
-            .map_err(|e| {
-                GatewayError::internal(
-                    Stage::Endorsement,
-                    format!("cannot start a thread for the chaincode: {e}"),
-                )
-            })?;
+                let _ = tx.send(value);
+            }
+        };
+        match &self.pool {
+            Some(pool) => pool.spawn(job),
+            None => {
+                std::thread::Builder::new()
+                    .name("weft-gateway-exec".into())
+                    .stack_size(self.stack_bytes)
+                    .spawn(job)
+                    .map_err(|e| {
+                        GatewayError::internal(
+                            Stage::Endorsement,
+                            format!("cannot start a thread for the chaincode: {e}"),
+                        )
+                    })?;
+            }
+        }
         rx.await.map_err(|_| {
             GatewayError::internal(
                 Stage::Endorsement,
                 "the chaincode call ended without an answer (the endorser panicked)",
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn turns_are_bounded_and_come_back_when_a_call_ends() {
+        let exec = Executor::new(1 << 20);
+        let held: Vec<Admission> = (0..MAX_QUEUED).map(|_| exec.admit().unwrap()).collect();
+        let refused = exec.admit().unwrap_err();
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.body.code, ErrorCode::Overloaded);
+        // A call run with one of the turns gives it back when it ends.
+        let mut held = held.into_iter();
+        let turn = held.next().unwrap();
+        assert_eq!(exec.run(turn, || 41 + 1).await.unwrap(), 42);
+        let again = exec.admit().unwrap();
+        // A panicking call is an internal error and gives its turn back too.
+        let err = exec
+            .run(again, || panic!("boom"))
+            .await
+            .map(|()| ())
+            .unwrap_err();
+        assert_eq!(err.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(exec.admit().is_ok());
     }
 }

@@ -35,8 +35,15 @@
 //! committer writes blocks. **Invariant: no input makes a handler panic**;
 //! every failure is an [`ErrorBody`] with its status.
 //!
-//! Limits: request bodies [`MAX_BODY_BYTES`]; simulations at once
-//! [`exec::MAX_EXECUTIONS`]; event streams [`events::MAX_EVENT_STREAMS`];
+//! Proposal signatures (of evaluate, endorse and the peer-to-peer endorse)
+//! are verified in batches across concurrent requests by the gateway's
+//! [`SigBatcher`], then simulated on the
+//! executor.
+//!
+//! Limits: request bodies [`MAX_BODY_BYTES`]; proposal signatures waiting
+//! to be verified [`endorser::MAX_QUEUED_CHECKS`](crate::endorser::MAX_QUEUED_CHECKS);
+//! simulations running or waiting [`exec::MAX_QUEUED`]; envelopes waiting for the orderers
+//! [`broadcaster::MAX_QUEUED_ENVELOPES`]; event streams [`events::MAX_EVENT_STREAMS`];
 //! outstanding challenges [`auth::MAX_CHALLENGES`]; waits
 //! [`submit::MAX_WAIT_MS`]; calls to peers and orderers
 //! [`endorse::REMOTE_ENDORSE_TIMEOUT_MS`], [`submit::ORDERER_TIMEOUT_MS`].
@@ -69,7 +76,7 @@ use utoipa_axum::routes;
 use weft_types::Identity;
 
 use crate::committer::Committer;
-use crate::endorser::Endorser;
+use crate::endorser::{Endorser, SigBatcher};
 
 pub use api::{
     BlockEventView, BlocksQuery, ChaincodeEventView, ChaincodeEventsQuery, ChaincodeResponse,
@@ -108,11 +115,16 @@ pub struct Gateway {
     peer: String,
     committer: Arc<Committer>,
     endorser: Arc<Endorser>,
+    /// Verifies the signatures of concurrent proposals in batches.
+    signatures: SigBatcher,
     tokens: auth::TokenKeys,
     challenges: auth::Challenges,
     http: reqwest::Client,
     broadcaster: broadcaster::Broadcaster,
     executor: exec::Executor,
+    /// Submissions received and not answered yet (see
+    /// [`submit::MAX_PENDING_SUBMITS`]).
+    pending_submits: submit::PendingSubmits,
     streams: Arc<Semaphore>,
     metrics: Arc<metrics::Metrics>,
     clock: Clock,
@@ -177,10 +189,12 @@ impl Gateway {
                 committer.config().clone(),
             ),
             executor: exec::Executor::new(endorser.required_stack_bytes()),
+            pending_submits: submit::PendingSubmits::default(),
             identity,
             peer,
             committer,
             endorser,
+            signatures: SigBatcher::new(),
             tokens,
             challenges: auth::Challenges::default(),
             http,

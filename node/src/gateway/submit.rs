@@ -2,6 +2,7 @@
 //! committed it) and `GET /v1/transactions/{tx_id}/status`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Json;
@@ -53,6 +54,7 @@ pub(crate) async fn submit(
     QueryParams(query): QueryParams<SubmitQuery>,
     JsonBody(envelope): JsonBody<Envelope>,
 ) -> Result<Response, GatewayError> {
+    let _pending = gw.pending_submits.enter();
     let tx = envelope.decode().map_err(|e| {
         GatewayError::malformed(format!("the envelope does not hold a transaction: {e}"))
     })?;
@@ -90,6 +92,51 @@ pub(crate) async fn submit(
                  {timeout_ms} ms; ask /v1/transactions/{tx_id}/status later"
             ),
         )),
+    }
+}
+
+/// Submissions a gateway may have waiting for the orderers or for their
+/// commit before it refuses new endorsements (429): past it the network is
+/// taking transactions in faster than it commits them, and endorsing more
+/// would only lengthen every wait until clients time out. Submissions
+/// themselves are never refused for it (their endorsement is already paid).
+pub const MAX_PENDING_SUBMITS: usize = 1024;
+
+/// The count of submissions in progress at a gateway.
+#[derive(Debug, Default)]
+pub(crate) struct PendingSubmits(Arc<AtomicUsize>);
+
+/// One submission in progress; leaving the count when dropped.
+pub(crate) struct PendingSubmit(Arc<AtomicUsize>);
+
+impl Drop for PendingSubmit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl PendingSubmits {
+    /// Counts a submission until the returned guard is dropped.
+    pub(crate) fn enter(&self) -> PendingSubmit {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        PendingSubmit(self.0.clone())
+    }
+
+    /// 429 when [`MAX_PENDING_SUBMITS`] submissions are in progress.
+    pub(crate) fn admit_endorsement(&self) -> Result<(), GatewayError> {
+        let pending = self.0.load(Ordering::Relaxed);
+        if pending < MAX_PENDING_SUBMITS {
+            return Ok(());
+        }
+        Err(GatewayError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Overloaded,
+            Stage::Endorsement,
+            format!(
+                "{pending} transactions submitted here are still waiting to be ordered or \
+                 committed; retry later"
+            ),
+        ))
     }
 }
 
@@ -339,5 +386,27 @@ fn refusal_code(status: StatusCode, code: Option<&str>) -> ErrorCode {
         (_, StatusCode::UNAUTHORIZED) => ErrorCode::BadSignature,
         (_, StatusCode::FORBIDDEN) => ErrorCode::BadCreator,
         _ => ErrorCode::Malformed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endorsements_are_refused_while_too_many_submissions_wait() {
+        let pending = PendingSubmits::default();
+        let mut held: Vec<PendingSubmit> = Vec::new();
+        for _ in 0..MAX_PENDING_SUBMITS - 1 {
+            held.push(pending.enter());
+        }
+        assert!(pending.admit_endorsement().is_ok());
+        held.push(pending.enter());
+        let refused = pending.admit_endorsement().unwrap_err();
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.body.code, ErrorCode::Overloaded);
+        // A submission answered leaves the count.
+        held.pop();
+        assert!(pending.admit_endorsement().is_ok());
     }
 }

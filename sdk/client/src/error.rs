@@ -271,6 +271,11 @@ impl ClientError {
                 message,
             };
         }
+        // Back-pressure at any stage (a full endorsement queue, the
+        // orderers' queue): the same request may succeed later.
+        if status == 429 || code == "overloaded" {
+            return ClientError::Overloaded { message };
+        }
         if status == 504 || code == "timeout" {
             return ClientError::Timeout {
                 stage: stage.unwrap_or(Stage::CommitWait),
@@ -441,6 +446,14 @@ mod tests {
             r#"{"code":"overloaded","message":"slow down"}"#,
             ClientError::Overloaded {
                 message: "slow down".into(),
+            },
+        );
+        // Back-pressure is Overloaded whatever stage refused.
+        check(
+            429,
+            r#"{"code":"overloaded","stage":"endorsement","org":"Org2","message":"full"}"#,
+            ClientError::Overloaded {
+                message: "full".into(),
             },
         );
         check(

@@ -8,8 +8,8 @@
 
 use weft_types::{
     Certificate, Digest, Domain, Endorsement, Envelope, Proposal, ProposalResponsePayload,
-    Response, Signature, SignedProposal, Transaction, TxBody, TxHeader, TxId, sha3_256,
-    transient_digest,
+    Response, Signature, SignedProposal, Transaction, TxBody, TxHeader, TxId, batch_verify,
+    batch_verify::SignatureCheck, sha3_256, transient_digest,
 };
 
 use crate::api::{EndorseResponse, TransientMap};
@@ -169,11 +169,23 @@ impl UnsignedProposal {
         })
     }
 
-    /// Signs with `signer`, which must hold the creator's key.
+    /// Signs with `signer`, which must hold the creator's key. The
+    /// signature is not checked here (a wrong key is refused by the
+    /// gateway as `bad_signature`): checking it cost the load generator a
+    /// verification per call, more than the signing itself.
     pub fn sign(self, signer: &dyn Signer) -> Result<PreparedProposal> {
+        if signer.certificate() != &self.creator {
+            return Err(ClientError::invalid(
+                "the signer's certificate is not the one the proposal was built for (its tx id is bound to the creator)",
+            ));
+        }
         let signature = signer.sign(Domain::Proposal, &self.digest())?;
-        let certificate = signer.certificate().clone();
-        self.with_signature(signature, certificate)
+        let signed = SignedProposal::from_parts(self.payload, signature, self.creator);
+        Ok(PreparedProposal {
+            proposal: self.proposal,
+            signed,
+            transient: self.transient,
+        })
     }
 }
 
@@ -343,9 +355,20 @@ impl Endorsed {
         Ok(envelope)
     }
 
-    /// Signs with `signer`, which must hold the creator's key.
+    /// Signs with `signer`, which must hold the creator's key (not
+    /// re-checked, as for [`UnsignedProposal::sign`]).
     pub fn sign(&self, signer: &dyn Signer) -> Result<Envelope> {
-        self.attach(signer.sign(Domain::Transaction, &self.digest)?)
+        if signer.certificate() != &self.creator {
+            return Err(ClientError::invalid(
+                "the signer's certificate is not the transaction creator's",
+            ));
+        }
+        let signature = signer.sign(Domain::Transaction, &self.digest)?;
+        Ok(Envelope::from_parts(
+            self.payload.clone(),
+            signature,
+            self.creator.clone(),
+        ))
     }
 }
 
@@ -357,11 +380,23 @@ fn check_endorsements(
         return Err("it has no endorsements".into());
     }
     let digest = sha3_256(response);
+    // One batch verification for all of them; on failure, name the first bad one.
+    let mut checks = Vec::with_capacity(endorsements.len());
     for (i, e) in endorsements.iter().enumerate() {
-        e.verify_signature(Domain::Endorsement, &digest)
+        let body = e
+            .endorser
+            .decode()
             .map_err(|err| format!("endorsement {i}: {err}"))?;
+        checks.push(SignatureCheck::new(
+            (i, format!("{}@{}", body.name, body.org)),
+            &body.public_key,
+            Domain::Endorsement,
+            &digest,
+            &e.signature,
+        ));
     }
-    Ok(())
+    batch_verify::verify(checks)
+        .map_err(|(i, who)| format!("endorsement {i}: the signature of {who} does not verify"))
 }
 
 #[cfg(test)]

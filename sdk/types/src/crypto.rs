@@ -174,19 +174,41 @@ impl Domain {
     }
 }
 
+/// Public keys `PublicKey::from_bytes` remembers as decompressed.
+const KEY_CACHE_ENTRIES: usize = 4096;
+
+static KEY_CACHE: std::sync::OnceLock<
+    std::sync::Mutex<std::collections::HashMap<[u8; 32], ed25519_dalek::VerifyingKey>>,
+> = std::sync::OnceLock::new();
+
 /// An ed25519 public key. Serialized as base64 of its 32 bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PublicKey(ed25519_dalek::VerifyingKey);
 
 impl PublicKey {
     /// Parses 32 bytes; rejects bytes that are not a curve point.
+    ///
+    /// Decompressing a point costs about as much as signing, and the same
+    /// few keys (the members' certificates) are parsed with every
+    /// transaction, so keys already decompressed are remembered
+    /// (4,096 at most, forgotten all at once when full). Only valid points are.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         let arr: [u8; 32] = bytes.try_into().map_err(|_| {
             CryptoError::InvalidPublicKey(format!("expected 32 bytes, got {}", bytes.len()))
         })?;
-        ed25519_dalek::VerifyingKey::from_bytes(&arr)
-            .map(PublicKey)
-            .map_err(|e| CryptoError::InvalidPublicKey(e.to_string()))
+        let cache = KEY_CACHE.get_or_init(Default::default);
+        if let Some(key) = cache.lock().ok().and_then(|keys| keys.get(&arr).copied()) {
+            return Ok(PublicKey(key));
+        }
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&arr)
+            .map_err(|e| CryptoError::InvalidPublicKey(e.to_string()))?;
+        if let Ok(mut keys) = cache.lock() {
+            if keys.len() >= KEY_CACHE_ENTRIES {
+                keys.clear();
+            }
+            keys.insert(arr, key);
+        }
+        Ok(PublicKey(key))
     }
 
     /// The 32 bytes of the key.
@@ -381,5 +403,24 @@ mod tests {
         let json = serde_json::to_string(&pk).unwrap();
         assert_eq!(serde_json::from_str::<PublicKey>(&json).unwrap(), pk);
         assert!(serde_json::from_str::<PublicKey>("\"AAAA\"").is_err());
+    }
+
+    #[test]
+    fn remembered_keys_parse_the_same_and_invalid_points_stay_invalid() {
+        let key = SigningKey::generate();
+        let pk = key.public_key();
+        let bytes = pk.to_bytes();
+        let first = PublicKey::from_bytes(&bytes).unwrap();
+        let again = PublicKey::from_bytes(&bytes).unwrap();
+        assert_eq!((first, again), (pk, pk));
+        let digest = sha3_256(b"m");
+        let sig = key.sign(Domain::Proposal, &digest);
+        again.verify(Domain::Proposal, &digest, &sig).unwrap();
+        // y = 2 is not on the curve: refused every time, never remembered.
+        let mut not_a_point = [0u8; 32];
+        not_a_point[0] = 2;
+        for _ in 0..2 {
+            assert!(PublicKey::from_bytes(&not_a_point).is_err());
+        }
     }
 }

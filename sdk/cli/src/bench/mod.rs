@@ -34,6 +34,7 @@ use tokio::time::Instant;
 use weft_client::{ClientError, Contract, Gateway, GatewayConfig, Profile, Signer};
 
 use crate::client_cmd::{DEFAULT_PROFILE, error_parts};
+use crate::signals::Signals;
 use procstat::ProcWatch;
 use report::{Mode, Outcome, Report, ReportInput, Sample};
 use workload::{Kind, Op, RunContext, Workload};
@@ -78,7 +79,7 @@ pub struct BenchArgs {
     pub keys: usize,
     /// Open loop: operations allowed in flight at once; one due beyond it
     /// is counted failed at the client (`client`/`in_flight_limit`).
-    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    #[arg(long, value_name = "N", default_value_t = 4096)]
     pub max_in_flight: u64,
     /// Per-request timeout, seconds.
     #[arg(long, value_name = "S", default_value_t = 30)]
@@ -137,12 +138,17 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Report> {
     if args.duration == 0 {
         bail!("--duration must be at least 1 second");
     }
+    // A signal stops the run, and the spawned network with it.
+    let mut signals = Signals::install().context("cannot handle signals")?;
     let spawned = if args.spawn {
-        Some(spawn::Spawned::start(args.orgs, args.orderers).await?)
+        tokio::select! {
+            started = spawn::Spawned::start(args.orgs, args.orderers) => Some(started?),
+            signal = signals.recv() => bail!("stopped by {signal} while the network was starting"),
+        }
     } else {
         None
     };
-    let outcome = async {
+    let work = async {
         let (profile_path, network, nodes) = match &spawned {
             Some(s) => (s.profile(), s.describe(), s.nodes()),
             None => {
@@ -159,8 +165,11 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Report> {
             .write(&args.out)
             .with_context(|| format!("cannot write the report to {}", args.out.display()))?;
         Ok(report)
-    }
-    .await;
+    };
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        signal = signals.recv() => Err(anyhow::anyhow!("stopped by {signal}; no report written")),
+    };
     if let Some(s) = spawned {
         s.stop().await;
     }

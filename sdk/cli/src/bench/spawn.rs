@@ -140,10 +140,12 @@ impl Spawned {
 
 impl Drop for Spawned {
     fn drop(&mut self) {
-        // Only reached without `stop` on a panic: the nodes stop themselves
-        // when `weft up` dies (their stdin closes).
+        // Reached without `stop` when a signal interrupted the start, or on
+        // a panic: the nodes stop themselves when `weft up` dies (their
+        // stdin closes).
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
