@@ -133,11 +133,7 @@ mod tests {
         assert_eq!(exec.run(turn, || 41 + 1).await.unwrap(), 42);
         let again = exec.admit().unwrap();
         // A panicking call is an internal error and gives its turn back too.
-        let err = exec
-            .run(again, || panic!("boom"))
-            .await
-            .map(|()| ())
-            .unwrap_err();
+        let err = exec.run::<()>(again, || panic!("boom")).await.unwrap_err();
         assert_eq!(err.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(exec.admit().is_ok());
     }
