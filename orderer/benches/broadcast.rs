@@ -14,7 +14,11 @@
 //! `WEFT_BENCH_CLIENTS`, concurrent single-envelope broadcasters, default
 //! 1024, 0 to skip that phase; `WEFT_BENCH_BATCH`, envelopes per batch request, default 500;
 //! `WEFT_BENCH_STREAMS`, concurrent batch requests, default 16;
-//! `WEFT_BENCH_SECS`, seconds per phase, default 10).
+//! `WEFT_BENCH_SECS`, seconds per phase, default 10; `WEFT_BENCH_RATE`,
+//! envelopes/s of the latency phase instead of half the better rate, to
+//! compare latency at the same load across builds; `WEFT_BENCH_ORDERER_BIN`,
+//! the orderer binary to run instead of the one cargo built, to compare
+//! builds).
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -27,6 +31,11 @@ use weft_tests::network::TestNetwork;
 use weft_types::{
     Block, Bytes, Envelope, LifecycleTransaction, Transaction, TxBody, TxHeader, TxId,
 };
+
+/// Envelopes signed ahead per second of a phase: enough for the three
+/// phases at ~15k, ~40k and ~20k envelopes/s. When the pool runs out, the
+/// latency phase says so.
+const POOL_ENVELOPES_PER_SEC: usize = 100_000;
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -132,10 +141,12 @@ async fn run() {
     for i in 0..3 {
         net.write_orderer_files(root.path(), i);
     }
+    let orderer_bin = std::env::var("WEFT_BENCH_ORDERER_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_weft-orderer").to_owned());
     let _cluster = Cluster(
         (0..3)
             .map(|i| {
-                Command::new(env!("CARGO_BIN_EXE_weft-orderer"))
+                Command::new(&orderer_bin)
                     .arg("--config")
                     .arg(root.path().join(format!("orderer{i}.toml")))
                     .env("WEFT_LOG", "warn")
@@ -156,7 +167,7 @@ async fn run() {
     println!("3 orderers up, leader orderer{leader}; signing envelopes…");
     let batch = env_num("WEFT_BENCH_BATCH", 500).max(1) as usize;
     let streams = env_num("WEFT_BENCH_STREAMS", 16).max(1) as usize;
-    let pool = Arc::new(envelopes(&net, 60_000 * secs as usize));
+    let pool = Arc::new(envelopes(&net, POOL_ENVELOPES_PER_SEC * secs as usize));
     let size = pool[0].1.len();
     let next = Arc::new(AtomicUsize::new(0));
 
@@ -288,17 +299,22 @@ async fn run() {
             }
         })
     };
-    let half = (rate / 2.0).max(1.0);
+    let (load, load_name) = match env_num("WEFT_BENCH_RATE", 0) {
+        0 => ((rate / 2.0).max(1.0), "half"),
+        fixed => (fixed as f64, "WEFT_BENCH_RATE"),
+    };
     let tick = Duration::from_millis(10);
-    let per_tick = ((half / 100.0).round() as usize).max(1);
+    let per_tick = ((load / 100.0).round() as usize).max(1);
     let start = Instant::now();
     let ticks = secs as usize * 100;
     let mut sends = Vec::new();
+    let mut ticks_sent = 0;
     for k in 0..ticks {
         let i = next.fetch_add(per_tick, Ordering::Relaxed);
         let Some(envelopes) = pool.get(i..i + per_tick) else {
             break;
         };
+        ticks_sent += 1;
         tokio::time::sleep_until((start + tick * k as u32).into()).await;
         let now = Instant::now();
         sent_at
@@ -327,11 +343,17 @@ async fn run() {
             .unwrap_or_default()
     };
     println!(
-        "at {:.0} envelopes/s (half, {per_tick} every 10 ms): {} delivered, broadcast→deliver p50 {:?}, p99 {:?}, max {:?}",
+        "at {:.0} envelopes/s ({load_name}, {per_tick} every 10 ms): {} delivered, broadcast→deliver p50 {:?}, p99 {:?}, max {:?}",
         per_tick as f64 * 100.0,
         l.len(),
         pct(0.50),
         pct(0.99),
         l.last().copied().unwrap_or_default()
     );
+    if ticks_sent < ticks {
+        println!(
+            "  (the envelope pool ran out after {:.1} s of this phase)",
+            ticks_sent as f64 / 100.0
+        );
+    }
 }

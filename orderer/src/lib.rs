@@ -9,7 +9,7 @@
 //!   simulated network with loss, delay, partitions and crashes.
 //! - [`log`]: [`log::DurableLog`], what the Ready loop persists;
 //!   [`memory_log::MemoryLog`] (tests, with crash semantics) and
-//!   [`sled_log`] (on disk).
+//!   [`sled_log`] (on disk: entries in an append-only file, the rest in sled).
 //! - [`cutter`]: the leader's batching of envelopes into blocks.
 //! - [`blockstore`]: the orderer's chain in a synced append-only file.
 //! - [`transport`]: Raft messages between orderers over TCP, with a signed
@@ -28,6 +28,7 @@ pub mod blockstore;
 pub mod consensus;
 pub mod cutter;
 pub mod daemon;
+mod entry_file;
 pub mod log;
 pub mod memory_log;
 pub mod service;

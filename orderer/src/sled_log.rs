@@ -1,26 +1,47 @@
-//! [`SledLog`]: the orderer's Raft log on disk, a [`DurableLog`] in sled.
+//! [`SledLog`]: the orderer's Raft log on disk, a [`DurableLog`] in a
+//! directory: the entries in an append-only file, everything else in sled.
 //!
-//! Everything lives in one sled tree, so that each write that must be
-//! atomic (an append with its truncation, an installed snapshot, a
-//! compaction) is a single sled batch:
+//! Entries are whole blocks (100 KB–600 KB); in a sled tree each was a
+//! blob, and inserting them cost more CPU than the rest of the orderer. So
+//! they go to `raft-entries.log` (records with a CRC, an in-memory index
+//! and a cache of the newest entries; its format is in `entry_file.rs`),
+//! and one sled tree (`raft_log`) keeps the small records:
 //!
-//! | key                      | value                                   |
-//! |--------------------------|-----------------------------------------|
-//! | `e` + index (u64, BE)    | the [`Entry`], protobuf                 |
-//! | `m:hard_state`           | the [`HardState`], protobuf             |
-//! | `m:conf_state`           | the [`ConfState`], protobuf             |
-//! | `m:snapshot_meta`        | the last snapshot's [`SnapshotMetadata`]|
-//! | `m:snapshot_data`        | the last snapshot's data                |
+//! | key                   | value                                            |
+//! |-----------------------|--------------------------------------------------|
+//! | `m:hard_state`        | the [`HardState`], protobuf                      |
+//! | `m:conf_state`        | the [`ConfState`], protobuf                      |
+//! | `m:snapshot_meta`     | the last snapshot's [`SnapshotMetadata`]         |
+//! | `m:snapshot_data`     | the last snapshot's data                         |
+//! | `m:entry_file_synced` | bytes of the entry file known synced (u64, BE)   |
 //!
-//! Invariants: the stored entries are exactly `snapshot.index + 1 ..=
-//! last_index`, without holes; the hard state, conf state, snapshot
-//! metadata and last index are cached in memory and always equal what the
-//! tree holds, so that `first_index`, `last_index` and `initial_state` do
-//! no I/O.
+//! Invariants: the live entries are exactly `snapshot.index + 1 ..=
+//! last_index`, without holes (the file may still hold a dead prefix at or
+//! below the snapshot); the hard state, conf state, snapshot metadata and
+//! the entries' terms are in memory and always equal what is stored, so
+//! that `first_index`, `last_index`, `term` and `initial_state` do no I/O.
 //!
-//! Writes reach sled at once (reads see them) but are durable only after
-//! [`DurableLog::sync`], which fsyncs. Reopening a log with
-//! [`SledLog::open`] gives back at least what was synced.
+//! Writes are visible at once but durable only after [`DurableLog::sync`],
+//! which fsyncs the file, then puts the file's length, the hard state and
+//! the conf state in the tree and flushes sled. Reopening a log with
+//! [`SledLog::open`] gives back at least what was synced. Two stores
+//! cannot share a transaction, so their writes are ordered; sled may also
+//! flush on its own at any time, so the tree never gets ahead of the file:
+//! - the hard and conf states wait in memory for `sync`: a commit index
+//!   must not reach disk before the entries it commits;
+//! - `m:entry_file_synced` is raised only after the file's fsync, and
+//!   lowered durably before the file shrinks under it. On open, a bad
+//!   record inside that length is [`SledLogError::Corrupt`]; past it, it is
+//!   the torn tail of writes never synced (a crash), and is cut off.
+//! - A new leader's overwrite truncates the file and syncs the truncation.
+//! - The file loses a dead prefix (a rewrite once it is large, or emptying
+//!   when an installed snapshot is past every entry) only after the
+//!   snapshot covering it is durable; an installed snapshot's stale entries
+//!   leave the file durably before the snapshot is written.
+//!
+//! A directory written when entries lived in the tree (under `e` + index,
+//! BE) is migrated on open: the entries are copied into a new, synced file,
+//! then removed from the tree in one batch.
 //!
 //! Semantics follow raft-rs's `MemStorage`, except that:
 //! - a compaction at `index` keeps no entry at `index`; its term is the
@@ -33,133 +54,84 @@
 //!   snapshot, and `apply_snapshot` keeps the entries after the snapshot
 //!   when the log holds the snapshot's last entry.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use protobuf::Message as _;
-use protobuf::wire_format::WireType;
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 
+use crate::entry_file::EntryFile;
 use crate::log::DurableLog;
 
-/// The sled tree that holds the log (one per orderer data directory).
+mod error;
+mod migration;
+
+pub use error::SledLogError;
+
+/// The sled tree that holds the log's metadata (one per orderer data directory).
 const TREE_NAME: &str = "raft_log";
-/// First byte of every entry key; the index follows, big-endian.
-const ENTRY_PREFIX: u8 = b'e';
 const HARD_STATE_KEY: &[u8] = b"m:hard_state";
 const CONF_STATE_KEY: &[u8] = b"m:conf_state";
 const SNAPSHOT_META_KEY: &[u8] = b"m:snapshot_meta";
 const SNAPSHOT_DATA_KEY: &[u8] = b"m:snapshot_data";
-/// Field number of `term` in eraftpb's `Entry`.
-const ENTRY_TERM_FIELD: u32 = 2;
-/// Why the on-disk Raft log failed. Any of these stops the node: raft-rs
-/// cannot continue after a storage error.
-#[derive(Debug, thiserror::Error)]
-pub enum SledLogError {
-    /// sled could not open the directory.
-    #[error(
-        "cannot open the raft log in {dir}: {source}; check that the directory is writable and not used by another orderer"
-    )]
-    Open {
-        /// The directory given to [`SledLog::open`].
-        dir: PathBuf,
-        /// What sled reported.
-        source: sled::Error,
-    },
-    /// sled failed to read, write or fsync.
-    #[error("raft log storage failed: {0}")]
-    Storage(#[from] sled::Error),
-    /// What is on disk cannot be decoded or breaks the log's invariants.
-    #[error(
-        "raft log is corrupt: {what}: {reason}; restore the orderer's data directory from a backup or let it rejoin from an empty directory"
-    )]
-    Corrupt {
-        /// The record that is wrong (`"entry 42"`, `"hard state"`).
-        what: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A record could not be encoded (a bug: raft-rs types always encode).
-    #[error("cannot encode the {what}: {reason}")]
-    Encode {
-        /// The record being written.
-        what: &'static str,
-        /// What protobuf reported.
-        reason: String,
-    },
-    /// The entries given to `append` do not have consecutive indexes.
-    #[error("entries to append are not consecutive: index {next} follows index {previous}")]
-    NotConsecutive {
-        /// Index of an entry in the batch.
-        previous: u64,
-        /// Index of the entry after it, which is not `previous + 1`.
-        next: u64,
-    },
-    /// `append` would leave a hole after the stored entries.
-    #[error(
-        "cannot append entry {first_new}: the log ends at index {last_index}, so entries would be missing"
-    )]
-    Gap {
-        /// The last stored index.
-        last_index: u64,
-        /// The first index given to `append`.
-        first_new: u64,
-    },
-    /// `compact` was asked to cut entries that are not committed yet.
-    #[error(
-        "cannot compact the log up to index {index}: only committed entries can be compacted and the commit index is {commit}"
-    )]
-    CompactBeyondCommit {
-        /// The requested compaction index.
-        index: u64,
-        /// The hard state's commit index.
-        commit: u64,
-    },
-    /// `compact` was asked to cut entries that are not stored.
-    #[error("cannot compact the log up to index {index}: the log ends at index {last_index}")]
-    CompactBeyondLog {
-        /// The requested compaction index.
-        index: u64,
-        /// The last stored index.
-        last_index: u64,
-    },
-    /// `apply_snapshot` got a snapshot that the log already covers.
-    #[error(
-        "snapshot at index {index} is out of date: the log already starts at index {first_index}"
-    )]
-    SnapshotOutOfDate {
-        /// The snapshot's index.
-        index: u64,
-        /// The log's first index.
-        first_index: u64,
-    },
-    /// `bootstrap` on a log that already holds state.
-    #[error(
-        "cannot bootstrap the raft log: it already holds entries, a snapshot, a hard state or voters; start the orderer without bootstrapping, or give it an empty directory"
-    )]
-    NotEmpty,
-    /// `bootstrap` without voters.
-    #[error("cannot bootstrap a raft cluster without voters")]
-    NoVoters,
+pub(crate) const ENTRY_FILE_SYNCED_KEY: &[u8] = b"m:entry_file_synced";
+
+/// The entry file's name in the log's directory.
+pub const ENTRY_FILE_NAME: &str = "raft-entries.log";
+/// Default of [`SledLogOptions::rewrite_min_dead_bytes`]: 64 MiB.
+pub const DEFAULT_REWRITE_MIN_DEAD_BYTES: u64 = 64 * 1024 * 1024;
+/// Default of [`SledLogOptions::cache_max_bytes`]: 32 MiB.
+pub const DEFAULT_CACHE_MAX_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Tuning of a [`SledLog`]; the default is what the orderer uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SledLogOptions {
+    /// The entry file is rewritten without its dead prefix (entries a
+    /// snapshot covers) once that prefix is at least this many bytes and
+    /// more than half the file.
+    pub rewrite_min_dead_bytes: u64,
+    /// Most bytes of the newest entries kept in memory, so that reading
+    /// back what was just appended does no I/O.
+    pub cache_max_bytes: u64,
+}
+
+impl Default for SledLogOptions {
+    fn default() -> Self {
+        SledLogOptions {
+            rewrite_min_dead_bytes: DEFAULT_REWRITE_MIN_DEAD_BYTES,
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
+        }
+    }
 }
 
 /// The Raft log, hard state, conf state and last snapshot of one orderer,
-/// stored in sled. See the [module docs](self) for the layout.
+/// in a directory. See the [module docs](self) for the layout.
 #[derive(Debug)]
 pub struct SledLog {
     db: sled::Db,
     tree: sled::Tree,
+    entries: EntryFile,
+    options: SledLogOptions,
     hard_state: HardState,
     conf_state: ConfState,
+    /// The hard or conf state changed since it was last put in the tree.
+    states_unsaved: bool,
     /// The last snapshot taken or installed; index 0 when there is none.
     snapshot_meta: SnapshotMetadata,
     /// Index of the last stored entry, or the snapshot's index.
     last_index: u64,
+    /// What `m:entry_file_synced` holds (written, not necessarily flushed).
+    synced_len: u64,
 }
 
 impl SledLog {
     /// Opens (or creates) the log in `dir`; a reopened log returns what was synced.
     pub fn open(dir: &Path) -> Result<SledLog, SledLogError> {
+        SledLog::open_with(dir, SledLogOptions::default())
+    }
+
+    /// [`SledLog::open`] with other [`SledLogOptions`] (tests use small
+    /// thresholds to exercise rewrites and reads from the file).
+    pub fn open_with(dir: &Path, options: SledLogOptions) -> Result<SledLog, SledLogError> {
         let db = open_db(dir).map_err(|source| SledLogError::Open {
             dir: dir.to_path_buf(),
             source,
@@ -169,15 +141,34 @@ impl SledLog {
         let conf_state: ConfState = read_message(&tree, CONF_STATE_KEY, "conf state")?;
         let snapshot_meta: SnapshotMetadata =
             read_message(&tree, SNAPSHOT_META_KEY, "snapshot metadata")?;
-        let last_index = stored_last_index(&tree, snapshot_meta.index)?;
-        Ok(SledLog {
+        migration::move_tree_entries_to_file(&db, &tree, dir, snapshot_meta.index)?;
+        let synced_len = read_synced_len(&tree)?;
+        let entries = EntryFile::open(
+            dir,
+            snapshot_meta.index,
+            synced_len,
+            options.cache_max_bytes,
+        )?;
+        let last_index = entries.last_index().unwrap_or(snapshot_meta.index);
+        let mut log = SledLog {
             db,
             tree,
+            entries,
+            options,
             hard_state,
             conf_state,
+            states_unsaved: false,
             snapshot_meta,
             last_index,
-        })
+            synced_len,
+        };
+        if log.entries.needs_reset_for(log.snapshot_meta.index) {
+            // A crash after an installed snapshot past every entry was
+            // recorded, before the file was emptied.
+            log.lower_synced_len(0)?;
+            log.entries.reset(log.snapshot_meta.index + 1)?;
+        }
+        Ok(log)
     }
 
     /// A new log for a node that starts a cluster: conf state with these
@@ -211,61 +202,66 @@ impl SledLog {
     }
 
     fn stored_term(&self, index: u64) -> Result<u64, SledLogError> {
-        let what = || format!("entry {index}");
-        let bytes = self
-            .tree
-            .get(entry_key(index))?
+        self.entries
+            .term(index)
             .ok_or_else(|| SledLogError::Corrupt {
-                what: what(),
+                what: format!("entry {index}"),
                 reason: "missing inside the log".to_owned(),
-            })?;
-        decode_term(&bytes).map_err(|e| SledLogError::Corrupt {
-            what: what(),
-            reason: e.to_string(),
-        })
+            })
     }
 
-    fn read_entries(
-        &self,
-        low: u64,
-        high: u64,
-        max_size: Option<u64>,
-    ) -> Result<Vec<Entry>, SledLogError> {
-        let mut entries = Vec::new();
-        let mut size: u64 = 0;
-        for item in self.tree.range(entry_key(low)..entry_key(high)) {
-            let (_, value) = item?;
-            let expected = low + entries.len() as u64;
-            let what = || format!("entry {expected}");
-            let entry = Entry::parse_from_bytes(&value).map_err(|e| SledLogError::Corrupt {
-                what: what(),
-                reason: e.to_string(),
-            })?;
-            if entry.index != expected {
-                return Err(SledLogError::Corrupt {
-                    what: what(),
-                    reason: format!(
-                        "stored under index {expected} but has index {}",
-                        entry.index
-                    ),
-                });
-            }
-            // Like raft-rs's `limit_size`: the first entry always, then
-            // while the total stays within `max_size`. The stored length is
-            // the entry's protobuf size.
-            size += value.len() as u64;
-            if !entries.is_empty() && max_size.is_some_and(|max| size > max) {
-                return Ok(entries);
-            }
-            entries.push(entry);
+    /// Makes `m:entry_file_synced` at most `len`, durably: call before the
+    /// entry file shrinks to `len`.
+    fn lower_synced_len(&mut self, len: u64) -> Result<(), SledLogError> {
+        if self.synced_len <= len {
+            return Ok(());
         }
-        if entries.len() as u64 != high - low {
-            return Err(SledLogError::Corrupt {
-                what: format!("entry {}", low + entries.len() as u64),
-                reason: "missing inside the log".to_owned(),
-            });
+        self.tree
+            .insert(ENTRY_FILE_SYNCED_KEY, &len.to_be_bytes())?;
+        self.db.flush()?;
+        self.synced_len = len;
+        Ok(())
+    }
+
+    /// Records that the first `len` bytes of the entry file are synced.
+    fn record_synced_len(&mut self, len: u64) -> Result<(), SledLogError> {
+        if self.synced_len != len {
+            self.tree
+                .insert(ENTRY_FILE_SYNCED_KEY, &len.to_be_bytes())?;
+            self.synced_len = len;
         }
-        Ok(entries)
+        Ok(())
+    }
+
+    /// Drops entry `index` and every later one from the file, durably.
+    fn truncate_entries_from(&mut self, index: u64) -> Result<(), SledLogError> {
+        let Some(offset) = self.entries.offset(index) else {
+            return Ok(());
+        };
+        self.lower_synced_len(offset)?;
+        self.entries.truncate_from(index)
+    }
+
+    /// Rewrites the entry file without its dead prefix when that is due.
+    /// The snapshot that made the prefix dead becomes durable first.
+    fn maybe_rewrite(&mut self) -> Result<(), SledLogError> {
+        if !self
+            .entries
+            .rewrite_due(self.options.rewrite_min_dead_bytes)
+        {
+            return Ok(());
+        }
+        let rewrite = self.entries.prepare_rewrite()?;
+        let len = rewrite.len();
+        if self.synced_len > len {
+            self.tree
+                .insert(ENTRY_FILE_SYNCED_KEY, &len.to_be_bytes())?;
+            self.synced_len = len;
+        }
+        self.db.flush()?;
+        self.entries.install_rewrite(rewrite)?;
+        // The new file was synced whole.
+        self.record_synced_len(len)
     }
 }
 
@@ -297,7 +293,7 @@ impl Storage for SledLog {
             return Ok(Vec::new());
         }
         let max_size = max_size.into().filter(|&max| max != raft::NO_LIMIT);
-        self.read_entries(low, high, max_size).map_err(into_raft)
+        self.entries.entries(low, high, max_size).map_err(into_raft)
     }
 
     fn term(&self, idx: u64) -> raft::Result<u64> {
@@ -350,7 +346,8 @@ impl DurableLog for SledLog {
 
     /// Also refuses a batch with holes ([`SledLogError::NotConsecutive`])
     /// or that starts past `last_index + 1` ([`SledLogError::Gap`]), where
-    /// `MemStorage` panics.
+    /// `MemStorage` panics. Overwriting stored entries syncs the
+    /// truncation at once (it is rare: a new leader's).
     fn append(&mut self, entries: &[Entry]) -> Result<(), SledLogError> {
         for pair in entries.windows(2) {
             if pair[1].index != pair[0].index + 1 {
@@ -361,10 +358,11 @@ impl DurableLog for SledLog {
             }
         }
         let snapshot_index = self.snapshot_meta.index;
-        let new: Vec<&Entry> = entries
+        let skip = entries
             .iter()
-            .filter(|e| e.index > snapshot_index)
-            .collect();
+            .take_while(|e| e.index <= snapshot_index)
+            .count();
+        let new = &entries[skip..];
         let (Some(first_new), Some(last_new)) = (new.first(), new.last()) else {
             return Ok(());
         };
@@ -374,22 +372,18 @@ impl DurableLog for SledLog {
                 first_new: first_new.index,
             });
         }
-        let mut batch = sled::Batch::default();
-        for entry in &new {
-            batch.insert(&entry_key(entry.index), encode(*entry, "entry")?);
+        if first_new.index <= self.last_index {
+            self.truncate_entries_from(first_new.index)?;
         }
-        for stale in last_new.index + 1..=self.last_index {
-            batch.remove(&entry_key(stale));
-        }
-        self.tree.apply_batch(batch)?;
+        self.entries.append(new)?;
         self.last_index = last_new.index;
         Ok(())
     }
 
+    /// Kept in memory until [`DurableLog::sync`] (see the module docs).
     fn set_hard_state(&mut self, hard_state: &HardState) -> Result<(), SledLogError> {
-        self.tree
-            .insert(HARD_STATE_KEY, encode(hard_state, "hard state")?)?;
         self.hard_state = hard_state.clone();
+        self.states_unsaved = true;
         Ok(())
     }
 
@@ -399,10 +393,10 @@ impl DurableLog for SledLog {
         self.set_hard_state(&hard_state)
     }
 
+    /// Kept in memory until [`DurableLog::sync`] (see the module docs).
     fn set_conf_state(&mut self, conf_state: &ConfState) -> Result<(), SledLogError> {
-        self.tree
-            .insert(CONF_STATE_KEY, encode(conf_state, "conf state")?)?;
         self.conf_state = conf_state.clone();
+        self.states_unsaved = true;
         Ok(())
     }
 
@@ -422,34 +416,65 @@ impl DurableLog for SledLog {
         }
         let holds_last =
             meta.index <= self.last_index && self.stored_term(meta.index)? == meta.term;
-        let (drop_up_to, last_index) = if holds_last {
-            (meta.index, self.last_index)
+        let last_index = if holds_last {
+            self.last_index
         } else {
-            (self.last_index, meta.index)
+            meta.index
         };
         let mut hard_state = self.hard_state.clone();
         hard_state.term = hard_state.term.max(meta.term);
         hard_state.commit = hard_state.commit.max(meta.index);
         let conf_state = meta.get_conf_state().clone();
 
-        let mut batch = sled::Batch::default();
-        for index in self.first()..=drop_up_to {
-            batch.remove(&entry_key(index));
+        if !holds_last && meta.index < self.last_index {
+            // A stale history: it must not outlive a crash after the
+            // snapshot is recorded.
+            self.truncate_entries_from(meta.index + 1)?;
         }
+        // The batch may reach disk before the next sync: the entries its
+        // commit index covers must be there first.
+        self.entries.sync()?;
+        let reset = self.entries.needs_reset_for(meta.index);
+        let synced_len = if reset { 0 } else { self.entries.len() };
+        let mut batch = sled::Batch::default();
         batch.insert(SNAPSHOT_META_KEY, encode(meta, "snapshot metadata")?);
         batch.insert(SNAPSHOT_DATA_KEY, snapshot.get_data());
         batch.insert(HARD_STATE_KEY, encode(&hard_state, "hard state")?);
         batch.insert(CONF_STATE_KEY, encode(&conf_state, "conf state")?);
+        batch.insert(ENTRY_FILE_SYNCED_KEY, &synced_len.to_be_bytes());
         self.tree.apply_batch(batch)?;
+        self.synced_len = synced_len;
 
         self.snapshot_meta = meta.clone();
         self.last_index = last_index;
         self.hard_state = hard_state;
         self.conf_state = conf_state;
-        Ok(())
+        self.states_unsaved = false;
+        if reset {
+            // Every record is below the snapshot: empty the file once the
+            // snapshot is durable.
+            self.db.flush()?;
+            self.entries.reset(meta.index + 1)
+        } else {
+            self.entries.drop_through(meta.index);
+            self.maybe_rewrite()
+        }
     }
 
+    /// fsyncs the entry file, then puts its length and the hard and conf
+    /// states in the tree and flushes sled.
     fn sync(&mut self) -> Result<(), SledLogError> {
+        self.entries.sync()?;
+        let len = self.entries.len();
+        if self.synced_len != len || self.states_unsaved {
+            let mut batch = sled::Batch::default();
+            batch.insert(ENTRY_FILE_SYNCED_KEY, &len.to_be_bytes());
+            batch.insert(HARD_STATE_KEY, encode(&self.hard_state, "hard state")?);
+            batch.insert(CONF_STATE_KEY, encode(&self.conf_state, "conf state")?);
+            self.tree.apply_batch(batch)?;
+            self.synced_len = len;
+            self.states_unsaved = false;
+        }
         self.db.flush()?;
         Ok(())
     }
@@ -457,6 +482,8 @@ impl DurableLog for SledLog {
     /// A compaction at or below the current snapshot index does nothing
     /// (like `MemStorage`). The snapshot records the current conf state, so
     /// call this with the applied index, after applying its conf changes.
+    /// The entries stay in the file, dead, until rewriting it is worth it
+    /// ([`SledLogOptions::rewrite_min_dead_bytes`]).
     fn compact(&mut self, index: u64, data: Vec<u8>) -> Result<(), SledLogError> {
         if index <= self.snapshot_meta.index {
             return Ok(());
@@ -481,15 +508,13 @@ impl DurableLog for SledLog {
         meta.set_conf_state(self.conf_state.clone());
 
         let mut batch = sled::Batch::default();
-        for stale in self.first()..=index {
-            batch.remove(&entry_key(stale));
-        }
         batch.insert(SNAPSHOT_META_KEY, encode(&meta, "snapshot metadata")?);
         batch.insert(SNAPSHOT_DATA_KEY, data);
         self.tree.apply_batch(batch)?;
 
         self.snapshot_meta = meta;
-        Ok(())
+        self.entries.drop_through(index);
+        self.maybe_rewrite()
     }
 }
 
@@ -498,42 +523,16 @@ fn open_db(dir: &Path) -> sled::Result<sled::Db> {
     weft_types::node_config::open_waiting_for_lock(|| sled::open(dir))
 }
 
-fn entry_key(index: u64) -> [u8; 9] {
-    let mut key = [ENTRY_PREFIX; 9];
-    key[1..].copy_from_slice(&index.to_be_bytes());
-    key
-}
-
-fn index_of_key(key: &[u8]) -> Result<u64, SledLogError> {
-    key.get(1..)
-        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| SledLogError::Corrupt {
-            what: format!("entry key {key:?}"),
-            reason: "not a prefix and a big-endian u64".to_owned(),
-        })
-}
-
-/// The last stored index, after checking that the entries start right
-/// after the snapshot.
-fn stored_last_index(tree: &sled::Tree, snapshot_index: u64) -> Result<u64, SledLogError> {
-    let mut entries = tree.scan_prefix([ENTRY_PREFIX]);
-    let Some(first) = entries.next() else {
-        return Ok(snapshot_index);
+fn read_synced_len(tree: &sled::Tree) -> Result<u64, SledLogError> {
+    let Some(bytes) = tree.get(ENTRY_FILE_SYNCED_KEY)? else {
+        return Ok(0);
     };
-    let first = index_of_key(&first?.0)?;
-    if first != snapshot_index + 1 {
-        return Err(SledLogError::Corrupt {
-            what: format!("entry {first}"),
-            reason: format!(
-                "the log should start right after the snapshot at index {snapshot_index}"
-            ),
-        });
-    }
-    match entries.next_back() {
-        Some(last) => index_of_key(&last?.0),
-        None => Ok(first),
-    }
+    <[u8; 8]>::try_from(&bytes[..])
+        .map(u64::from_be_bytes)
+        .map_err(|_| SledLogError::Corrupt {
+            what: "entry file synced length".to_owned(),
+            reason: format!("{} bytes, not a big-endian u64", bytes.len()),
+        })
 }
 
 /// Reads a protobuf record, or its default when absent.
@@ -556,23 +555,6 @@ fn encode<M: protobuf::Message>(message: &M, what: &'static str) -> Result<Vec<u
         what,
         reason: e.to_string(),
     })
-}
-
-/// The term of an encoded `Entry`, without copying its data: raft-rs asks
-/// for terms far more often than for entries, and entries are whole blocks.
-/// rust-protobuf writes fields in field-number order, so the term (field 2)
-/// comes before the data (field 4).
-fn decode_term(bytes: &[u8]) -> protobuf::ProtobufResult<u64> {
-    let mut input = protobuf::CodedInputStream::from_bytes(bytes);
-    while !input.eof()? {
-        let (field, wire_type) = input.read_tag_unpack()?;
-        if field == ENTRY_TERM_FIELD && wire_type == WireType::WireTypeVarint {
-            return input.read_uint64();
-        }
-        input.skip_field(wire_type)?;
-    }
-    // proto3 leaves out a zero term.
-    Ok(0)
 }
 
 fn into_raft(error: SledLogError) -> raft::Error {

@@ -12,7 +12,7 @@ use raft::storage::MemStorage;
 use raft::{Config, GetEntriesContext, RawNode, SnapshotStatus, StateRole, Storage, StorageError};
 use tempfile::TempDir;
 use weft_orderer::log::DurableLog;
-use weft_orderer::sled_log::{SledLog, SledLogError};
+use weft_orderer::sled_log::{SledLog, SledLogError, SledLogOptions};
 
 fn new_entry(index: u64, term: u64) -> Entry {
     Entry {
@@ -1058,28 +1058,48 @@ fn check_same(log: &SledLog, model: &Model) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Applies `ops` to a `SledLog` opened with `options` and to the model,
+/// comparing them after each step.
+fn answers_like_mem_storage(ops: &[Op], options: SledLogOptions) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = SledLog::open_with(dir.path(), options).unwrap();
+    log.bootstrap(&[1, 2, 3]).unwrap();
+    let mut model = Model {
+        mem: MemStorage::new_with_conf_state(ConfState::from((vec![1, 2, 3], vec![]))),
+        snapshot: None,
+    };
+    for op in ops {
+        if let Op::Reopen = op {
+            log.sync().unwrap();
+            // sled locks the directory: close before reopening.
+            drop(log);
+            log = SledLog::open_with(dir.path(), options).unwrap();
+        } else {
+            step(&mut log, &mut model, op)?;
+        }
+        check_same(&log, &model)?;
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
     fn sled_log_answers_like_mem_storage(ops in proptest::collection::vec(op(), 1..40)) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = open(&dir);
-        log.bootstrap(&[1, 2, 3]).unwrap();
-        let mut model = Model {
-            mem: MemStorage::new_with_conf_state(ConfState::from((vec![1, 2, 3], vec![]))),
-            snapshot: None,
+        answers_like_mem_storage(&ops, SledLogOptions::default())?;
+    }
+
+    /// Most reads come from the file rather than the cache, and every
+    /// compaction or installed snapshot rewrites the file.
+    #[test]
+    fn sled_log_with_a_tiny_cache_and_eager_rewrites_answers_like_mem_storage(
+        ops in proptest::collection::vec(op(), 1..40)
+    ) {
+        let options = SledLogOptions {
+            rewrite_min_dead_bytes: 0,
+            cache_max_bytes: 16,
         };
-        for op in &ops {
-            if let Op::Reopen = op {
-                log.sync().unwrap();
-                // sled locks the directory: close before reopening.
-                drop(log);
-                log = open(&dir);
-            } else {
-                step(&mut log, &mut model, op)?;
-            }
-            check_same(&log, &model)?;
-        }
+        answers_like_mem_storage(&ops, options)?;
     }
 }
