@@ -5,49 +5,19 @@
 
 #[path = "../../chaincode-examples/asset-transfer/tests/scenarios/mod.rs"]
 mod scenarios;
+mod twin;
 
 use std::sync::OnceLock;
 
 use asset_transfer::AssetTransfer;
 use scenarios::{Call, Kind, Reply, SCENARIOS, Scenario};
-use weft_abi::{Outcome, TxKind};
-use weft_chaincode::mock::{MockContext, MockResponse};
-use weft_node::runtime::{Runtime, RuntimeConfig};
-use weft_node::types::{ChaincodeEvent, Digest, RwSet};
-
-struct Wasm {
-    runtime: Runtime,
-    hash: Digest,
-}
+use twin::{Step, Wasm, assert_same};
+use weft_abi::TxKind;
+use weft_chaincode::mock::MockContext;
 
 fn wasm() -> &'static Wasm {
     static WASM: OnceLock<Wasm> = OnceLock::new();
-    WASM.get_or_init(|| {
-        let bytes = std::fs::read(weft_tests::build_wasm("asset-transfer")).unwrap();
-        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-        let hash = runtime.prepare(&bytes).unwrap().hash;
-        Wasm { runtime, hash }
-    })
-}
-
-#[derive(Debug, PartialEq)]
-struct Step {
-    function: String,
-    outcome: Outcome,
-    rwset: RwSet,
-    event: Option<ChaincodeEvent>,
-}
-
-fn call_wasm(ctx: &mut MockContext, kind: TxKind, function: &str, args: &[&str]) -> MockResponse {
-    let w = wasm();
-    ctx.call_with(kind, function, args, |sim, function, args| {
-        let fuel = w.runtime.config().fuel_per_call;
-        let done = w
-            .runtime
-            .simulate(&w.hash, sim, function, args, fuel)
-            .unwrap();
-        (done.outcome, done.result)
-    })
+    WASM.get_or_init(|| Wasm::build("asset-transfer"))
 }
 
 fn trace(scenario: Scenario, in_wasm: bool) -> Vec<Step> {
@@ -60,20 +30,13 @@ fn trace(scenario: Scenario, in_wasm: bool) -> Vec<Step> {
             Kind::Query => TxKind::Query,
         };
         let r = match (in_wasm, c.kind) {
-            (true, _) => call_wasm(&mut ctx, kind, c.function, c.args),
+            (true, _) => wasm().call(&mut ctx, kind, c.function, c.args),
             (false, Kind::Tx) => ctx.invoke::<AssetTransfer>(c.function, c.args),
             (false, Kind::Query) => ctx.query::<AssetTransfer>(c.function, c.args),
         };
-        steps.push(Step {
-            function: c.function.to_string(),
-            outcome: r.outcome.clone(),
-            rwset: r.rwset.clone(),
-            event: r.event.clone(),
-        });
-        match r.outcome {
-            Outcome::Ok(payload) => Ok(String::from_utf8(payload).unwrap()),
-            Outcome::Err(message) => Err(message),
-        }
+        let (step, reply) = Step::of(c.function, r);
+        steps.push(step);
+        reply
     };
     scenario(&mut run);
     steps
@@ -82,13 +45,7 @@ fn trace(scenario: Scenario, in_wasm: bool) -> Vec<Step> {
 #[test]
 fn every_scenario_is_identical_natively_and_in_wasm() {
     for (name, scenario) in SCENARIOS {
-        let native = trace(*scenario, false);
-        let in_wasm = trace(*scenario, true);
-        assert!(!native.is_empty(), "scenario {name} made no call");
-        assert_eq!(native.len(), in_wasm.len(), "scenario {name}");
-        for (i, (n, w)) in native.iter().zip(&in_wasm).enumerate() {
-            assert_eq!(n, w, "scenario {name}, call {i}");
-        }
+        assert_same(name, &trace(*scenario, false), &trace(*scenario, true));
     }
 }
 

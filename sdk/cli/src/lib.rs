@@ -23,7 +23,25 @@ pub mod client_cmd;
 pub mod daemon_cmd;
 pub mod deploy;
 pub mod health;
+pub mod loc;
 pub mod network;
 pub mod policy_cmd;
 mod signals;
 pub mod up;
+
+/// The async runtime a long-running command (`up`, `bench`, `loc`) runs
+/// on: two worker threads, timers and I/O. `None`, after saying why on
+/// stderr, when it cannot start.
+pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Some(runtime),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            None
+        }
+    }
+}

@@ -11,6 +11,7 @@ use weft::chaincode::{self, Checked};
 use weft::client_cmd::{self, BlocksArgs, CallArgs, EventsArgs, TxArgs};
 use weft::daemon_cmd::{self, OrdererArgs, PeerArgs};
 use weft::deploy::{self, DeployArgs};
+use weft::loc::{self, demo::LocArgs};
 use weft::network::{self, NetworkSpec};
 use weft::policy_cmd::{self, EvalOutcome};
 use weft::up::{self, UpArgs};
@@ -63,6 +64,9 @@ enum Command {
     /// latency percentiles, failures, CPU and memory; writes report.json
     /// and chart.svg to --out.
     Bench(BenchArgs),
+    /// The LoC loan-management system: `weft loc demo` plays its events
+    /// end to end as its five roles.
+    Loc(LocArgs),
     /// Run an orderer (as `weft up` does for each of its nodes).
     #[command(hide = true)]
     Orderer(OrdererArgs),
@@ -234,6 +238,7 @@ fn main() -> ExitCode {
         Command::Blocks(args) => client_cmd::blocks(args),
         Command::Events(args) => client_cmd::events(args),
         Command::Bench(args) => bench::run(&args),
+        Command::Loc(args) => loc::demo::run(&args),
         Command::Orderer(args) => daemon_cmd::orderer(&args),
         Command::Peer(args) => daemon_cmd::peer(args),
     }

@@ -4,28 +4,21 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
+use support::{NodeLogs, Output, READY_TIMEOUT, start_up, stop_up, weft};
 use tempfile::TempDir;
-use weft_tests::process::Child;
 
-/// The first run may build asset-transfer for Wasm from scratch.
-const READY_TIMEOUT: Duration = Duration::from_secs(20 * 60);
-/// `weft up` stops its nodes within 2 × 15 s, then SIGKILLs them.
-const STOP_TIMEOUT: Duration = Duration::from_secs(90);
 /// A run against a running network: setup, warm-up, window, the bench's
 /// 30 s drain, and slack for a loaded machine.
 const RUN_TIMEOUT: Duration = Duration::from_secs(3 * 60);
 /// A refusal starts no network, so it is quick.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(15);
-/// Lines of each node's log printed when the test fails.
-const NODE_LOG_LINES: usize = 60;
 /// The nodes of a default network (2 orgs, 3 orderers).
 const NODES: [&str; 5] = [
     "orderer0",
@@ -34,65 +27,6 @@ const NODES: [&str; 5] = [
     "peer0.Org1",
     "peer0.Org2",
 ];
-
-/// What a `weft` run printed, and its exit code.
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for Output {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `weft ARGS…` with its output in files under `tmp`; kills it and
-/// fails if it runs longer than `timeout`.
-fn weft(tmp: &Path, args: &[&str], timeout: Duration) -> Output {
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
-    let n = RUNS.fetch_add(1, Ordering::Relaxed);
-    let (out_path, err_path) = (tmp.join(format!("{n}.out")), tmp.join(format!("{n}.err")));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
-        .args(args)
-        // A spawned network builds its chaincode into the workspace's target
-        // directory, shared with the other tests; its directory goes under `tmp`.
-        .env("CARGO_TARGET_DIR", weft_tests::target_dir())
-        .env("TMPDIR", tmp)
-        .stdin(Stdio::null())
-        .stdout(File::create(&out_path).unwrap())
-        .stderr(File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > timeout {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let out = Output {
-        code: status.and_then(|s| s.code()).unwrap_or(-1),
-        stdout: std::fs::read_to_string(&out_path).unwrap(),
-        stderr: std::fs::read_to_string(&err_path).unwrap(),
-    };
-    assert!(
-        status.is_some(),
-        "weft {} ran over {timeout:?}:\n{out}",
-        args.join(" ")
-    );
-    out
-}
 
 /// Runs `weft bench --out TMP/NAME ARGS EXTRA…`, asserts it exits 0, and
 /// returns its output and the `report.json` it wrote.
@@ -137,46 +71,6 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
         .filter(|c| c.contains(needle))
         .collect()
-}
-
-/// Prints the end of every node's log if the test fails.
-struct NodeLogs(PathBuf);
-
-impl Drop for NodeLogs {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        for entry in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
-            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(NODE_LOG_LINES)..];
-            eprintln!("--- {} ---\n{}", entry.path().display(), tail.join("\n"));
-        }
-    }
-}
-
-/// Starts `weft up --data DIR` and waits for its `ready` line.
-fn start_up(dir: &Path, log: &Path) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_weft"));
-    command
-        .arg("up")
-        .arg("--data")
-        .arg(dir)
-        .env("CARGO_TARGET_DIR", weft_tests::target_dir());
-    let mut up = Child::spawn("weft up", &mut command, log);
-    let started = Instant::now();
-    while !up.log().lines().any(|l| l == "ready") {
-        if let Some(status) = up.try_wait() {
-            panic!("weft up exited ({status}) before it was ready");
-        }
-        assert!(
-            started.elapsed() < READY_TIMEOUT,
-            "weft up was not ready after {READY_TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    up
 }
 
 #[test]
@@ -226,7 +120,7 @@ fn bench_against_a_running_network() {
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path().join("net");
     let _node_logs = NodeLogs(dir.join("logs"));
-    let mut up = start_up(&dir, &tmp.path().join("up.log"));
+    let mut up = start_up(&dir, &[], &tmp.path().join("up.log"));
     let profile = dir.join("profile.json");
     let network = ["--network", profile.to_str().unwrap()];
 
@@ -260,20 +154,7 @@ fn bench_against_a_running_network() {
     });
     assert!(conflicts, "no MVCC_READ_CONFLICT in {:#}", r["failures"]);
 
-    // Ctrl-C stops the network cleanly.
-    let sent = Command::new("kill")
-        .arg("-INT")
-        .arg(up.id().to_string())
-        .status();
-    assert!(sent.unwrap().success());
-    let status = up
-        .wait_timeout(STOP_TIMEOUT)
-        .expect("weft up did not stop after SIGINT");
-    assert!(
-        status.success(),
-        "weft up after SIGINT: {status}\n{}",
-        up.log()
-    );
+    stop_up(&mut up);
 }
 
 #[test]

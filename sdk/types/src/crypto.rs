@@ -142,6 +142,10 @@ pub enum Domain {
     AuthChallenge,
     /// An orderer introducing itself on a cluster (Raft) connection.
     ClusterHandshake,
+    /// Application data a chaincode checks itself with its host's
+    /// `ed25519_verify` (a loan application, an oracle's verdict): the
+    /// chaincode rebuilds `tag || sha3_256(bytes)` from the bytes it holds.
+    Chaincode,
 }
 
 impl Domain {
@@ -158,6 +162,7 @@ impl Domain {
             Domain::Block => b"weft/v1/block\0",
             Domain::AuthChallenge => b"weft/v1/auth-challenge\0",
             Domain::ClusterHandshake => b"weft/v1/cluster-handshake\0",
+            Domain::Chaincode => b"weft/v1/chaincode\0",
         }
     }
 

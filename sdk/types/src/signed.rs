@@ -160,6 +160,7 @@ fn domain_name(d: Domain) -> &'static str {
         Domain::Block => "block",
         Domain::AuthChallenge => "auth challenge",
         Domain::ClusterHandshake => "cluster handshake",
+        Domain::Chaincode => "chaincode data",
     }
 }
 

@@ -167,6 +167,13 @@ impl MockContext {
         self
     }
 
+    /// Changes the creator's public key for the next calls: with
+    /// [`MockContext::set_creator`], switches between members whose
+    /// signatures a contract checks against `ctx.creator().public_key`.
+    pub fn set_public_key(&mut self, key: [u8; 32]) {
+        self.creator.public_key = key;
+    }
+
     /// Sets the channel name.
     pub fn channel(mut self, channel: &str) -> Self {
         self.channel = channel.to_string();

@@ -15,9 +15,11 @@
 //! `report.json` and `chart.svg`.
 
 pub(crate) mod chart;
+mod driver;
+mod loc_mix;
 pub(crate) mod procstat;
 pub(crate) mod report;
-mod spawn;
+pub(crate) mod spawn;
 pub(crate) mod workload;
 
 use std::path::PathBuf;
@@ -28,21 +30,22 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::time::Instant;
-use weft_client::{ClientError, Contract, Gateway, GatewayConfig, Profile, Signer};
+use weft_client::{Contract, Gateway, GatewayConfig, Profile, Signer};
 
-use crate::client_cmd::{DEFAULT_PROFILE, error_parts};
+use crate::client_cmd::DEFAULT_PROFILE;
 use crate::signals::Signals;
+use crate::up::Orgs;
+use driver::{Calls, Driver};
 use procstat::ProcWatch;
 use report::{Mode, Outcome, Report, ReportInput, Sample};
-use workload::{Kind, Op, RunContext, Workload};
+use workload::{RunContext, Workload};
 
 /// `weft bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The workload: asset-put, asset-get or asset-transfer-hot.
+    /// The workload: asset-put, asset-get, asset-transfer-hot or loc-mix.
     #[arg(long, value_name = "NAME")]
     pub workload: String,
     /// Closed loop: this many concurrent clients, each sending its next
@@ -65,9 +68,10 @@ pub struct BenchArgs {
     /// stop it afterwards.
     #[arg(long)]
     pub spawn: bool,
-    /// Organisations of the spawned network [default: 2].
-    #[arg(long, value_name = "N", requires = "spawn")]
-    pub orgs: Option<usize>,
+    /// Organisations of the spawned network: a count or comma-separated
+    /// names [default: 2; loc-mix: Customer,Bank,CAD,FD,Regulator].
+    #[arg(long, value_name = "N|NAMES", requires = "spawn")]
+    pub orgs: Option<Orgs>,
     /// Raft orderers of the spawned network [default: 3].
     #[arg(long, value_name = "N", requires = "spawn")]
     pub orderers: Option<usize>,
@@ -89,16 +93,8 @@ pub struct BenchArgs {
 /// Runs `weft bench`: 0 when the run completed (whatever its failures), 1
 /// when it could not run.
 pub fn run(args: &BenchArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = crate::runtime() else {
+        return ExitCode::FAILURE;
     };
     let result = runtime.block_on(bench(args));
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -117,14 +113,14 @@ pub fn run(args: &BenchArgs) -> ExitCode {
 }
 
 async fn bench(args: &BenchArgs) -> anyhow::Result<Report> {
-    let Some(workload) = workload::by_name(&args.workload) else {
+    let Some(chosen) = Chosen::by_name(&args.workload) else {
         bail!(
-            "no workload {:?}; known: {}",
+            "no workload {:?}; known: {}, {}",
             args.workload,
-            workload::NAMES.join(", ")
+            workload::NAMES.join(", "),
+            loc_mix::NAME
         );
     };
-    let workload: Arc<dyn Workload> = Arc::from(workload);
     let mode = match (args.clients, args.rate) {
         (_, Some(rate)) if !(rate.is_finite() && rate > 0.0) => {
             bail!("--rate must be a positive number of operations per second")
@@ -138,11 +134,23 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Report> {
     if args.duration == 0 {
         bail!("--duration must be at least 1 second");
     }
+    if matches!(chosen, Chosen::LocMix) && matches!(mode, Mode::Open { .. }) {
+        bail!(
+            "{} runs closed loop only (--clients N concurrent requests, as the LoC paper's \
+             evaluation): each client plays its own customers",
+            loc_mix::NAME
+        );
+    }
     // A signal stops the run, and the spawned network with it.
     let mut signals = Signals::install().context("cannot handle signals")?;
+    let orgs = args
+        .orgs
+        .clone()
+        .or_else(|| chosen.default_orgs())
+        .unwrap_or_else(|| Orgs::from_iter(["Org1", "Org2"]));
     let spawned = if args.spawn {
         tokio::select! {
-            started = spawn::Spawned::start(args.orgs, args.orderers) => Some(started?),
+            started = spawn::Spawned::start(orgs, args.orderers) => Some(started?),
             signal = signals.recv() => bail!("stopped by {signal} while the network was starting"),
         }
     } else {
@@ -160,7 +168,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Report> {
                 (path.clone(), format!("profile {}", path.display()), nodes)
             }
         };
-        let report = measure(args, workload.clone(), mode, &profile_path, network, nodes).await?;
+        let report = measure(args, &chosen, mode, &profile_path, network, nodes).await?;
         report
             .write(&args.out)
             .with_context(|| format!("cannot write the report to {}", args.out.display()))?;
@@ -197,45 +205,9 @@ async fn connect(
     Ok(gateways)
 }
 
-async fn execute(contract: &Contract, op: &Op) -> Result<(), ClientError> {
-    let args: Vec<&str> = op.args.iter().map(String::as_str).collect();
-    match op.kind {
-        Kind::Submit => contract.submit(op.function, &args).await.map(drop),
-        Kind::Evaluate => contract.evaluate(op.function, &args).await.map(drop),
-    }
-}
-
-/// Setup transactions run this many at a time.
-const SETUP_CONCURRENCY: usize = 64;
-
-async fn setup(contracts: &[Contract], ops: Vec<Op>) -> anyhow::Result<()> {
-    if ops.is_empty() {
-        return Ok(());
-    }
-    let total = ops.len();
-    eprintln!("setup: {total} transactions");
-    let mut results = futures::stream::iter(ops.into_iter().enumerate())
-        .map(|(i, op)| {
-            let contract = contracts[i % contracts.len()].clone();
-            async move {
-                execute(&contract, &op)
-                    .await
-                    .with_context(|| format!("setup {} {:?}", op.function, op.args))
-            }
-        })
-        .buffer_unordered(SETUP_CONCURRENCY);
-    while let Some(result) = results.next().await {
-        result?;
-    }
-    Ok(())
-}
-
 /// What every sender shares during the run.
 struct Run {
-    workload: Arc<dyn Workload>,
-    context: RunContext,
-    contracts: Vec<Contract>,
-    seq: AtomicU64,
+    driver: Arc<dyn Driver>,
     measure_start: Instant,
     measure_end: Instant,
     samples: Mutex<Vec<Sample>>,
@@ -245,37 +217,26 @@ struct Run {
     in_flight: AtomicU64,
     committed: AtomicU64,
     failed: AtomicU64,
+    seq: AtomicU64,
 }
 
 impl Run {
     /// Sends one operation as client `client` and records it.
     async fn send(&self, client: usize) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let op = self.workload.next(&self.context, client, seq);
-        let contract = &self.contracts[client % self.contracts.len()];
         let started = Instant::now();
         let measured = started >= self.measure_start && started < self.measure_end;
         if measured {
             self.measured_in_flight.fetch_add(1, Ordering::Relaxed);
         }
-        let result = execute(contract, &op).await;
+        let (label, outcome) = self.driver.send(client, seq).await;
         let latency = started.elapsed();
-        let outcome = match result {
-            Ok(()) => {
-                self.committed.fetch_add(1, Ordering::Relaxed);
-                Outcome::Ok
-            }
-            Err(e) => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                let parts = error_parts(&e);
-                Outcome::Failed {
-                    stage: parts.stage,
-                    code: parts.code,
-                }
-            }
+        match outcome {
+            Outcome::Ok => self.committed.fetch_add(1, Ordering::Relaxed),
+            Outcome::Failed { .. } => self.failed.fetch_add(1, Ordering::Relaxed),
         };
         if measured {
-            self.record(op.label, started, latency, outcome);
+            self.record(label, started, latency, outcome);
             self.measured_in_flight.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -297,39 +258,97 @@ impl Run {
 /// finish before the run ends without them.
 const DRAIN: Duration = Duration::from_secs(30);
 
+/// The workload a run sends.
+enum Chosen {
+    /// One call per operation.
+    Calls(Arc<dyn Workload>),
+    /// The LoC mix: flows of several calls, as the five LoC roles.
+    LocMix,
+}
+
+impl Chosen {
+    fn by_name(name: &str) -> Option<Chosen> {
+        if name == loc_mix::NAME {
+            return Some(Chosen::LocMix);
+        }
+        workload::by_name(name).map(|w| Chosen::Calls(Arc::from(w)))
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Chosen::Calls(workload) => workload.name(),
+            Chosen::LocMix => loc_mix::NAME,
+        }
+    }
+
+    /// The orgs a spawned network has unless `--orgs` says otherwise.
+    fn default_orgs(&self) -> Option<Orgs> {
+        match self {
+            Chosen::Calls(_) => None,
+            Chosen::LocMix => Some(crate::loc::role_orgs()),
+        }
+    }
+
+    /// Runs the setup and returns the driver.
+    async fn prepare(
+        &self,
+        args: &BenchArgs,
+        mode: Mode,
+        profile_path: &std::path::Path,
+    ) -> anyhow::Result<Arc<dyn Driver>> {
+        let timeout = Duration::from_secs(args.timeout);
+        let run_id = format!(
+            "b{}",
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
+        );
+        match self {
+            Chosen::Calls(workload) => {
+                let gateways = connect(profile_path, timeout).await?;
+                let contracts: Vec<Contract> = gateways
+                    .iter()
+                    .map(|g| g.contract(workload.chaincode()))
+                    .collect();
+                let context = RunContext {
+                    run_id,
+                    client: "bench".into(),
+                    keys: args.keys.max(1),
+                };
+                Ok(Arc::new(
+                    Calls::prepare(workload.clone(), context, contracts).await?,
+                ))
+            }
+            Chosen::LocMix => {
+                // Every operation in flight holds a customer; four per
+                // client leave some free for the next loan and refund.
+                let customers = match mode {
+                    Mode::Closed { clients } => clients * 4,
+                    Mode::Open { .. } => args.keys.max(1),
+                };
+                Ok(Arc::new(
+                    loc_mix::LocMix::prepare(profile_path, &run_id, customers, timeout).await?,
+                ))
+            }
+        }
+    }
+}
+
 async fn measure(
     args: &BenchArgs,
-    workload: Arc<dyn Workload>,
+    chosen: &Chosen,
     mode: Mode,
     profile_path: &std::path::Path,
     network: String,
     nodes: Vec<(String, u32)>,
 ) -> anyhow::Result<Report> {
-    let gateways = connect(profile_path, Duration::from_secs(args.timeout)).await?;
-    let contracts: Vec<Contract> = gateways
-        .iter()
-        .map(|g| g.contract(workload.chaincode()))
-        .collect();
-    let run_id = format!(
-        "b{}",
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis())
-    );
-    let context = RunContext {
-        run_id,
-        client: "bench".into(),
-        keys: args.keys.max(1),
-    };
-    setup(&contracts, workload.setup(&context)).await?;
+    let driver = chosen.prepare(args, mode, profile_path).await?;
 
     let warmup = Duration::from_secs(args.warmup);
     let duration = Duration::from_secs(args.duration);
     let start = Instant::now();
     let run = Arc::new(Run {
-        workload: workload.clone(),
-        context,
-        contracts,
+        driver,
         seq: AtomicU64::new(0),
         measure_start: start + warmup,
         measure_end: start + warmup + duration,
@@ -371,7 +390,7 @@ async fn measure(
             .map_err(|_| anyhow::anyhow!("a sender panicked"))?,
     );
     Ok(Report::build(ReportInput {
-        workload: workload.name().to_string(),
+        workload: chosen.name().to_string(),
         mode,
         warmup,
         duration,

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, bail};
 
 use super::procstat;
+use crate::up::Orgs;
 
 /// How long `weft up` may take to print `ready`: the first run on a
 /// machine builds the asset-transfer chaincode for Wasm.
@@ -22,16 +23,13 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(40);
 pub(crate) struct Spawned {
     child: Child,
     dir: PathBuf,
-    orgs: usize,
+    orgs: Orgs,
     orderers: usize,
 }
 
 impl Spawned {
     /// Starts `weft up --data TMP` (this binary) and waits for `ready`.
-    pub(crate) async fn start(
-        orgs: Option<usize>,
-        orderers: Option<usize>,
-    ) -> anyhow::Result<Spawned> {
+    pub(crate) async fn start(orgs: Orgs, orderers: Option<usize>) -> anyhow::Result<Spawned> {
         let exe = std::env::current_exe().context("cannot find this program's path")?;
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -42,10 +40,10 @@ impl Spawned {
         let log_path = dir.join("up.log");
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("cannot create {}", log_path.display()))?;
-        let orgs = orgs.unwrap_or(2);
         let orderers = orderers.unwrap_or(3);
         eprintln!(
-            "spawning a network of {orgs} orgs and {orderers} orderers in {}",
+            "spawning a network of {} orgs and {orderers} orderers in {}",
+            orgs.names().len(),
             dir.display()
         );
         let mut child = Command::new(exe)
@@ -100,8 +98,10 @@ impl Spawned {
     /// A line for the report.
     pub(crate) fn describe(&self) -> String {
         format!(
-            "spawned: {} orgs (a peer each), {} Raft orderers, on this machine",
-            self.orgs, self.orderers
+            "spawned: {} orgs ({}, a peer each), {} Raft orderers, on this machine",
+            self.orgs.names().len(),
+            self.orgs.names().join(", "),
+            self.orderers
         )
     }
 

@@ -107,15 +107,60 @@ pub(crate) fn org_names(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("Org{i}")).collect()
 }
 
+/// `--orgs`: a count (`3`: `Org1`, `Org2`, `Org3`) or the names themselves,
+/// comma-separated (`Customer,Bank,CAD,FD,Regulator`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orgs(Vec<String>);
+
+impl Orgs {
+    /// The org names, in channel order.
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl<S: Into<String>> FromIterator<S> for Orgs {
+    fn from_iter<I: IntoIterator<Item = S>>(names: I) -> Orgs {
+        Orgs(names.into_iter().map(Into::into).collect())
+    }
+}
+
+impl std::str::FromStr for Orgs {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Orgs, String> {
+        let s = s.trim();
+        if let Ok(n) = s.parse::<usize>() {
+            if n == 0 {
+                return Err("--orgs must be at least 1".into());
+            }
+            return Ok(Orgs(org_names(n)));
+        }
+        let names: Vec<String> = s.split(',').map(|n| n.trim().to_string()).collect();
+        if names.iter().any(String::is_empty) {
+            return Err(format!(
+                "{s:?} is neither a number of orgs nor a comma-separated list of org names"
+            ));
+        }
+        Ok(Orgs(names))
+    }
+}
+
+impl std::fmt::Display for Orgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
+}
+
 impl Network {
     /// Opens the network in `dir`, generating one first if `dir` holds none:
-    /// `orgs` orgs (default 2), `orderers` Raft orderers (default
+    /// `orgs` (default `Org1`, `Org2`), `orderers` Raft orderers (default
     /// [`ORDERERS`]), one peer per org, on consecutive free ports from
     /// `base_port` (default: see [`ports::pick_base_port`]). `note` receives
     /// what is being done.
     pub(crate) fn open_or_create(
         dir: &Path,
-        orgs: Option<usize>,
+        orgs: Option<&Orgs>,
         orderers: Option<usize>,
         base_port: Option<u16>,
         note: &mut dyn FnMut(&str),
@@ -124,7 +169,7 @@ impl Network {
         if created {
             create(
                 dir,
-                orgs.unwrap_or(2),
+                orgs.map_or_else(|| org_names(2), |o| o.names().to_vec()),
                 orderers.unwrap_or(ORDERERS),
                 base_port,
                 note,
@@ -133,11 +178,11 @@ impl Network {
         let mut network = Network::open(dir)?;
         network.created = created;
         if !created {
-            if let Some(n) = orgs.filter(|&n| n != network.orgs.len()) {
+            if let Some(o) = orgs.filter(|o| o.names() != network.orgs.as_slice()) {
                 note(&format!(
-                    "note: {} holds a network of {} orgs; --orgs {n} applies only to a new network",
+                    "note: {} holds a network of the orgs {}; --orgs {o} applies only to a new network",
                     network.dir.display(),
-                    network.orgs.len()
+                    network.orgs.join(",")
                 ));
             }
             if let Some(n) = orderers.filter(|&n| n != network.orderers().count()) {
@@ -289,12 +334,12 @@ impl Network {
 /// Generates and writes a new network into `dir`.
 fn create(
     dir: &Path,
-    orgs: usize,
+    orgs: Vec<String>,
     orderers: usize,
     base_port: Option<u16>,
     note: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
-    if orgs == 0 {
+    if orgs.is_empty() {
         bail!("--orgs must be at least 1");
     }
     if orderers == 0 {
@@ -311,11 +356,11 @@ fn create(
             );
         }
     }
-    let count = ports::ports_needed(orderers, orgs);
+    let count = ports::ports_needed(orderers, orgs.len());
     let base = ports::pick_base_port(base_port, count)?;
     let spec = NetworkSpec {
         channel: CHANNEL.into(),
-        orgs: org_names(orgs),
+        orgs: orgs.clone(),
         orderers,
         peers_per_org: 1,
         base_port: base,
@@ -323,10 +368,12 @@ fn create(
         now: SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs(),
     };
     note(&format!(
-        "creating a network of {orgs} orgs, {orderers} orderers and {orgs} peers in {} \
+        "creating a network of {n} orgs ({names}), {orderers} orderers and {n} peers in {} \
          (ports {base}-{})",
         dir.display(),
-        usize::from(base) + count - 1
+        usize::from(base) + count - 1,
+        n = orgs.len(),
+        names = orgs.join(", "),
     ));
     let generated = network::generate(&spec)?;
     // Only files other than a network's (logs, a profile) can be there: keep them.
@@ -342,7 +389,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("net");
         let mut notes = Vec::new();
-        let net = Network::open_or_create(&dir, Some(3), None, None, &mut |n| {
+        let three: Orgs = "3".parse().unwrap();
+        let net = Network::open_or_create(&dir, Some(&three), None, None, &mut |n| {
             notes.push(n.to_string())
         })
         .unwrap();
@@ -356,14 +404,18 @@ mod tests {
         assert_eq!(profile.gateways[0].org, "Org1");
         net.check_ports_free().unwrap();
 
-        let again = Network::open_or_create(&dir, Some(2), None, None, &mut |n| {
+        let two: Orgs = "2".parse().unwrap();
+        let again = Network::open_or_create(&dir, Some(&two), None, None, &mut |n| {
             notes.push(n.to_string())
         })
         .unwrap();
         assert!(!again.created);
         assert_eq!(again.nodes.len(), net.nodes.len());
         assert_eq!(again.nodes[0].listen, net.nodes[0].listen);
-        assert!(notes.iter().any(|n| n.contains("--orgs 2")), "{notes:?}");
+        assert!(
+            notes.iter().any(|n| n.contains("--orgs Org1,Org2 applies")),
+            "{notes:?}"
+        );
     }
 
     #[test]
@@ -372,9 +424,21 @@ mod tests {
         fs::create_dir_all(tmp.path().join("data")).unwrap();
         let err = Network::open_or_create(tmp.path(), None, None, None, &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("not a network"), "{err}");
-        assert!(
-            Network::open_or_create(&tmp.path().join("x"), Some(0), None, None, &mut |_| {})
-                .is_err()
-        );
+        assert!("0".parse::<Orgs>().is_err());
+        assert!("A,,B".parse::<Orgs>().is_err());
+        let bad: Orgs = "Bad.Org".parse().unwrap();
+        let err =
+            Network::open_or_create(&tmp.path().join("x"), Some(&bad), None, None, &mut |_| {})
+                .unwrap_err();
+        assert!(format!("{err:#}").contains("Bad.Org"), "{err:#}");
+    }
+
+    #[test]
+    fn orgs_are_a_count_or_names() {
+        let count: Orgs = "3".parse().unwrap();
+        assert_eq!(count.names(), ["Org1", "Org2", "Org3"]);
+        let named: Orgs = "Customer, Bank,CAD".parse().unwrap();
+        assert_eq!(named.names(), ["Customer", "Bank", "CAD"]);
+        assert_eq!(named.to_string(), "Customer,Bank,CAD");
     }
 }

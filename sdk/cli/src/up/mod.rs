@@ -31,6 +31,7 @@ use crate::deploy::{self, DeployRequest};
 use crate::health;
 use crate::signals::Signals;
 use layout::Network;
+pub use layout::Orgs;
 use nodes::{Exited, Nodes};
 
 /// The chaincode `weft up` deploys.
@@ -57,9 +58,11 @@ pub struct UpArgs {
     /// none; otherwise its network resumes with its ledgers.
     #[arg(long, value_name = "DIR", default_value = ".weft")]
     pub data: PathBuf,
-    /// Organisations of a new network, named Org1 … OrgN [default: 2].
-    #[arg(long, value_name = "N")]
-    pub orgs: Option<usize>,
+    /// Organisations of a new network: a count N (named Org1 … OrgN) or
+    /// the names, comma-separated (e.g. Customer,Bank,CAD,FD,Regulator)
+    /// [default: 2].
+    #[arg(long, value_name = "N|NAMES")]
+    pub orgs: Option<Orgs>,
     /// Raft orderers of a new network [default: 3].
     #[arg(long, value_name = "N")]
     pub orderers: Option<usize>,
@@ -72,16 +75,8 @@ pub struct UpArgs {
 /// Runs `weft up` to the end: exit 0 after a stop signal, 1 if the network
 /// cannot start or a node dies.
 pub fn run(args: &UpArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = crate::runtime() else {
+        return ExitCode::FAILURE;
     };
     let code = runtime.block_on(up(args));
     // A chaincode build still running (interrupted by a signal) is not waited for.
@@ -163,7 +158,7 @@ async fn up(args: &UpArgs) -> ExitCode {
 async fn start(args: &UpArgs) -> anyhow::Result<(Network, Nodes)> {
     let network = Network::open_or_create(
         &args.data,
-        args.orgs,
+        args.orgs.as_ref(),
         args.orderers,
         args.base_port,
         &mut |line| {
@@ -301,7 +296,7 @@ async fn ensure_chaincode(network: &Network, gateway: &Gateway) -> anyhow::Resul
     if let Some(d) = defined.into_iter().find(|d| d.name == CHAINCODE) {
         return Ok(ChaincodeState::AlreadyThere(d));
     }
-    let source = chaincode_source();
+    let source = example_source(CHAINCODE);
     let module = match build_chaincode(source.clone()).await {
         Ok(module) => module,
         Err(e) => {
@@ -324,16 +319,21 @@ async fn ensure_chaincode(network: &Network, gateway: &Gateway) -> anyhow::Resul
     Ok(ChaincodeState::Deployed(deployed.definition))
 }
 
-/// `chaincode-examples/asset-transfer` of the checkout this binary was built from.
-fn chaincode_source() -> PathBuf {
+/// `chaincode-examples/NAME` of the checkout this binary was built from.
+pub(crate) fn example_source(name: &str) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../chaincode-examples")
-        .join(CHAINCODE);
+        .join(name);
     source.canonicalize().unwrap_or(source)
 }
 
-/// Builds the chaincode for Wasm (cargo's output on stderr) and returns the module.
-async fn build_chaincode(source: PathBuf) -> anyhow::Result<Vec<u8>> {
+/// Builds the reference chaincode in `source` for Wasm (cargo's output on
+/// stderr) and returns the module.
+pub(crate) async fn build_chaincode(source: PathBuf) -> anyhow::Result<Vec<u8>> {
+    let name = source.file_name().map_or_else(
+        || "the chaincode".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     if !source.join("Cargo.toml").is_file() {
         bail!(
             "its source is not at {} (this weft was built from a checkout that is gone)",
@@ -341,7 +341,7 @@ async fn build_chaincode(source: PathBuf) -> anyhow::Result<Vec<u8>> {
         );
     }
     eprintln!(
-        "building {CHAINCODE} for Wasm from {} (cargo build --release; the first build takes \
+        "building {name} for Wasm from {} (cargo build --release; the first build takes \
          a few minutes)",
         source.display()
     );

@@ -1,0 +1,240 @@
+//! Algorithm 2 on the ledger (the `oracle` query gathers the [`Facts`]) and
+//! Algorithm 3's `unlock`, which executes the operations when the stacks
+//! match.
+
+use std::collections::BTreeMap;
+
+use weft_chaincode::{Context, Error, Result};
+
+use crate::locking::{issued_loan_of, open_slot};
+use crate::model::{
+    Account, EventBody, Loan, LoanStatus, LockRecord, LockStatus, Operation, OracleReport,
+    OracleStatement, Role,
+};
+use crate::oracle::{Facts, oracle_terms, verdict_of};
+use crate::signing::Crypto;
+use crate::stacks::{UnlockCode, UnlockResult, UnlockingCode, evaluate};
+use crate::store::{self, HostCrypto, caller_is, require};
+
+pub(crate) fn oracle(
+    ctx: &Context,
+    lock_id: &str,
+    role: &str,
+    exception: bool,
+) -> Result<OracleReport> {
+    let d = store::deployment(ctx)?;
+    let role: Role = role.parse()?;
+    require(caller_is(ctx, &d, role), || {
+        format!(
+            "only a member of the {role} org ({}) runs the {role} oracle",
+            d.orgs.org(role)
+        )
+    })?;
+    let record = store::lock(ctx, lock_id)?;
+    if !record.lock.keys.iter().any(|k| k.role == role) {
+        return Err(Error::new(format!(
+            "the {role} does not judge lock {lock_id}: its oracles are {}",
+            record
+                .lock
+                .keys
+                .iter()
+                .map(|k| k.role.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    if record.status != LockStatus::Locked {
+        return Err(Error::new(format!(
+            "lock {lock_id} is no longer locked: there is nothing to judge"
+        )));
+    }
+    let facts = facts(ctx, &d.orgs.customer, &record, exception)?;
+    let body = &record.lock.event.body;
+    let failed = oracle_terms(role, &d.terms, body, &facts);
+    Ok(OracleReport {
+        statement: OracleStatement {
+            lock: record.lock_id.clone(),
+            event: record.event_id.clone(),
+            role,
+            verdict: verdict_of(&failed),
+        },
+        failed_terms: failed.iter().map(ToString::to_string).collect(),
+    })
+}
+
+/// What the ledger says about `record`'s customer now.
+fn facts(ctx: &Context, customer_org: &str, record: &LockRecord, exception: bool) -> Result<Facts> {
+    let body = &record.lock.event.body;
+    let customer = body.customer();
+    let signed = HostCrypto(ctx).check_event(&record.lock.event).is_ok();
+    let account_ok = store::account(ctx, customer)?
+        .is_some_and(|a| a.org == customer_org && a.role == Role::Customer);
+    let current = store::current_loan(ctx, customer)?;
+    let loan_issued_before = current
+        .as_ref()
+        .is_some_and(|l| l.status == LoanStatus::Issued);
+    let loan = match body {
+        EventBody::LoanApplication { .. } => current,
+        EventBody::RefundApplication { loan, .. } => store::loan(ctx, loan)?,
+    };
+    Ok(Facts {
+        identity_matches: signed && account_ok,
+        loan_issued_before,
+        exception,
+        loan,
+        now_ms: ctx.timestamp_ms(),
+    })
+}
+
+pub(crate) fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<UnlockResult> {
+    store::deployment(ctx)?;
+    let mut record = store::lock(ctx, lock_id)?;
+    match record.status {
+        LockStatus::Locked => {}
+        LockStatus::Unlocked => {
+            return Err(Error::new(format!(
+                "unlocking code already used: lock {lock_id} was unlocked in tx {}",
+                record.closed_tx.as_deref().unwrap_or("?")
+            )));
+        }
+        LockStatus::Cancelled => {
+            return Err(Error::new(format!(
+                "lock {lock_id} was cancelled in tx {}; it cannot be unlocked",
+                record.closed_tx.as_deref().unwrap_or("?")
+            )));
+        }
+    }
+    let code: UnlockingCode = serde_json::from_str(uc_json).map_err(|e| {
+        Error::new(format!(
+            "the unlocking code is not JSON of the form {{\"items\": [...]}}: {e}"
+        ))
+    })?;
+    let ops = match evaluate(
+        &record.lock,
+        &record.lock_id,
+        &record.event_id,
+        &code,
+        &HostCrypto(ctx),
+    ) {
+        Ok(ops) => ops.into_iter().cloned().collect::<Vec<_>>(),
+        Err(rejected) => {
+            return Ok(UnlockResult {
+                code: rejected.code.code(),
+                meaning: format!("{}: {}", rejected.code.meaning(), rejected.detail),
+                lock_id: record.lock_id,
+            });
+        }
+    };
+    execute(ctx, &record, &ops)?;
+    let (subject, kind) = open_slot(&record.lock.event.body);
+    store::delete(ctx, "open_lock", &[subject, kind])?;
+    record.status = LockStatus::Unlocked;
+    record.closed_tx = Some(ctx.tx_id().to_string());
+    store::put_lock(ctx, &record)?;
+    let result = UnlockResult {
+        code: UnlockCode::Unlocked.code(),
+        meaning: format!(
+            "{}: {} operation(s) executed",
+            UnlockCode::Unlocked.meaning(),
+            ops.len()
+        ),
+        lock_id: record.lock_id,
+    };
+    ctx.set_event_json("Unlocked", &result)?;
+    Ok(result)
+}
+
+/// Executes the operations all or nothing: every balance is checked in
+/// memory before anything is written, so an error writes nothing.
+fn execute(ctx: &mut Context, record: &LockRecord, ops: &[Operation]) -> Result<()> {
+    let mut accounts: BTreeMap<String, Account> = BTreeMap::new();
+    let mut loan_update: Option<Loan> = None;
+    for op in ops {
+        let (from, to, issuer, amount) = op.movement();
+        for id in [from, to] {
+            if !accounts.contains_key(id) {
+                accounts.insert(id.to_string(), store::account_or_err(ctx, id)?);
+            }
+        }
+        debit(&mut accounts, from, issuer, amount)?;
+        credit(&mut accounts, to, issuer, amount)?;
+        loan_update = Some(match op {
+            Operation::Transfer { .. } => new_loan(ctx, record, op)?,
+            Operation::Repay { loan, .. } => {
+                let customer = record.lock.event.body.customer();
+                let mut loan = issued_loan_of(ctx, customer, loan)?;
+                loan.status = LoanStatus::Refunded;
+                loan.refund_lock = Some(record.lock_id.clone());
+                loan
+            }
+        });
+    }
+    for account in accounts.values() {
+        store::put_account(ctx, account)?;
+    }
+    if let Some(loan) = loan_update {
+        store::put_loan(ctx, &loan)?;
+    }
+    Ok(())
+}
+
+fn debit(
+    accounts: &mut BTreeMap<String, Account>,
+    id: &str,
+    issuer: &str,
+    amount: u64,
+) -> Result<()> {
+    let Some(account) = accounts.get_mut(id) else {
+        return Err(Error::new(format!("account {id} does not exist")));
+    };
+    let held = account.balance(issuer);
+    if held < amount {
+        return Err(Error::new(format!(
+            "insufficient funds: account {id} holds {held} of issuer {issuer}'s asset, needs {amount}"
+        )));
+    }
+    account.balances.insert(issuer.to_string(), held - amount);
+    Ok(())
+}
+
+fn credit(
+    accounts: &mut BTreeMap<String, Account>,
+    id: &str,
+    issuer: &str,
+    amount: u64,
+) -> Result<()> {
+    let Some(account) = accounts.get_mut(id) else {
+        return Err(Error::new(format!("account {id} does not exist")));
+    };
+    let balance = account.balances.entry(issuer.to_string()).or_insert(0);
+    *balance = balance
+        .checked_add(amount)
+        .ok_or_else(|| Error::new(format!("the balance of account {id} would overflow")))?;
+    Ok(())
+}
+
+fn new_loan(ctx: &Context, record: &LockRecord, op: &Operation) -> Result<Loan> {
+    let EventBody::LoanApplication {
+        customer,
+        amount,
+        months,
+        ..
+    } = &record.lock.event.body
+    else {
+        return Err(Error::new(
+            "a transfer is only locked by a loan application",
+        ));
+    };
+    let (from, _, issuer, _) = op.movement();
+    Ok(Loan {
+        id: record.lock_id.clone(),
+        customer: customer.clone(),
+        amount: *amount,
+        months: *months,
+        bank_account: from.to_string(),
+        issuer: issuer.to_string(),
+        issued_at_ms: ctx.timestamp_ms(),
+        status: LoanStatus::Issued,
+        refund_lock: None,
+    })
+}

@@ -1,0 +1,342 @@
+//! Who reads what, and locks and calls the chaincode refuses.
+
+use loc::{Account, Loan, LockRecord, Operation, OracleKey, Role, Signature, THIRTY_DAYS_MS};
+use serde_json::Value;
+
+use super::Kind::{Query, Tx};
+use super::Runner;
+use super::world::*;
+
+pub(crate) fn loan_permissions(run: &mut Runner<'_>) {
+    let mut net = Net::new(run);
+    let net = &mut net;
+    setup(net);
+    let r = lock_and_unlock(net, &ALICE, &loan_lock(loan_event(&ALICE, GOOD, "1")));
+    for who in [&ALICE, &BANK, &REG] {
+        let loan: Loan = net.query(who, "query_loan", &[&ALICE.id()]);
+        assert_eq!(loan.id, r.lock_id, "{} reads alice's loan", who.name);
+    }
+    for who in [&CAROL, &CAD, &FD, &EVE] {
+        net.fails(
+            who,
+            Query,
+            "query_loan",
+            &[&ALICE.id()],
+            "permission denied",
+        );
+    }
+    net.fails(&CAROL, Query, "query_loan", &[&CAROL.id()], "no loan");
+
+    for who in [&ALICE, &BANK, &CAD, &FD, &REG] {
+        let rec: LockRecord = net.query(who, "get_lock", &[&r.lock_id]);
+        assert_eq!(rec.lock_id, r.lock_id);
+    }
+    for who in [&CAROL, &EVE] {
+        net.fails(who, Query, "get_lock", &[&r.lock_id], "permission denied");
+    }
+    // The CAD judges loans, not refunds: a refund lock is none of its business.
+    net.now_ms += 12 * THIRTY_DAYS_MS;
+    let refund = lock(
+        net,
+        &ALICE,
+        &refund_lock(refund_event(&ALICE, &r.lock_id, 100, "r")),
+    );
+    net.fails(
+        &CAD,
+        Query,
+        "get_lock",
+        &[&refund.lock_id],
+        "permission denied",
+    );
+    net.query::<LockRecord>(&FD, "get_lock", &[&refund.lock_id]);
+    net.query::<LockRecord>(&BANK, "get_lock", &[&refund.lock_id]);
+    net.fails(
+        &BANK,
+        Query,
+        "get_lock",
+        &["nope"],
+        "lock nope does not exist",
+    );
+}
+
+pub(crate) fn inspect_permissions(run: &mut Runner<'_>) {
+    let mut net = Net::new(run);
+    let net = &mut net;
+    setup(net);
+    let r = lock_and_unlock(net, &ALICE, &loan_lock(loan_event(&ALICE, GOOD, "1")));
+    for who in [&ALICE, &BANK, &CAD, &FD, &EVE] {
+        net.fails(
+            who,
+            Query,
+            "inspect",
+            &["account", &ALICE.id()],
+            "permission denied",
+        );
+        net.fails(who, Query, "inspect_all", &["loan"], "permission denied");
+    }
+    let account: Account = net.query(&REG, "inspect", &["account", &ALICE.id()]);
+    assert_eq!(account.balance(&BANK.id()), GOOD.amount);
+    let carol: Account = net.query(&REG, "account", &[&CAROL.id()]);
+    assert_eq!(carol.name, "carol");
+    let rec: LockRecord = net.query(&REG, "inspect", &["lock", &r.lock_id]);
+    assert_eq!(rec.lock_id, r.lock_id);
+    let by_id: Loan = net.query(&REG, "inspect", &["loan", &r.lock_id]);
+    let by_customer: Loan = net.query(&REG, "inspect", &["loan", &ALICE.id()]);
+    assert_eq!(by_id, by_customer);
+    for (kind, count) in [
+        ("account", 6),
+        ("lock", 1),
+        ("loan", 1),
+        ("issuance", 2),
+        ("payout", 0),
+    ] {
+        let all: Vec<Value> = net.query(&REG, "inspect_all", &[kind]);
+        assert_eq!(all.len(), count, "inspect_all {kind}");
+    }
+    let accounts: Vec<Account> = net.query(&REG, "inspect_all", &["account"]);
+    assert!(
+        accounts
+            .iter()
+            .any(|a| a.id == BANK.id() && a.role == Role::Bank)
+    );
+    net.fails(
+        &REG,
+        Query,
+        "inspect",
+        &["oracle_key", "x"],
+        "unknown kind \"oracle_key\"",
+    );
+    net.fails(
+        &REG,
+        Query,
+        "inspect_all",
+        &["config"],
+        "inspect one of account, lock, loan, payout, issuance",
+    );
+    net.fails(
+        &REG,
+        Query,
+        "inspect",
+        &["account", &MALLORY.id()],
+        &format!("no account {}", MALLORY.id()),
+    );
+}
+
+fn refused_lock(net: &mut Net<'_, '_>, who: &Member, lock: &loc::Lock, expected: &str) {
+    net.fails(who, Tx, "lock", &[&json(lock)], expected);
+}
+
+pub(crate) fn bad_locks(run: &mut Runner<'_>) {
+    let mut net = Net::new(run);
+    let net = &mut net;
+    setup(net);
+    let good = loan_lock(loan_event(&ALICE, GOOD, "x"));
+    for who in [&CAROL, &BANK] {
+        refused_lock(net, who, &good, "permission denied: only customer");
+    }
+    let mut by_carol = good.clone();
+    by_carol.event = signed(&CAROL, good.event.body.clone());
+    refused_lock(net, &ALICE, &by_carol, "not by its customer");
+    let mut forged = good.clone();
+    forged.event.signatures[0].signature = signed(&CAROL, good.event.body.clone()).signatures[0]
+        .signature
+        .clone();
+    refused_lock(
+        net,
+        &ALICE,
+        &forged,
+        "the customer's signature over the event does not verify",
+    );
+    let mut twice = good.clone();
+    twice.event.signatures.push(Signature {
+        public_key: CAROL.id(),
+        signature: "00".into(),
+    });
+    refused_lock(
+        net,
+        &ALICE,
+        &twice,
+        "exactly one signature, its customer's; it has 2",
+    );
+    let keys_error = "exactly one oracle key of each granting role (bank, cad, fd)";
+    let mut two_keys = good.clone();
+    two_keys.keys.pop();
+    refused_lock(net, &ALICE, &two_keys, keys_error);
+    let mut double_bank = good.clone();
+    double_bank.keys[1] = BANK.oracle_key(Role::Bank);
+    refused_lock(net, &ALICE, &double_bank, keys_error);
+    let mut unregistered = good.clone();
+    unregistered.keys[2] = OracleKey {
+        role: Role::Fd,
+        public_key: CAROL.id(),
+    };
+    refused_lock(
+        net,
+        &ALICE,
+        &unregistered,
+        &format!("{} is not a registered fd oracle key", CAROL.id()),
+    );
+
+    let with_op = |op: Operation| loc::Lock {
+        ops: vec![op],
+        ..good.clone()
+    };
+    let transfer = |from: &Member, to: &Member, amount: u64| Operation::Transfer {
+        from: from.id(),
+        to: to.id(),
+        issuer: BANK.id(),
+        amount,
+    };
+    let to_customer = "must move the 10000 applied for to the customer's account";
+    refused_lock(
+        net,
+        &ALICE,
+        &with_op(transfer(&BANK, &CAROL, 10_000)),
+        to_customer,
+    );
+    refused_lock(
+        net,
+        &ALICE,
+        &with_op(transfer(&BANK, &ALICE, 9_000)),
+        to_customer,
+    );
+    refused_lock(
+        net,
+        &ALICE,
+        &with_op(transfer(&CAD, &ALICE, 10_000)),
+        "must come from a bank account",
+    );
+    refused_lock(
+        net,
+        &ALICE,
+        &with_op(transfer(&MALLORY, &ALICE, 10_000)),
+        "does not exist",
+    );
+    let repay = Operation::Repay {
+        from: FD.id(),
+        to: BANK.id(),
+        issuer: BANK.id(),
+        amount: 10_000,
+        loan: "l".into(),
+    };
+    refused_lock(
+        net,
+        &ALICE,
+        &with_op(repay),
+        "a loan application locks a transfer",
+    );
+    let mut two_ops = good.clone();
+    two_ops.ops.push(good.ops[0].clone());
+    refused_lock(net, &ALICE, &two_ops, "exactly one operation, it holds 2");
+    refused_lock(
+        net,
+        &ALICE,
+        &loan_lock(loan_event(&ALICE, Application { amount: 0, ..GOOD }, "0")),
+        "must be positive",
+    );
+
+    // The keys may come in any order; the same lock twice is one lock.
+    let mut reordered = good.clone();
+    reordered.keys.reverse();
+    let r = lock(net, &ALICE, &reordered);
+    net.tx::<LockRecord>(&ALICE, "cancel_lock", &[&r.lock_id]);
+    let r = lock(net, &ALICE, &good);
+    net.tx::<LockRecord>(&ALICE, "cancel_lock", &[&r.lock_id]);
+    refused_lock(
+        net,
+        &ALICE,
+        &good,
+        &format!("lock {} already exists", r.lock_id),
+    );
+
+    // Refunds name an issued loan of the customer's, repaid to its funder.
+    let carols = lock_and_unlock(net, &CAROL, &loan_lock(loan_event(&CAROL, GOOD, "c"))).lock_id;
+    let refund = |loan: &str, amount: u64| refund_lock(refund_event(&ALICE, loan, amount, "r"));
+    refused_lock(
+        net,
+        &ALICE,
+        &refund("nope", 100),
+        "loan nope does not exist",
+    );
+    refused_lock(
+        net,
+        &ALICE,
+        &refund(&carols, 100),
+        &format!("loan {carols} does not belong to customer"),
+    );
+    let fresh = loan_lock(loan_event(&ALICE, GOOD, "y"));
+    let alices = lock_and_unlock(net, &ALICE, &fresh).lock_id;
+    let mut wrong_payee = refund(&alices, 100);
+    if let Operation::Repay { to, .. } = &mut wrong_payee.ops[0] {
+        *to = CAD.id();
+    }
+    refused_lock(
+        net,
+        &ALICE,
+        &wrong_payee,
+        "to the bank account that funded it",
+    );
+    let mut not_fd = refund(&alices, 100);
+    if let Operation::Repay { from, .. } = &mut not_fd.ops[0] {
+        *from = BANK.id();
+    }
+    refused_lock(net, &ALICE, &not_fd, "must come from an FD account");
+    let mut with_cad = refund(&alices, 100);
+    with_cad.keys.push(CAD.oracle_key(Role::Cad));
+    refused_lock(
+        net,
+        &ALICE,
+        &with_cad,
+        "exactly one oracle key of each granting role (bank, fd)",
+    );
+    lock(net, &ALICE, &refund(&alices, 100));
+    let second = refund_lock(refund_event(&ALICE, &alices, 100, "r2"));
+    refused_lock(
+        net,
+        &ALICE,
+        &second,
+        "a refund application is pending for loan",
+    );
+}
+
+pub(crate) fn bad_calls(run: &mut Runner<'_>) {
+    let mut net = Net::new(run);
+    let net = &mut net;
+    setup(net);
+    net.fails(&ALICE, Tx, "borrow", &[], "unknown function \"borrow\"");
+    net.fails(
+        &ALICE,
+        Tx,
+        "unlock",
+        &["x"],
+        "unlock takes 2 argument(s) (lock_id, uc_json), got 1",
+    );
+    net.fails(
+        &ALICE,
+        Tx,
+        "lock",
+        &["not json"],
+        "the lock is not valid JSON",
+    );
+    net.fails(
+        &ALICE,
+        Tx,
+        "unlock",
+        &["nope", "{\"items\":[]}"],
+        "lock nope does not exist",
+    );
+    net.fails(
+        &BANK,
+        Tx,
+        "issue",
+        &[&ALICE.id(), "-5", "{}"],
+        "issue: argument `amount` is not valid",
+    );
+    net.fails(
+        &ALICE,
+        Tx,
+        "cancel_lock",
+        &["nope"],
+        "lock nope does not exist",
+    );
+}

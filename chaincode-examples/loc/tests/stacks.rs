@@ -1,0 +1,104 @@
+//! Algorithm 3 as the pure `evaluate`, with a client's crypto: the cases a
+//! chaincode call cannot reach (a locked event whose signature fails).
+#![allow(clippy::unwrap_used)]
+
+mod scenarios;
+
+use loc::{Item, Lock, OracleStatement, Role, UnlockCode, UnlockingCode, Verdict, evaluate};
+use scenarios::world::*;
+
+fn lock() -> Lock {
+    loan_lock(loan_event(&ALICE, GOOD, "1"))
+}
+
+fn sigs(l: &Lock, lock_id: &str, event_id: &str) -> Vec<OracleSig> {
+    l.keys
+        .iter()
+        .map(|k| {
+            let st = OracleStatement {
+                lock: lock_id.into(),
+                event: event_id.into(),
+                role: k.role,
+                verdict: Verdict::Pass,
+            };
+            (k.clone(), Verdict::Pass, sign_statement(k.role, &st))
+        })
+        .collect()
+}
+
+fn code_of(l: &Lock, lock_id: &str, code: &UnlockingCode) -> Result<usize, (UnlockCode, String)> {
+    evaluate(l, lock_id, "e", code, &Native)
+        .map(|ops| ops.len())
+        .map_err(|r| (r.code, r.detail))
+}
+
+#[test]
+fn the_lock_stack_is_ops_event_keys() {
+    let l = lock();
+    let stack = loc::lock_stack(&l);
+    assert_eq!(stack.len(), 1 + 1 + 3);
+    assert!(matches!(stack[0], Item::Op { .. }));
+    assert!(matches!(stack[1], Item::Event { .. }));
+    assert!(matches!(&stack[4], Item::PublicKey { role: Role::Fd, .. }));
+}
+
+#[test]
+fn a_matching_code_releases_the_operations() {
+    let l = lock();
+    let code = UnlockingCode::new(&l.event, &sigs(&l, "L", "e"));
+    assert_eq!(code_of(&l, "L", &code), Ok(1));
+    // The statements name the lock: the same signatures do not open another.
+    let err = code_of(&l, "M", &code).unwrap_err();
+    assert_eq!(err.0, UnlockCode::OracleCheckFailed);
+}
+
+#[test]
+fn a_locked_event_whose_signature_fails_is_code_2() {
+    let mut l = lock();
+    l.event.signatures[0].signature = "00".repeat(64);
+    let code = UnlockingCode::new(&l.event, &sigs(&l, "L", "e"));
+    let (c, detail) = code_of(&l, "L", &code).unwrap_err();
+    assert_eq!(c, UnlockCode::EventCheckFailed);
+    assert!(detail.contains("does not verify"), "{detail}");
+    l.event.signatures.clear();
+    let code = UnlockingCode::new(&l.event, &sigs(&l, "L", "e"));
+    let (c, detail) = code_of(&l, "L", &code).unwrap_err();
+    assert_eq!(c, UnlockCode::EventCheckFailed);
+    assert!(detail.contains("exactly one signature"), "{detail}");
+}
+
+#[test]
+fn codes_and_meanings() {
+    let all = [
+        UnlockCode::Unlocked,
+        UnlockCode::OracleCheckFailed,
+        UnlockCode::EventCheckFailed,
+        UnlockCode::TypeError,
+    ];
+    let listed: Vec<(u8, &str)> = all.iter().map(|c| (c.code(), c.meaning())).collect();
+    assert_eq!(
+        listed,
+        vec![
+            (0, "unlocked"),
+            (1, "oracle check failed"),
+            (2, "event check failed"),
+            (3, "type error")
+        ]
+    );
+}
+
+#[test]
+fn items_travel_as_tagged_json() {
+    let item = Item::PublicKey {
+        role: Role::Cad,
+        public_key: "ab".into(),
+    };
+    assert_eq!(
+        serde_json::to_value(&item).unwrap(),
+        serde_json::json!({"type": "public_key", "role": "cad", "public_key": "ab"})
+    );
+    let op = serde_json::to_value(&lock().ops[0]).unwrap();
+    assert_eq!(op["op"], "transfer");
+    let body = serde_json::to_value(&lock().event.body).unwrap();
+    assert_eq!(body["kind"], "loan_application");
+}

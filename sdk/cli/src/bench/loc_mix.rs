@@ -1,0 +1,318 @@
+//! `loc-mix`: the LoC paper's evaluation as a workload — 40 % applications
+//! of loan (C → B → CAD → FD), 40 % applications of refund (C → B → FD) and
+//! 20 % queries of a loan (C → B), each operation a whole event played by
+//! its roles through their own orgs' gateways (`crate::loc::flows`).
+//!
+//! Each client owns its customers (four) and a funding lane: a bank teller
+//! account that lends and an FD account that repays subsidies, so that
+//! concurrent clients never write the same balance. A client's operations
+//! follow the pattern loan, refund, loan, refund, query; a loan goes to one
+//! of its customers without a loan, a refund to one whose loan is issued
+//! (when none is ready, the other kind is sent). A customer whose event
+//! failed half-way is set aside. Closed loop only, as in the paper.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::StreamExt as _;
+use futures::future::BoxFuture;
+use loc::{Role, Terms};
+use weft_client::ClientError;
+
+use super::driver::{Driver, outcome};
+use super::report::Outcome;
+use crate::loc::flows::{self, Application, Funding, Oracles};
+use crate::loc::parties::{LocNetwork, Party, ensure_account, ensure_oracle, issue};
+
+/// The workload's name.
+pub(crate) const NAME: &str = "loc-mix";
+
+/// Customers per client.
+const CUSTOMERS_PER_CLIENT: usize = 4;
+
+/// Setup calls in flight at once.
+const SETUP_CONCURRENCY: usize = 32;
+
+/// How long a client with no customer ready waits before it says so.
+const IDLE_PAUSE: Duration = Duration::from_millis(100);
+
+/// Money each teller issues to itself, and to its FD partner.
+const LANE_FUNDS: u64 = 1 << 50;
+
+/// One client's customers.
+#[derive(Default)]
+struct Lane {
+    /// Customers without an issued loan (index into `customers`).
+    free: VecDeque<usize>,
+    /// Customers with an issued loan: (customer, loan id, amount).
+    loaned: VecDeque<(usize, String, u64)>,
+    /// The customer whose loan was touched last (for queries).
+    last: Option<usize>,
+    /// Operations sent by this client.
+    sent: u64,
+}
+
+/// What one client does next.
+enum Next {
+    Loan(usize),
+    Refund(usize, String, u64),
+    Query(usize),
+    Nothing,
+}
+
+/// The driver.
+pub(crate) struct LocMix {
+    oracles: Oracles,
+    customers: Vec<Party>,
+    funding: Vec<Funding>,
+    lanes: Vec<Mutex<Lane>>,
+    application: Application,
+    subsidy_rate_bp: u64,
+    nonce: AtomicU64,
+    run_id: String,
+}
+
+impl LocMix {
+    /// Deploys and configures `loc` if needed (months of 1 ms, so a loan
+    /// can be refunded at once), registers the oracles, funds one lane and
+    /// enrols four customers per client.
+    pub(crate) async fn prepare(
+        profile: &std::path::Path,
+        run_id: &str,
+        customers: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<LocMix> {
+        let net = LocNetwork::open(profile, timeout)?;
+        let quiet = |_line: String| {};
+        let bank = net.member(Role::Bank, "client").await?;
+        let cad = net.member(Role::Cad, "client").await?;
+        let fd = net.member(Role::Fd, "client").await?;
+        let terms = Terms {
+            month_ms: 1,
+            ..Terms::default()
+        };
+        let deployment = net.ensure_deployed(&bank, terms, &quiet).await?;
+        let terms = deployment.terms;
+        if terms.month_ms > 1_000 {
+            eprintln!(
+                "warning: loc is configured with months of {} ms: refunds of loans not yet \
+                 expired will be refused by the bank's oracle",
+                terms.month_ms
+            );
+        }
+        for party in [&bank, &cad, &fd] {
+            ensure_oracle(party).await?;
+        }
+        let clients = customers.div_ceil(CUSTOMERS_PER_CLIENT).max(1);
+        eprintln!(
+            "setup: {clients} funding lanes (a bank teller and an FD account each) and \
+             {customers} customers"
+        );
+        let lanes: Vec<anyhow::Result<Funding>> = futures::stream::iter(0..clients)
+            .map(|i| fund_lane(&net, run_id, i))
+            .buffer_unordered(SETUP_CONCURRENCY)
+            .collect()
+            .await;
+        let funding = lanes.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+        let enrolled: Vec<anyhow::Result<Party>> = futures::stream::iter(0..customers)
+            .map(|i| enrol_customer(&net, run_id, i))
+            .buffered(SETUP_CONCURRENCY)
+            .collect()
+            .await;
+        let customers = enrolled.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+        let lanes = (0..clients)
+            .map(|c| {
+                Mutex::new(Lane {
+                    free: (c..customers.len()).step_by(clients).collect(),
+                    ..Lane::default()
+                })
+            })
+            .collect();
+        let application = Application {
+            amount: terms.loan_limit.min(10_000),
+            months: terms.month_max.min(12),
+            income: terms.income_min,
+            asset: terms.asset_min,
+            debt: 0,
+        };
+        Ok(LocMix {
+            oracles: Oracles { bank, cad, fd },
+            customers,
+            funding,
+            lanes,
+            application,
+            subsidy_rate_bp: u64::from(terms.subsidy_rate_bp),
+            nonce: AtomicU64::new(0),
+            run_id: run_id.to_string(),
+        })
+    }
+
+    /// Picks client `client`'s next operation and takes its customer out
+    /// of the lane until it is done.
+    fn next(&self, client: usize) -> Next {
+        let Ok(mut lane) = self.lanes[client % self.lanes.len()].lock() else {
+            return Next::Nothing;
+        };
+        let turn = lane.sent % 5;
+        lane.sent += 1;
+        let loan_first = matches!(turn, 0 | 2);
+        if let (4, Some(c)) = (turn, lane.last) {
+            return Next::Query(c);
+        }
+        let loan = |lane: &mut Lane| lane.free.pop_front().map(Next::Loan);
+        let refund = |lane: &mut Lane| {
+            lane.loaned
+                .pop_front()
+                .map(|(c, id, amount)| Next::Refund(c, id, amount))
+        };
+        let picked = if loan_first {
+            loan(&mut lane).or_else(|| refund(&mut lane))
+        } else {
+            refund(&mut lane).or_else(|| loan(&mut lane))
+        };
+        picked.unwrap_or(Next::Nothing)
+    }
+
+    async fn send_one(&self, client: usize) -> (&'static str, Outcome) {
+        let lane_index = client % self.lanes.len();
+        let funding = &self.funding[lane_index % self.funding.len()];
+        let nonce = format!(
+            "{}-{}",
+            self.run_id,
+            self.nonce.fetch_add(1, Ordering::Relaxed)
+        );
+        let quiet = |_line: String| {};
+        match self.next(client) {
+            Next::Loan(c) => {
+                let customer = &self.customers[c];
+                let result = flows::apply_loan(
+                    customer,
+                    &self.oracles,
+                    funding,
+                    self.application,
+                    &nonce,
+                    &[],
+                    &quiet,
+                )
+                .await;
+                let (lock_id, outcome) = ended(result);
+                if let (Some(lock_id), Ok(mut lane)) = (lock_id, self.lanes[lane_index].lock()) {
+                    lane.loaned.push_back((c, lock_id, self.application.amount));
+                    lane.last = Some(c);
+                }
+                ("loan", outcome)
+            }
+            Next::Refund(c, loan, amount) => {
+                let customer = &self.customers[c];
+                let subsidy = (amount * self.subsidy_rate_bp / 10_000).max(1);
+                let result = flows::apply_refund(
+                    customer,
+                    &self.oracles,
+                    funding,
+                    &loan,
+                    subsidy,
+                    &nonce,
+                    &[],
+                    &quiet,
+                )
+                .await;
+                let (lock_id, outcome) = ended(result);
+                if let (Some(_), Ok(mut lane)) = (lock_id, self.lanes[lane_index].lock()) {
+                    lane.free.push_back(c);
+                    lane.last = Some(c);
+                }
+                ("refund", outcome)
+            }
+            Next::Query(c) => (
+                "query",
+                outcome(flows::query_loan(&self.customers[c]).await.map(drop)),
+            ),
+            // Every customer of this client was set aside after a failed
+            // event: nothing to send; do not spin.
+            Next::Nothing => {
+                tokio::time::sleep(IDLE_PAUSE).await;
+                (
+                    "idle",
+                    Outcome::Failed {
+                        stage: "client".into(),
+                        code: "no_customer_ready".into(),
+                    },
+                )
+            }
+        }
+    }
+}
+
+impl Driver for LocMix {
+    fn send(&self, client: usize, _seq: u64) -> BoxFuture<'_, (&'static str, Outcome)> {
+        Box::pin(self.send_one(client))
+    }
+}
+
+/// The lock id of an event whose operations ran, and how it ended: an
+/// unlock refused with code 1–3 fails at stage `unlock` with code `code_N`.
+fn ended(result: Result<flows::Ended, ClientError>) -> (Option<String>, Outcome) {
+    match result {
+        Ok(ended) if ended.unlocked() => (Some(ended.lock_id), Outcome::Ok),
+        Ok(ended) => (
+            None,
+            Outcome::Failed {
+                stage: "unlock".into(),
+                code: format!("code_{}", ended.unlock.code),
+            },
+        ),
+        Err(e) => (None, outcome(Err(e))),
+    }
+}
+
+/// A teller of the bank and an FD payer, each with an account; the teller
+/// issues funds to both.
+async fn fund_lane(net: &LocNetwork, run_id: &str, i: usize) -> anyhow::Result<Funding> {
+    let teller = net
+        .enroll_connected(Role::Bank, &format!("teller-{run_id}-{i}"))
+        .await?;
+    let payer = net
+        .enroll_connected(Role::Fd, &format!("payer-{run_id}-{i}"))
+        .await?;
+    ensure_account(&teller, &format!("BANK-{run_id}-{i}"))
+        .await
+        .context("opening a teller's account")?;
+    ensure_account(&payer, &format!("FD-{run_id}-{i}"))
+        .await
+        .context("opening an FD account")?;
+    issue(
+        &teller,
+        &teller.account(),
+        LANE_FUNDS,
+        &format!("{run_id}-t{i}"),
+    )
+    .await
+    .context("funding a teller")?;
+    issue(
+        &teller,
+        &payer.account(),
+        LANE_FUNDS,
+        &format!("{run_id}-f{i}"),
+    )
+    .await
+    .context("funding an FD account")?;
+    Ok(Funding {
+        bank_account: teller.account(),
+        fd_account: payer.account(),
+        issuer: teller.account(),
+    })
+}
+
+/// A customer with an account.
+async fn enrol_customer(net: &LocNetwork, run_id: &str, i: usize) -> anyhow::Result<Party> {
+    let customer = net
+        .enroll_connected(Role::Customer, &format!("c-{run_id}-{i}"))
+        .await?;
+    ensure_account(&customer, &format!("6222-{run_id}-{i}"))
+        .await
+        .context("opening a customer's account")?;
+    Ok(customer)
+}

@@ -1,0 +1,332 @@
+//! The LoC events played end to end (the paper's Table 2 and Table 4):
+//! each step done by the role whose step it is, through its own org's
+//! gateway, and told in plain words to `say`.
+//!
+//! - Application of loan, C → B → CAD → FD: the customer signs the
+//!   application and locks it on chain with the transfer of the loan and
+//!   the keys of the three granting roles; each granting role evaluates its
+//!   oracle on its own peer and signs the verdict; the unlocking code
+//!   (event + the three signed verdicts) is submitted and the chaincode's
+//!   dual-stack check answers code 0 (money moved) or 1 / 2 / 3.
+//! - Application of refund, C → B → FD: the same with the interest subsidy
+//!   the FD repays to the bank for the customer, two granting roles.
+//! - Query of the loan, C → B: a read-only evaluation.
+
+use loc::{
+    EventBody, Item, Lock, LockReceipt, Operation, OracleKey, OracleReport, Role,
+    Signature as EventSignature, SignedEvent, UnlockResult, Verdict,
+};
+use weft_client::ClientError;
+
+use super::parties::{Party, decode, evaluate_json, invalid_input, submit_json};
+
+/// How long a granting role waits for a lock to reach its own peer.
+const ORACLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a customer asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Application {
+    /// Loan amount.
+    pub amount: u64,
+    /// Duration, months.
+    pub months: u32,
+    /// Yearly income.
+    pub income: u64,
+    /// Assets.
+    pub asset: u64,
+    /// Debts.
+    pub debt: u64,
+}
+
+/// The members who sign oracle verdicts, one per granting role.
+#[derive(Debug, Clone)]
+pub struct Oracles {
+    /// The bank's.
+    pub bank: Party,
+    /// The civil affairs department's.
+    pub cad: Party,
+    /// The financial department's.
+    pub fd: Party,
+}
+
+impl Oracles {
+    fn of(&self, role: Role) -> &Party {
+        match role {
+            Role::Cad => &self.cad,
+            Role::Fd => &self.fd,
+            _ => &self.bank,
+        }
+    }
+}
+
+/// Where the money comes from.
+#[derive(Debug, Clone)]
+pub struct Funding {
+    /// The bank account (id) that lends.
+    pub bank_account: String,
+    /// The FD account (id) that pays interest subsidies.
+    pub fd_account: String,
+    /// The issuing bank (account id) whose asset moves.
+    pub issuer: String,
+}
+
+/// How an event ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// The lock.
+    pub lock_id: String,
+    /// The chaincode's unlock answer (code 0: the operations ran).
+    pub unlock: UnlockResult,
+    /// The terms each granting role found failed (empty: all passed).
+    pub failed_terms: Vec<(Role, Vec<String>)>,
+    /// The unlocking code as sent (JSON), to show that it works once.
+    pub unlocking_code: String,
+}
+
+impl Ended {
+    /// Whether the operations ran.
+    pub fn unlocked(&self) -> bool {
+        self.unlock.code == 0
+    }
+}
+
+/// A short form of a hex id for messages.
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(10)]
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ClientError> {
+    serde_json::to_string(value).map_err(|e| invalid_input(e.to_string()))
+}
+
+/// Event 1, application of loan (C → B → CAD → FD). `exceptions` are the
+/// granting roles that hold evidence against the customer (a blacklist):
+/// their exception flag is set to 0.
+pub async fn apply_loan(
+    customer: &Party,
+    oracles: &Oracles,
+    funding: &Funding,
+    application: Application,
+    nonce: &str,
+    exceptions: &[Role],
+    say: &(dyn Fn(String) + Sync),
+) -> Result<Ended, ClientError> {
+    let body = EventBody::LoanApplication {
+        customer: customer.account(),
+        amount: application.amount,
+        months: application.months,
+        income: application.income,
+        asset: application.asset,
+        debt: application.debt,
+        nonce: nonce.to_string(),
+    };
+    say(format!(
+        "{} (customer) signs a loan application: {} over {} months, income {}, assets {}, debts {}",
+        customer.label(),
+        application.amount,
+        application.months,
+        application.income,
+        application.asset,
+        application.debt
+    ));
+    let ops = vec![Operation::Transfer {
+        from: funding.bank_account.clone(),
+        to: customer.account(),
+        issuer: funding.issuer.clone(),
+        amount: application.amount,
+    }];
+    run_event(
+        customer,
+        oracles,
+        body,
+        ops,
+        &[Role::Bank, Role::Cad, Role::Fd],
+        exceptions,
+        say,
+    )
+    .await
+}
+
+/// Event 2, application of refund (C → B → FD): the FD repays the interest
+/// subsidy `amount` of `loan` to the bank that lent it.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply_refund(
+    customer: &Party,
+    oracles: &Oracles,
+    funding: &Funding,
+    loan: &str,
+    amount: u64,
+    nonce: &str,
+    exceptions: &[Role],
+    say: &(dyn Fn(String) + Sync),
+) -> Result<Ended, ClientError> {
+    let body = EventBody::RefundApplication {
+        customer: customer.account(),
+        loan: loan.to_string(),
+        amount,
+        nonce: nonce.to_string(),
+    };
+    say(format!(
+        "{} (customer) signs a refund application: the interest subsidy {amount} of loan {}",
+        customer.label(),
+        short(loan)
+    ));
+    let ops = vec![Operation::Repay {
+        from: funding.fd_account.clone(),
+        to: funding.bank_account.clone(),
+        issuer: funding.issuer.clone(),
+        amount,
+        loan: loan.to_string(),
+    }];
+    run_event(
+        customer,
+        oracles,
+        body,
+        ops,
+        &[Role::Bank, Role::Fd],
+        exceptions,
+        say,
+    )
+    .await
+}
+
+/// The customer withdraws an application that was refused (its lock can
+/// then never be unlocked, and a new application may be made).
+pub async fn cancel(
+    customer: &Party,
+    lock_id: &str,
+    say: &(dyn Fn(String) + Sync),
+) -> Result<(), ClientError> {
+    customer.contract.submit("cancel_lock", &[lock_id]).await?;
+    say(format!(
+        "{} withdraws the refused application: lock {} is cancelled",
+        customer.label(),
+        short(lock_id)
+    ));
+    Ok(())
+}
+
+/// Event 3, query of the loan (C → B): the customer's current loan as JSON.
+pub async fn query_loan(customer: &Party) -> Result<loc::Loan, ClientError> {
+    evaluate_json(&customer.contract, "query_loan", &[&customer.account()]).await
+}
+
+/// Lock (Algorithm 1), oracles (Algorithm 2), unlock (Algorithm 3).
+async fn run_event(
+    customer: &Party,
+    oracles: &Oracles,
+    body: EventBody,
+    ops: Vec<Operation>,
+    granting: &[Role],
+    exceptions: &[Role],
+    say: &(dyn Fn(String) + Sync),
+) -> Result<Ended, ClientError> {
+    let signature = customer.sign(&loc::event_signing_bytes(&body));
+    let event = SignedEvent {
+        body,
+        signatures: vec![EventSignature {
+            public_key: customer.account(),
+            signature,
+        }],
+    };
+    let keys: Vec<OracleKey> = granting
+        .iter()
+        .map(|&role| OracleKey {
+            role,
+            public_key: oracles.of(role).account(),
+        })
+        .collect();
+    let lock = Lock {
+        ops,
+        event: event.clone(),
+        keys,
+    };
+    let locked = customer
+        .contract
+        .submit("lock", &[&to_json(&lock)?])
+        .await?;
+    let receipt: LockReceipt = decode(&locked.result)?;
+    let lock_id = receipt.lock_id;
+    say(format!(
+        "{} locks it on chain: lock {} holds the operation, the signed event and the keys of {}",
+        customer.label(),
+        short(&lock_id),
+        granting
+            .iter()
+            .map(|r| r.as_str().to_uppercase())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let mut items = vec![Item::Event { event }];
+    let mut failed_terms = Vec::new();
+    for &role in granting {
+        let oracle = oracles.of(role);
+        let exception = exceptions.contains(&role);
+        // The role checks the lock on its own peer, once that peer has it.
+        let reached = oracle
+            .contract
+            .gateway()
+            .transaction_status(locked.tx_id, ORACLE_WAIT)
+            .await?;
+        if reached.is_none() {
+            return Err(ClientError::Timeout {
+                stage: weft_client::Stage::CommitWait,
+                message: format!(
+                    "the lock {} has not reached the peer of {} within {} s",
+                    short(&lock_id),
+                    oracle.label(),
+                    ORACLE_WAIT.as_secs()
+                ),
+            });
+        }
+        let report: OracleReport = evaluate_json(
+            &oracle.contract,
+            "oracle",
+            &[
+                &lock_id,
+                role.as_str(),
+                if exception { "true" } else { "false" },
+            ],
+        )
+        .await?;
+        let verdict = report.statement.verdict;
+        let signature = oracle.sign(&loc::statement_signing_bytes(&report.statement));
+        if verdict == Verdict::Pass {
+            say(format!(
+                "{} ({}) checks the application against its terms: pass; signs the verdict",
+                oracle.label(),
+                role.as_str().to_uppercase()
+            ));
+        } else {
+            say(format!(
+                "{} ({}) checks the application against its terms: FAILED ({}); signs the verdict",
+                oracle.label(),
+                role.as_str().to_uppercase(),
+                report.failed_terms.join("; ")
+            ));
+            failed_terms.push((role, report.failed_terms.clone()));
+        }
+        items.push(Item::OracleSig {
+            role,
+            public_key: oracle.account(),
+            verdict,
+            signature,
+        });
+    }
+    let unlocking_code = to_json(&loc::UnlockingCode::from_items(&items))?;
+    let unlock: UnlockResult =
+        submit_json(&customer.contract, "unlock", &[&lock_id, &unlocking_code]).await?;
+    say(format!(
+        "{} submits the unlocking code (the event and {} signed verdicts): code {} — {}",
+        customer.label(),
+        granting.len(),
+        unlock.code,
+        unlock.meaning
+    ));
+    Ok(Ended {
+        lock_id,
+        unlock,
+        failed_terms,
+        unlocking_code,
+    })
+}

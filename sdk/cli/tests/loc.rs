@@ -1,0 +1,128 @@
+//! The LoC roles end to end on a real network of five orgs (Customer, Bank,
+//! CAD, FD, Regulator; a peer each, three Raft orderers), as processes:
+//! `weft loc demo` plays every event and checks each outcome, then
+//! `weft bench --workload loc-mix` measures the paper's mix on the same
+//! network.
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{NodeLogs, READY_TIMEOUT, start_up, stop_up, weft};
+use tempfile::TempDir;
+
+/// The demo's events, and the build of `loc` for Wasm on its first deploy.
+const DEMO_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// Setup, warm-up, window and drain of a short bench run.
+const BENCH_TIMEOUT: Duration = Duration::from_secs(4 * 60);
+
+#[test]
+fn the_five_roles_play_every_event_and_the_mix_is_measured() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("net");
+    let _node_logs = NodeLogs(dir.join("logs"));
+    let orgs = "Customer,Bank,CAD,FD,Regulator";
+    let mut up = start_up(&dir, &["--orgs", orgs], &tmp.path().join("up.log"));
+    assert!(
+        up.log().contains("orgs Customer, Bank, CAD, FD, Regulator"),
+        "{}",
+        up.log()
+    );
+    let profile = dir.join("profile.json");
+    let profile = profile.to_str().unwrap();
+
+    let demo = weft(
+        tmp.path(),
+        &["loc", "demo", "--network", profile],
+        DEMO_TIMEOUT,
+    );
+    assert_eq!(demo.code, 0, "{demo}");
+    let out = &demo.stdout;
+    for needle in [
+        // Event 1 granted: three oracles pass, code 0, the money arrives.
+        "(BANK) checks the application against its terms: pass",
+        "(CAD) checks the application against its terms: pass",
+        "(FD) checks the application against its terms: pass",
+        "code 0",
+        // A second loan is refused at the lock.
+        "a loan is already issued",
+        // The terms refuse a low income: the bank's verdict fails, code 1.
+        "(BANK) checks the application against its terms: FAILED",
+        "code 1",
+        // The CAD's blacklist.
+        "(CAD) checks the application against its terms: FAILED",
+        // Permissions.
+        "permission denied",
+        "(regulator) inspects every loan",
+        // The refund and the replay.
+        "signs a refund application",
+        "unlocking code already used",
+        "LoC demo: every step ended as it must.",
+    ] {
+        assert!(out.contains(needle), "no {needle:?} in:\n{demo}");
+    }
+
+    // The paper's mix, briefly, on the same network (loc already deployed).
+    let report_dir = tmp.path().join("mix");
+    let run = weft(
+        tmp.path(),
+        &[
+            "bench",
+            "--workload",
+            "loc-mix",
+            "--clients",
+            "4",
+            "--duration",
+            "4",
+            "--warmup",
+            "1",
+            "--network",
+            profile,
+            "--out",
+            report_dir.to_str().unwrap(),
+        ],
+        BENCH_TIMEOUT,
+    );
+    assert_eq!(run.code, 0, "{run}");
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["workload"], "loc-mix");
+    assert_eq!(r["failed"], 0, "{:#}", r["failures"]);
+    let ops: Vec<&str> = r["by_op"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_str().unwrap())
+        .collect();
+    for op in ["loan", "refund", "query"] {
+        assert!(ops.contains(&op), "no {op} in {:#}", r["by_op"]);
+    }
+    assert_eq!(
+        r["nodes"].as_array().map(Vec::len),
+        Some(8),
+        "{:#}",
+        r["nodes"]
+    );
+
+    // An open loop is refused: the mix is closed loop, as in the paper.
+    let refused = weft(
+        tmp.path(),
+        &[
+            "bench",
+            "--workload",
+            "loc-mix",
+            "--rate",
+            "10",
+            "--network",
+            profile,
+        ],
+        READY_TIMEOUT,
+    );
+    assert_eq!(refused.code, 1, "{refused}");
+    assert!(refused.stderr.contains("closed loop"), "{refused}");
+
+    stop_up(&mut up);
+}
