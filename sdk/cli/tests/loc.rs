@@ -74,9 +74,9 @@ fn the_five_roles_play_every_event_and_the_mix_is_measured() {
             "--workload",
             "loc-mix",
             "--clients",
-            "4",
+            "2,4",
             "--duration",
-            "4",
+            "3",
             "--warmup",
             "1",
             "--network",
@@ -87,9 +87,27 @@ fn the_five_roles_play_every_event_and_the_mix_is_measured() {
         BENCH_TIMEOUT,
     );
     assert_eq!(run.code, 0, "{run}");
-    let r: Value =
-        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap();
+    // One report per step of concurrency, and the steps side by side.
+    let steps: Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("steps.json")).unwrap()).unwrap();
+    let clients: Vec<u64> = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["clients"].as_u64().unwrap())
+        .collect();
+    assert_eq!(clients, [2, 4], "{steps:#}");
+    assert!(
+        steps[1]["by_op_tps"]["loan"].as_f64() > Some(0.0),
+        "{steps:#}"
+    );
+    assert!(run.stdout.contains("loan/s"), "{run}");
+    let r: Value = serde_json::from_slice(
+        &std::fs::read(report_dir.join("clients-4").join("report.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(r["workload"], "loc-mix");
+    assert_eq!(r["clients"], 4);
     assert_eq!(r["failed"], 0, "{:#}", r["failures"]);
     let ops: Vec<&str> = r["by_op"]
         .as_array()

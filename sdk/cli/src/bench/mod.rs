@@ -20,6 +20,7 @@ mod loc_mix;
 pub(crate) mod procstat;
 pub(crate) mod report;
 pub(crate) mod spawn;
+mod steps;
 pub(crate) mod workload;
 
 use std::path::PathBuf;
@@ -49,9 +50,16 @@ pub struct BenchArgs {
     #[arg(long, value_name = "NAME")]
     pub workload: String,
     /// Closed loop: this many concurrent clients, each sending its next
-    /// operation when its last one finished [default: 64].
-    #[arg(long, value_name = "N", conflicts_with = "rate")]
-    pub clients: Option<usize>,
+    /// operation when its last one finished [default: 64]. A list
+    /// (`10,20,30`) runs one measurement per step on the same network and
+    /// sums the steps up in `steps.json`.
+    #[arg(
+        long,
+        value_name = "N[,N…]",
+        value_delimiter = ',',
+        conflicts_with = "rate"
+    )]
+    pub clients: Vec<usize>,
     /// Open loop: operations sent per second, whatever the answers.
     #[arg(long, value_name = "TPS")]
     pub rate: Option<f64>,
@@ -99,10 +107,21 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     let result = runtime.block_on(bench(args));
     runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
-        Ok(report) => {
-            print!("{}", report.table());
-            println!("report: {}", args.out.join("report.json").display());
-            println!("chart: {}", args.out.join("chart.svg").display());
+        Ok(reports) => {
+            let stepped = reports.len() > 1;
+            for report in &reports {
+                let out = step_dir(args, report, stepped);
+                if stepped {
+                    println!("--- step: {}", report.mode_text());
+                }
+                print!("{}", report.table());
+                println!("report: {}", out.join("report.json").display());
+                println!("chart: {}", out.join("chart.svg").display());
+            }
+            if stepped {
+                print!("{}", steps::table(&steps::summarize(&reports)));
+                println!("steps: {}", args.out.join(steps::FILE).display());
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -112,7 +131,15 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     }
 }
 
-async fn bench(args: &BenchArgs) -> anyhow::Result<Report> {
+/// Where a report goes: `--out`, or `--out/clients-N` for a step.
+fn step_dir(args: &BenchArgs, report: &Report, stepped: bool) -> PathBuf {
+    match (stepped, report.clients) {
+        (true, Some(n)) => args.out.join(format!("clients-{n}")),
+        _ => args.out.clone(),
+    }
+}
+
+async fn bench(args: &BenchArgs) -> anyhow::Result<Vec<Report>> {
     let Some(chosen) = Chosen::by_name(&args.workload) else {
         bail!(
             "no workload {:?}; known: {}, {}",
@@ -121,20 +148,22 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Report> {
             loc_mix::NAME
         );
     };
-    let mode = match (args.clients, args.rate) {
+    let modes = match (args.clients.as_slice(), args.rate) {
         (_, Some(rate)) if !(rate.is_finite() && rate > 0.0) => {
             bail!("--rate must be a positive number of operations per second")
         }
-        (_, Some(rate)) => Mode::Open { rate },
-        (Some(0), None) => bail!("--clients must be at least 1"),
-        (clients, None) => Mode::Closed {
-            clients: clients.unwrap_or(64),
-        },
+        (_, Some(rate)) => vec![Mode::Open { rate }],
+        (clients, None) if clients.contains(&0) => bail!("--clients must be at least 1"),
+        ([], None) => vec![Mode::Closed { clients: 64 }],
+        (clients, None) => clients
+            .iter()
+            .map(|&clients| Mode::Closed { clients })
+            .collect(),
     };
     if args.duration == 0 {
         bail!("--duration must be at least 1 second");
     }
-    if matches!(chosen, Chosen::LocMix) && matches!(mode, Mode::Open { .. }) {
+    if matches!(chosen, Chosen::LocMix) && matches!(modes[..], [Mode::Open { .. }]) {
         bail!(
             "{} runs closed loop only (--clients N concurrent requests, as the LoC paper's \
              evaluation): each client plays its own customers",
@@ -168,11 +197,28 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Report> {
                 (path.clone(), format!("profile {}", path.display()), nodes)
             }
         };
-        let report = measure(args, &chosen, mode, &profile_path, network, nodes).await?;
-        report
-            .write(&args.out)
-            .with_context(|| format!("cannot write the report to {}", args.out.display()))?;
-        Ok(report)
+        let stepped = modes.len() > 1;
+        let mut reports = Vec::new();
+        for &mode in &modes {
+            let report = measure(
+                args,
+                &chosen,
+                mode,
+                &profile_path,
+                network.clone(),
+                nodes.clone(),
+            )
+            .await?;
+            let out = step_dir(args, &report, stepped);
+            report
+                .write(&out)
+                .with_context(|| format!("cannot write the report to {}", out.display()))?;
+            reports.push(report);
+        }
+        if stepped {
+            steps::write(&args.out, &steps::summarize(&reports))?;
+        }
+        Ok(reports)
     };
     let outcome = tokio::select! {
         outcome = work => outcome,

@@ -278,6 +278,7 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
     )
     .await?;
     ensure!(refund.unlocked(), "the refund was not paid: {refund:?}");
+    fd.wait_for(refund.unlock_tx, flows::PEER_WAIT).await?;
     let fd_after = balance(&fd, &bank).await?;
     say(format!(
         "the FD's account went from {fd_before} to {fd_after}: {subsidy} repaid to the bank for {}",

@@ -18,10 +18,10 @@ use loc::{
 };
 use weft_client::ClientError;
 
-use super::parties::{Party, decode, evaluate_json, invalid_input, submit_json};
+use super::parties::{Party, decode, evaluate_json, invalid_input};
 
-/// How long a granting role waits for a lock to reach its own peer.
-const ORACLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a party waits for another's transaction to reach its own peer.
+pub const PEER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a customer asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +81,8 @@ pub struct Ended {
     pub failed_terms: Vec<(Role, Vec<String>)>,
     /// The unlocking code as sent (JSON), to show that it works once.
     pub unlocking_code: String,
+    /// The unlock transaction.
+    pub unlock_tx: weft_types::TxId,
 }
 
 impl Ended {
@@ -263,22 +265,7 @@ async fn run_event(
         let oracle = oracles.of(role);
         let exception = exceptions.contains(&role);
         // The role checks the lock on its own peer, once that peer has it.
-        let reached = oracle
-            .contract
-            .gateway()
-            .transaction_status(locked.tx_id, ORACLE_WAIT)
-            .await?;
-        if reached.is_none() {
-            return Err(ClientError::Timeout {
-                stage: weft_client::Stage::CommitWait,
-                message: format!(
-                    "the lock {} has not reached the peer of {} within {} s",
-                    short(&lock_id),
-                    oracle.label(),
-                    ORACLE_WAIT.as_secs()
-                ),
-            });
-        }
+        oracle.wait_for(locked.tx_id, PEER_WAIT).await?;
         let report: OracleReport = evaluate_json(
             &oracle.contract,
             "oracle",
@@ -314,8 +301,11 @@ async fn run_event(
         });
     }
     let unlocking_code = to_json(&loc::UnlockingCode::from_items(&items))?;
-    let unlock: UnlockResult =
-        submit_json(&customer.contract, "unlock", &[&lock_id, &unlocking_code]).await?;
+    let unlocked = customer
+        .contract
+        .submit("unlock", &[&lock_id, &unlocking_code])
+        .await?;
+    let unlock: UnlockResult = decode(&unlocked.result)?;
     say(format!(
         "{} submits the unlocking code (the event and {} signed verdicts): code {} — {}",
         customer.label(),
@@ -328,5 +318,6 @@ async fn run_event(
         unlock,
         failed_terms,
         unlocking_code,
+        unlock_tx: unlocked.tx_id,
     })
 }

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use loc::{Deployment, Issuance, Role, RoleOrgs, Terms};
-use weft_client::{ClientError, Contract, Gateway, GatewayConfig, Profile, Signer, Wallet};
-use weft_types::{Domain, Identity, OrgAuthority, Policy, SigningKey, sha3_256};
+use weft_client::{ClientError, Contract, Gateway, GatewayConfig, Profile, Signer, Stage, Wallet};
+use weft_types::{Domain, Identity, OrgAuthority, Policy, SigningKey, TxId, sha3_256};
 
 use super::{CHAINCODE, ROLES};
 use crate::deploy::{self, DeployRequest};
@@ -41,6 +41,27 @@ impl Party {
     /// `name@org`.
     pub fn label(&self) -> String {
         format!("{}@{}", self.identity.name(), self.identity.org())
+    }
+
+    /// Waits until its own org's peer has committed `tx_id` (a transaction
+    /// another party submitted through another peer), at most `within`.
+    pub async fn wait_for(&self, tx_id: TxId, within: Duration) -> Result<(), ClientError> {
+        let reached = self
+            .contract
+            .gateway()
+            .transaction_status(tx_id, within)
+            .await?;
+        match reached {
+            Some(_) => Ok(()),
+            None => Err(ClientError::Timeout {
+                stage: Stage::CommitWait,
+                message: format!(
+                    "transaction {tx_id} has not reached the peer of {} within {} s",
+                    self.label(),
+                    within.as_secs()
+                ),
+            }),
+        }
     }
 
     /// Its signature (hex) over LoC signing bytes, as the chaincode checks it.
@@ -245,16 +266,6 @@ impl LocNetwork {
             .await?;
         Ok(deployment)
     }
-}
-
-/// Submits and decodes the JSON result.
-pub async fn submit_json<T: serde::de::DeserializeOwned>(
-    contract: &Contract,
-    function: &str,
-    args: &[&str],
-) -> Result<T, ClientError> {
-    let committed = contract.submit(function, args).await?;
-    decode(&committed.result)
 }
 
 /// Evaluates and decodes the JSON result.
