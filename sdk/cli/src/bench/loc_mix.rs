@@ -1,7 +1,7 @@
 //! `loc-mix`: the LoC paper's evaluation as a workload — 40 % applications
 //! of loan (C → B → CAD → FD), 40 % applications of refund (C → B → FD) and
 //! 20 % queries of a loan (C → B), each operation a whole event played by
-//! its roles through their own orgs' gateways (`crate::loc::flows`).
+//! its roles (`crate::loc::flows`).
 //!
 //! Each client owns its customers (four) and a funding lane: a bank teller
 //! account that lends and an FD account that repays subsidies, so that

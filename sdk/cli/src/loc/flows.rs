@@ -1,6 +1,7 @@
 //! The LoC events played end to end (the paper's Table 2 and Table 4):
-//! each step done by the role whose step it is, through its own org's
-//! gateway, and told in plain words to `say`.
+//! each step done by the role whose step it is (customers through the
+//! bank's gateway, every other role through its own org's), and told in
+//! plain words to `say`.
 //!
 //! - Application of loan, C → B → CAD → FD: the customer signs the
 //!   application and locks it on chain with the transfer of the loan and

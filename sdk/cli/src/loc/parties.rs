@@ -43,7 +43,7 @@ impl Party {
         format!("{}@{}", self.identity.name(), self.identity.org())
     }
 
-    /// Waits until its own org's peer has committed `tx_id` (a transaction
+    /// Waits until the peer it works through has committed `tx_id` (a transaction
     /// another party submitted through another peer), at most `within`.
     pub async fn wait_for(&self, tx_id: TxId, within: Duration) -> Result<(), ClientError> {
         let reached = self
@@ -153,9 +153,16 @@ impl LocNetwork {
             .with_context(|| format!("the profile lists no gateway of {org}"))
     }
 
-    /// `identity` connected to its own org's gateway.
+    /// `identity` connected to the gateway it works through: a customer
+    /// applies at the bank (C → B), so customers use the bank's gateway —
+    /// which also endorses there without a hop; every other role uses its
+    /// own org's.
     pub async fn connect(&self, role: Role, identity: Identity) -> anyhow::Result<Party> {
-        let url = self.gateway_of(identity.org())?;
+        let through = match role {
+            Role::Customer => self.org_of(Role::Bank),
+            _ => identity.org(),
+        };
+        let url = self.gateway_of(through)?;
         let config =
             GatewayConfig::new([url.as_str()], &self.profile.channel).with_timeout(self.timeout);
         let identity = Arc::new(identity);
