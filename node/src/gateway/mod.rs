@@ -51,6 +51,7 @@
 mod api;
 pub mod auth;
 pub mod broadcaster;
+mod commit_wait;
 pub mod endorse;
 mod error;
 pub mod events;
@@ -125,6 +126,8 @@ pub struct Gateway {
     /// Submissions received and not answered yet (see
     /// [`submit::MAX_PENDING_SUBMITS`]).
     pending_submits: submit::PendingSubmits,
+    /// Requests waiting for their transaction's commit.
+    commit_waiters: Arc<commit_wait::CommitWaiters>,
     streams: Arc<Semaphore>,
     metrics: Arc<metrics::Metrics>,
     clock: Clock,
@@ -190,6 +193,7 @@ impl Gateway {
             ),
             executor: exec::Executor::new(endorser.required_stack_bytes()),
             pending_submits: submit::PendingSubmits::default(),
+            commit_waiters: Arc::default(),
             identity,
             peer,
             committer,

@@ -9,15 +9,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::broadcast::{self, error::RecvError};
-use tokio::time::Instant;
 use weft_types::{Envelope, TxId};
 
 use super::Gateway;
 use super::api::{StatusQuery, SubmitQuery, SubmitResponse, TxStatus};
+use super::commit_wait::Waiter;
 use super::endorse::truncate;
 use super::error::{ErrorBody, ErrorCode, GatewayError, JsonBody, QueryParams, Stage};
-use crate::committer::BlockEvent;
 
 /// How long `submit?wait=true` waits when no `timeout_ms` is given.
 pub const DEFAULT_WAIT_MS: u64 = 30_000;
@@ -69,10 +67,10 @@ pub(crate) async fn submit(
             Err(invalid(&status))
         };
     }
-    // Subscribed before the envelope leaves, so the commit cannot be missed.
-    let events = wait.then(|| gw.committer.subscribe());
+    // Registered before the envelope leaves, so the commit cannot be missed.
+    let waiter = wait.then(|| gw.commit_waiters.register(&gw.committer, tx_id));
     broadcast_envelope(&gw, &envelope).await?;
-    let Some(events) = events else {
+    let Some(waiter) = waiter else {
         let ordered = SubmitResponse {
             tx_id,
             status: "ordered".into(),
@@ -80,7 +78,7 @@ pub(crate) async fn submit(
         return Ok((StatusCode::ACCEPTED, Json(ordered)).into_response());
     };
     let timeout_ms = query.timeout_ms.unwrap_or(DEFAULT_WAIT_MS).min(MAX_WAIT_MS);
-    match wait_for_commit(&gw, tx_id, events, timeout_ms).await? {
+    match wait_for_commit(&gw, tx_id, waiter, timeout_ms).await? {
         Some(status) if status.code.is_valid() => Ok(Json(status).into_response()),
         Some(status) => Err(invalid(&status)),
         None => Err(GatewayError::new(
@@ -187,8 +185,8 @@ pub(crate) async fn status(
             ))),
         };
     }
-    let events = gw.committer.subscribe();
-    match wait_for_commit(&gw, tx_id, events, timeout_ms).await? {
+    let waiter = gw.commit_waiters.register(&gw.committer, tx_id);
+    match wait_for_commit(&gw, tx_id, waiter, timeout_ms).await? {
         Some(status) => Ok(Json(status)),
         None => Err(GatewayError::new(
             StatusCode::GATEWAY_TIMEOUT,
@@ -219,45 +217,25 @@ pub(crate) fn committed(gw: &Gateway, tx_id: &TxId) -> Result<Option<TxStatus>, 
         }))
 }
 
-/// Waits until `tx_id` is committed; `events` must have been subscribed
+/// Waits until `tx_id` is committed; `waiter` must have been registered
 /// before the caller could have missed the commit. The ledger is read
-/// first (it may have committed already) and again whenever the
-/// subscription lagged. `None` after `timeout_ms`.
+/// first (it may have committed already). `None` after `timeout_ms`.
 pub(crate) async fn wait_for_commit(
     gw: &Gateway,
     tx_id: TxId,
-    mut events: broadcast::Receiver<Arc<BlockEvent>>,
+    mut waiter: Waiter,
     timeout_ms: u64,
 ) -> Result<Option<TxStatus>, GatewayError> {
     if let Some(found) = committed(gw, &tx_id)? {
         return Ok(Some(found));
     }
-    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-    loop {
-        let event = match tokio::time::timeout_at(deadline, events.recv()).await {
-            Err(_elapsed) => return Ok(None),
-            Ok(Ok(event)) => event,
-            Ok(Err(RecvError::Lagged(_))) => {
-                if let Some(found) = committed(gw, &tx_id)? {
-                    return Ok(Some(found));
-                }
-                continue;
-            }
-            Ok(Err(RecvError::Closed)) => {
-                return Err(GatewayError::internal(
-                    Stage::CommitWait,
-                    "the committer stopped while waiting for the transaction",
-                ));
-            }
-        };
-        if let Some(tx) = event.txs.iter().find(|t| t.tx_id == Some(tx_id)) {
-            return Ok(Some(TxStatus {
-                tx_id,
-                block: event.number,
-                index: tx.index,
-                code: tx.code,
-            }));
-        }
+    match tokio::time::timeout(Duration::from_millis(timeout_ms), &mut waiter.status).await {
+        Err(_elapsed) => Ok(None),
+        Ok(Ok(status)) => Ok(Some(status)),
+        Ok(Err(_)) => Err(GatewayError::internal(
+            Stage::CommitWait,
+            "the committer stopped while waiting for the transaction",
+        )),
     }
 }
 
