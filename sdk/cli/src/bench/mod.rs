@@ -179,7 +179,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Vec<Report>> {
         .unwrap_or_else(|| Orgs::from_iter(["Org1", "Org2"]));
     let spawned = if args.spawn {
         tokio::select! {
-            started = spawn::Spawned::start(orgs, args.orderers) => Some(started?),
+            started = spawn::Spawned::start("bench", orgs, args.orderers) => Some(started?),
             signal = signals.recv() => bail!("stopped by {signal} while the network was starting"),
         }
     } else {

@@ -28,13 +28,19 @@ pub(crate) struct Spawned {
 }
 
 impl Spawned {
-    /// Starts `weft up --data TMP` (this binary) and waits for `ready`.
-    pub(crate) async fn start(orgs: Orgs, orderers: Option<usize>) -> anyhow::Result<Spawned> {
+    /// Starts `weft up --data TMP` (this binary) and waits for `ready`;
+    /// `purpose` names the directory (`weft-PURPOSE-PID-MILLIS`).
+    pub(crate) async fn start(
+        purpose: &str,
+        orgs: Orgs,
+        orderers: Option<usize>,
+    ) -> anyhow::Result<Spawned> {
         let exe = std::env::current_exe().context("cannot find this program's path")?;
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
-        let dir = std::env::temp_dir().join(format!("weft-bench-{}-{stamp}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("weft-{purpose}-{}-{stamp}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let log_path = dir.join("up.log");

@@ -69,7 +69,7 @@ async fn demo_with_network(args: &DemoArgs) -> anyhow::Result<()> {
     let mut signals = Signals::install().context("cannot handle signals")?;
     let spawned = if args.spawn {
         tokio::select! {
-            started = Spawned::start(role_orgs(), None) => Some(started?),
+            started = Spawned::start("loc", role_orgs(), None) => Some(started?),
             signal = signals.recv() => bail!("stopped by {signal} while the network was starting"),
         }
     } else {
