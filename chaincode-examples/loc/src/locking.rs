@@ -40,6 +40,9 @@ pub(crate) fn lock(ctx: &mut Context, lock_json: &str) -> Result<LockReceipt> {
     if body.amount() == 0 {
         return Err(Error::new("the amount applied for must be positive"));
     }
+    if let EventBody::LoanApplication { months: 0, .. } = body {
+        return Err(Error::new("a loan must last at least one month"));
+    }
     match body {
         EventBody::LoanApplication { .. } => check_loan_lock(ctx, &lock)?,
         EventBody::RefundApplication { .. } => check_refund_lock(ctx, &lock)?,

@@ -127,26 +127,30 @@ impl CommitWaiters {
     }
 
     /// After missed events: asks the ledger about every transaction
-    /// waited for.
+    /// waited for. The registry is not locked while the ledger is read.
     fn recheck(&self, committer: &Committer) {
-        let Ok(mut waiting) = self.waiting.lock() else {
-            return;
+        let ids: Vec<TxId> = match self.waiting.lock() {
+            Ok(waiting) => waiting.keys().copied().collect(),
+            Err(_) => return,
         };
-        let ids: Vec<TxId> = waiting.keys().copied().collect();
-        for tx_id in ids {
-            let Ok(Some((block, index, code))) = committer.ledger().tx(&tx_id) else {
-                continue;
-            };
-            if let Some(senders) = waiting.remove(&tx_id) {
-                let status = TxStatus {
+        let found: Vec<TxStatus> = ids
+            .into_iter()
+            .filter_map(|tx_id| {
+                let (block, index, code) = committer.ledger().tx(&tx_id).ok()??;
+                Some(TxStatus {
                     tx_id,
                     block,
                     index,
                     code,
-                };
-                for (_, sender) in senders {
-                    let _ = sender.send(status.clone());
-                }
+                })
+            })
+            .collect();
+        let Ok(mut waiting) = self.waiting.lock() else {
+            return;
+        };
+        for status in found {
+            for (_, sender) in waiting.remove(&status.tx_id).unwrap_or_default() {
+                let _ = sender.send(status.clone());
             }
         }
     }
@@ -173,7 +177,11 @@ async fn dispatch(
             }
             Err(RecvError::Closed) => {
                 // No commit will come: the waits end now (their receivers
-                // see the senders dropped) rather than at their timeouts.
+                // see the senders dropped) rather than at their timeouts,
+                // and a later registration starts a dispatcher again.
+                if let Ok(mut started) = waiters.started.lock() {
+                    *started = false;
+                }
                 if let Ok(mut waiting) = waiters.waiting.lock() {
                     waiting.clear();
                 }

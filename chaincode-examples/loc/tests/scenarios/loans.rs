@@ -102,6 +102,15 @@ pub(crate) fn second_loan_refused(run: &mut Runner<'_>) {
     );
     net.fails(&ALICE, Tx, "lock", &[&json(&second)], &first.lock_id);
     assert_eq!(balance(net, &ALICE), 10_000);
+    // A loan of no months would expire as it is issued: refused at the lock.
+    let no_months = loan_lock(loan_event(&CAROL, Application { months: 0, ..GOOD }, "0"));
+    net.fails(
+        &CAROL,
+        Tx,
+        "lock",
+        &[&json(&no_months)],
+        "a loan must last at least one month",
+    );
     lock_and_unlock(net, &CAROL, &loan_lock(loan_event(&CAROL, GOOD, "1")));
     assert_eq!(
         balance(net, &CAROL),
