@@ -112,17 +112,15 @@ impl CommitWaiters {
         }
         for tx in &event.txs {
             let Some(tx_id) = tx.tx_id else { continue };
-            if let Some(senders) = waiting.remove(&tx_id) {
-                let status = TxStatus {
+            deliver(
+                &mut waiting,
+                TxStatus {
                     tx_id,
                     block: event.number,
                     index: tx.index,
                     code: tx.code,
-                };
-                for (_, sender) in senders {
-                    let _ = sender.send(status.clone());
-                }
-            }
+                },
+            );
         }
     }
 
@@ -149,10 +147,15 @@ impl CommitWaiters {
             return;
         };
         for status in found {
-            for (_, sender) in waiting.remove(&status.tx_id).unwrap_or_default() {
-                let _ = sender.send(status.clone());
-            }
+            deliver(&mut waiting, status);
         }
+    }
+}
+
+/// Answers, and forgets, every waiter of `status.tx_id`.
+fn deliver(waiting: &mut HashMap<TxId, Senders>, status: TxStatus) {
+    for (_, sender) in waiting.remove(&status.tx_id).unwrap_or_default() {
+        let _ = sender.send(status.clone());
     }
 }
 

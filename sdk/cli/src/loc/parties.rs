@@ -303,12 +303,20 @@ pub fn invalid_input(message: impl Into<String>) -> ClientError {
 }
 
 /// Opens `party`'s account linked to `bank_account` unless it has one.
+///
+/// The account is looked up first: an error of `open_account` (the bank
+/// account number linked to someone else, say) is never mistaken for
+/// "already open".
 pub async fn ensure_account(party: &Party, bank_account: &str) -> Result<(), ClientError> {
-    match party.contract.submit("open_account", &[bank_account]).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.to_string().contains("already") => Ok(()),
-        Err(e) => Err(e),
+    let own = party.account();
+    if party.contract.evaluate("account", &[&own]).await.is_ok() {
+        return Ok(());
     }
+    party
+        .contract
+        .submit("open_account", &[bank_account])
+        .await
+        .map(drop)
 }
 
 /// Registers `party` as an oracle of its role unless it is one.
