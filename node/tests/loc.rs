@@ -25,7 +25,7 @@ fn trace(scenario: Scenario, in_wasm: bool) -> Vec<Step> {
     let mut ctx = MockContext::new("loc");
     let mut steps = Vec::new();
     let mut run = |c: &Call<'_>| -> Reply {
-        ctx.set_creator(c.caller.org, c.caller.name, "client");
+        ctx.set_creator(c.caller.org, c.caller.name, c.caller.role);
         ctx.set_public_key(c.caller.public_key());
         ctx.set_timestamp_ms(c.now_ms);
         let kind = match c.kind {

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use weft_chaincode::{Context, Error, Result};
 
 use crate::model::{Account, Deployment, Issuance, OracleKey, Payout, Role};
-use crate::signing::{Crypto, issuance_signing_bytes};
-use crate::store::{self, CONFIG_KEY, HostCrypto, caller_id, caller_is, require};
+use crate::signing::{Crypto, hex_array, issuance_signing_bytes};
+use crate::store::{self, CONFIG_KEY, HostCrypto, caller_id, caller_is, caller_is_admin, require};
 
 pub(crate) fn configure(ctx: &mut Context, deployment_json: &str) -> Result<Deployment> {
     if ctx.get(CONFIG_KEY)?.is_some() {
@@ -16,6 +16,17 @@ pub(crate) fn configure(ctx: &mut Context, deployment_json: &str) -> Result<Depl
     let d: Deployment = serde_json::from_str(deployment_json)
         .map_err(|e| Error::new(format!("the deployment is not valid JSON: {e}")))?;
     validate(&d)?;
+    // Whoever configures picks every role's org and the terms: only the
+    // bank the deployment names, through one of its admins.
+    require(
+        caller_is(ctx, &d, Role::Bank) && caller_is_admin(ctx),
+        || {
+            format!(
+                "only an admin of the bank's org ({}) configures LoC",
+                d.orgs.bank
+            )
+        },
+    )?;
     ctx.put_json(CONFIG_KEY, &d)?;
     Ok(d)
 }
@@ -180,7 +191,43 @@ pub(crate) fn read_account(ctx: &Context, id: &str) -> Result<Account> {
     store::account_or_err(ctx, id)
 }
 
-pub(crate) fn register_oracle(ctx: &mut Context, role: &str) -> Result<OracleKey> {
+pub(crate) fn register_oracle(
+    ctx: &mut Context,
+    role: &str,
+    public_key: &str,
+) -> Result<OracleKey> {
+    let key = oracle_key_by_admin(ctx, role, public_key, "registers")?;
+    if !store::oracle_key_registered(ctx, &key)? {
+        store::put(
+            ctx,
+            "oracle_key",
+            &[key.role.as_str(), &key.public_key],
+            &key,
+        )?;
+    }
+    Ok(key)
+}
+
+pub(crate) fn revoke_oracle(ctx: &mut Context, role: &str, public_key: &str) -> Result<OracleKey> {
+    let key = oracle_key_by_admin(ctx, role, public_key, "revokes")?;
+    if !store::oracle_key_registered(ctx, &key)? {
+        return Err(Error::new(format!(
+            "{public_key} is not a registered {} oracle key",
+            key.role
+        )));
+    }
+    store::delete(ctx, "oracle_key", &[key.role.as_str(), &key.public_key])?;
+    Ok(key)
+}
+
+/// The oracle key `public_key` of `role`, when the caller is an admin of
+/// the role's org (who alone registers and revokes its keys).
+fn oracle_key_by_admin(
+    ctx: &Context,
+    role: &str,
+    public_key: &str,
+    verb: &str,
+) -> Result<OracleKey> {
     let d = store::deployment(ctx)?;
     let role: Role = role.parse()?;
     if !Role::ORACLES.contains(&role) {
@@ -188,20 +235,21 @@ pub(crate) fn register_oracle(ctx: &mut Context, role: &str) -> Result<OracleKey
             "the {role} runs no oracle: only bank, cad and fd do"
         )));
     }
-    require(caller_is(ctx, &d, role), || {
+    require(caller_is(ctx, &d, role) && caller_is_admin(ctx), || {
         format!(
-            "only a member of the {role} org ({}) registers a {role} oracle key",
+            "only an admin of the {role} org ({}) {verb} a {role} oracle key",
             d.orgs.org(role)
         )
     })?;
-    let key = OracleKey {
-        role,
-        public_key: caller_id(ctx),
-    };
-    if !store::oracle_key_registered(ctx, &key)? {
-        store::put(ctx, "oracle_key", &[role.as_str(), &key.public_key], &key)?;
+    if hex_array::<32>(public_key).is_none() || public_key.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(Error::new(format!(
+            "an oracle key is 64 lowercase hex digits (an ed25519 public key), not {public_key:?}"
+        )));
     }
-    Ok(key)
+    Ok(OracleKey {
+        role,
+        public_key: public_key.to_string(),
+    })
 }
 
 pub(crate) fn oracle_keys(ctx: &Context, role: &str) -> Result<Vec<String>> {

@@ -19,8 +19,9 @@
 //! account number. Bank members issue digital assets into accounts with a
 //! signed [`Issuance`] (traditional → digital); `connector_out` pays them
 //! back out as a [`Payout`] (digital → traditional). Balances are kept per
-//! issuing bank member, so assets of different banks never mix. Bank, CAD
-//! and FD members register oracle keys (`register_oracle`).
+//! issuing bank member, so assets of different banks never mix. The
+//! admins of the bank, CAD and FD orgs register (and revoke) the keys
+//! their oracles sign with (`register_oracle`, `revoke_oracle`).
 //!
 //! # Flows
 //!
@@ -59,7 +60,8 @@
 //! | `issue` | tx | to (account id), amount, [`Issuance`] JSON | [`Issuance`] |
 //! | `connector_out` | tx | issuer (account id), amount | [`Payout`] |
 //! | `account` | query | account id | [`Account`] |
-//! | `register_oracle` | tx | role (`bank`, `cad`, `fd`) | [`OracleKey`] |
+//! | `register_oracle` | tx | role (`bank`, `cad`, `fd`), public key hex | [`OracleKey`] |
+//! | `revoke_oracle` | tx | role, public key hex | [`OracleKey`] |
 //! | `oracle_keys` | query | role | `[public key hex]` |
 //! | `lock` | tx | [`Lock`] JSON | [`LockReceipt`], event `Locked` |
 //! | `get_lock` | query | lock id | [`LockRecord`] |
@@ -120,9 +122,19 @@
 //!
 //! # Choices the design left open
 //!
-//! - `configure` is taken by the first caller: deploy and configure in one
-//!   step. It refuses an org given two roles and inconsistent terms
-//!   (a minimum above its maximum, a zero month, a subsidy above 100 %).
+//! - `configure` is called once, by an admin of the org the deployment
+//!   names as the bank. It refuses an org given two roles and inconsistent
+//!   terms (a minimum above its maximum, a zero month, a subsidy above
+//!   100 %).
+//! - Only an org's admins register and revoke its oracle keys (a key is
+//!   any member's; the admin vouches for it). A lock names registered keys,
+//!   and unlocks only while they still are.
+//! - A loan's issue time is the later of the unlock transaction's
+//!   timestamp and the bank oracle's signed `at_ms`: the customer chooses
+//!   the former, so alone it could back-date a loan into expiry.
+//! - The locked transfer is in a bank's asset (its issuer a bank account);
+//!   a refund's repay pays the loan's funding account in the asset the loan
+//!   was lent in.
 //! - The lock's keys may come in any order, one per granting role; the
 //!   unlocking code follows that order. Applied and issued amounts must be
 //!   positive.
@@ -171,7 +183,9 @@ pub use signing::{
     hex_array, hex_decode, hex_encode, issuance_signing_bytes, lock_id_preimage, lock_id_with,
     message_to_sign_with, signed_message, statement_signing_bytes,
 };
-pub use stacks::{Item, Rejection, UnlockCode, UnlockResult, UnlockingCode, evaluate, lock_stack};
+pub use stacks::{
+    Granted, Item, Rejection, UnlockCode, UnlockResult, UnlockingCode, evaluate, lock_stack,
+};
 pub use store::{
     CONFIG_KEY, INSPECT_KINDS, MAX_INSPECT_RECORDS, NOT_CONFIGURED, PERMISSION_DENIED,
 };
@@ -233,11 +247,19 @@ impl Loc {
         accounts::read_account(ctx, id)
     }
 
-    /// Registers the caller's key as an oracle key of `role` (bank, cad,
-    /// fd), which must be its org's role.
+    /// Registers `public_key` (hex) as an oracle key of `role` (bank, cad,
+    /// fd); the caller must be an admin of that role's org.
     #[tx]
-    pub fn register_oracle(ctx: &mut Context, role: &str) -> Result<OracleKey> {
-        accounts::register_oracle(ctx, role)
+    pub fn register_oracle(ctx: &mut Context, role: &str, public_key: &str) -> Result<OracleKey> {
+        accounts::register_oracle(ctx, role, public_key)
+    }
+
+    /// Revokes oracle key `public_key` of `role`: no new lock may name it,
+    /// and no open lock that names it unlocks. Admins of the role's org
+    /// only.
+    #[tx]
+    pub fn revoke_oracle(ctx: &mut Context, role: &str, public_key: &str) -> Result<OracleKey> {
+        accounts::revoke_oracle(ctx, role, public_key)
     }
 
     /// The registered oracle keys of `role`, hex.

@@ -120,7 +120,10 @@ fn check_loan_lock(ctx: &Context, lock: &Lock) -> Result<()> {
     let body = &lock.event.body;
     let customer = body.customer();
     let Operation::Transfer {
-        from, to, amount, ..
+        from,
+        to,
+        issuer,
+        amount,
     } = single_op(lock)?
     else {
         return Err(Error::new("a loan application locks a transfer"));
@@ -134,6 +137,11 @@ fn check_loan_lock(ctx: &Context, lock: &Lock) -> Result<()> {
     if account_role(ctx, from)? != Role::Bank {
         return Err(Error::new(format!(
             "the transfer must come from a bank account; {from} is not one"
+        )));
+    }
+    if store::account(ctx, issuer)?.is_none_or(|a| a.role != Role::Bank) {
+        return Err(Error::new(format!(
+            "a loan is lent in a bank's asset; issuer {issuer} is not a bank account"
         )));
     }
     if let Some(loan) = store::current_loan(ctx, customer)?
@@ -166,18 +174,18 @@ fn check_refund_lock(ctx: &Context, lock: &Lock) -> Result<()> {
     let Operation::Repay {
         from,
         to,
+        issuer,
         amount: paid,
         loan: repaid,
-        ..
     } = single_op(lock)?
     else {
         return Err(Error::new("a refund application locks a repay"));
     };
-    if repaid != loan_id || paid != amount || *to != loan.bank_account {
+    if repaid != loan_id || paid != amount || *to != loan.bank_account || *issuer != loan.issuer {
         return Err(Error::new(format!(
             "the repay must pay the {amount} applied for on loan {loan_id} to the bank \
-             account that funded it ({})",
-            loan.bank_account
+             account that funded it ({}), in the asset it was lent in (issuer {})",
+            loan.bank_account, loan.issuer
         )));
     }
     if account_role(ctx, from)? != Role::Fd {

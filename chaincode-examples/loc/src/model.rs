@@ -443,6 +443,10 @@ pub struct OracleStatement {
     pub role: Role,
     /// Its verdict.
     pub verdict: Verdict,
+    /// When the oracle judged, unix milliseconds (its query's timestamp,
+    /// vouched for by its signature). A loan is issued no earlier than the
+    /// bank's `at_ms`, so a customer cannot back-date it.
+    pub at_ms: u64,
 }
 
 /// What the `oracle` query returns: the statement to sign and why it failed.
@@ -479,7 +483,9 @@ pub struct Loan {
     pub bank_account: String,
     /// Whose asset was lent.
     pub issuer: String,
-    /// When it was unlocked (the transaction's timestamp).
+    /// When it was issued: the later of the unlock transaction's timestamp
+    /// (the customer's) and the time the bank's oracle signed its pass
+    /// ([`OracleStatement::at_ms`]) — never earlier than the bank judged.
     pub issued_at_ms: u64,
     /// Where it stands.
     pub status: LoanStatus,

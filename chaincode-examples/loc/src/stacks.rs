@@ -30,6 +30,8 @@ pub enum Item {
         public_key: String,
         /// Its verdict.
         verdict: Verdict,
+        /// When it judged ([`OracleStatement::at_ms`]).
+        at_ms: u64,
         /// Its signature over the [`OracleStatement`], hex.
         signature: String,
     },
@@ -56,19 +58,21 @@ pub struct UnlockingCode {
 }
 
 impl UnlockingCode {
-    /// The code for `event` and the oracles' `(key, verdict, signature hex)`,
-    /// which must be in the lock's key order.
-    pub fn new(event: &SignedEvent, oracle_sigs: &[(OracleKey, Verdict, String)]) -> Self {
+    /// The code for `event` and the oracles' `(key, statement, signature
+    /// hex)` — each statement as its oracle signed it — which must be in the
+    /// lock's key order.
+    pub fn new(event: &SignedEvent, oracle_sigs: &[(OracleKey, OracleStatement, String)]) -> Self {
         let mut items = vec![Item::Event {
             event: event.clone(),
         }];
         items.extend(
             oracle_sigs
                 .iter()
-                .map(|(key, verdict, signature)| Item::OracleSig {
+                .map(|(key, statement, signature)| Item::OracleSig {
                     role: key.role,
                     public_key: key.public_key.clone(),
-                    verdict: *verdict,
+                    verdict: statement.verdict,
+                    at_ms: statement.at_ms,
                     signature: signature.clone(),
                 }),
         );
@@ -181,24 +185,44 @@ fn describe(item: Option<&Value>) -> String {
     }
 }
 
+/// What a matching unlocking code releases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Granted<'l> {
+    /// The operations to execute, bottom first.
+    pub ops: Vec<&'l Operation>,
+    /// The oracles' verified pass statements, in the lock's key order.
+    pub passes: Vec<OracleStatement>,
+}
+
+impl Granted<'_> {
+    /// When `role`'s oracle judged, if it is among the passes.
+    pub fn judged_at_ms(&self, role: Role) -> Option<u64> {
+        self.passes.iter().find(|s| s.role == role).map(|s| s.at_ms)
+    }
+}
+
 /// Runs Algorithm 3 for `lock` (whose ids are `lock_id` and `event_id`)
-/// against `code`. On success returns the operations to execute, bottom
-/// first. Every oracle signature must cover
-/// `OracleStatement { lock: lock_id, event: event_id, role, verdict: pass }`.
+/// against `code`. On success returns the operations to execute and the
+/// verified statements. Every oracle signature must cover
+/// `OracleStatement { lock: lock_id, event: event_id, role, verdict: pass,
+/// at_ms }`, with the `at_ms` its item carries.
 pub fn evaluate<'l>(
     lock: &'l Lock,
     lock_id: &str,
     event_id: &str,
     code: &UnlockingCode,
     crypto: &impl Crypto,
-) -> Result<Vec<&'l Operation>, Rejection> {
+) -> Result<Granted<'l>, Rejection> {
     let mut uc: Vec<&Value> = code.items.iter().collect();
     let mut stack = lock_stack(lock);
+    let mut passes = Vec::with_capacity(lock.keys.len());
     while let Some(top) = stack.last() {
         match top {
             Item::PublicKey { role, public_key } => {
                 let item = uc.pop();
-                check_oracle(item, *role, public_key, lock_id, event_id, crypto)?;
+                passes.push(check_oracle(
+                    item, *role, public_key, lock_id, event_id, crypto,
+                )?);
             }
             Item::Event { event } => {
                 let item = uc.pop();
@@ -237,7 +261,12 @@ pub fn evaluate<'l>(
             ),
         ));
     }
-    Ok(lock.ops.iter().collect())
+    // Popped top first: the last key's statement came first.
+    passes.reverse();
+    Ok(Granted {
+        ops: lock.ops.iter().collect(),
+        passes,
+    })
 }
 
 fn parse(item: Option<&Value>) -> Option<Item> {
@@ -251,11 +280,12 @@ fn check_oracle(
     lock_id: &str,
     event_id: &str,
     crypto: &impl Crypto,
-) -> Result<(), Rejection> {
+) -> Result<OracleStatement, Rejection> {
     let Some(Item::OracleSig {
         role: sent_role,
         public_key: sent_key,
         verdict,
+        at_ms,
         signature,
     }) = parse(item)
     else {
@@ -282,11 +312,13 @@ fn check_oracle(
         event: event_id.to_string(),
         role,
         verdict: Verdict::Pass,
+        at_ms,
     };
     if !crypto.verify_statement(public_key, &statement, &signature) {
         return failed(format!(
-            "the {role} oracle's signature does not verify for a pass of this lock"
+            "the {role} oracle's signature does not verify for a pass of this lock \
+             judged at {at_ms} ms"
         ));
     }
-    Ok(())
+    Ok(statement)
 }

@@ -73,6 +73,11 @@ pub(crate) fn caller_is(ctx: &Context, d: &Deployment, role: Role) -> bool {
     ctx.creator().org == d.orgs.org(role)
 }
 
+/// Whether the caller's certificate gives it the `admin` role in its org.
+pub(crate) fn caller_is_admin(ctx: &Context) -> bool {
+    ctx.creator().role == "admin"
+}
+
 /// Fails with "permission denied: {why}" unless `allowed`.
 pub(crate) fn require(allowed: bool, why: impl FnOnce() -> String) -> Result<()> {
     if allowed {

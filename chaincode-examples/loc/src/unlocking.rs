@@ -57,6 +57,7 @@ pub(crate) fn oracle(
             event: record.event_id.clone(),
             role,
             verdict: verdict_of(&failed),
+            at_ms: facts.now_ms,
         },
         failed_terms: failed.iter().map(ToString::to_string).collect(),
     })
@@ -104,19 +105,36 @@ pub(crate) fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<
             )));
         }
     }
+    for key in &record.lock.keys {
+        if !store::oracle_key_registered(ctx, key)? {
+            return Ok(UnlockResult {
+                code: UnlockCode::OracleCheckFailed.code(),
+                meaning: format!(
+                    "{}: the {} oracle key {} was revoked; cancel this lock and apply again",
+                    UnlockCode::OracleCheckFailed.meaning(),
+                    key.role,
+                    key.public_key
+                ),
+                lock_id: record.lock_id,
+            });
+        }
+    }
     let code: UnlockingCode = serde_json::from_str(uc_json).map_err(|e| {
         Error::new(format!(
             "the unlocking code is not JSON of the form {{\"items\": [...]}}: {e}"
         ))
     })?;
-    let ops = match evaluate(
+    let (ops, bank_judged_at_ms) = match evaluate(
         &record.lock,
         &record.lock_id,
         &record.event_id,
         &code,
         &HostCrypto(ctx),
     ) {
-        Ok(ops) => ops.into_iter().cloned().collect::<Vec<_>>(),
+        Ok(granted) => (
+            granted.ops.iter().copied().cloned().collect::<Vec<_>>(),
+            granted.judged_at_ms(Role::Bank).unwrap_or(0),
+        ),
         Err(rejected) => {
             return Ok(UnlockResult {
                 code: rejected.code.code(),
@@ -125,7 +143,12 @@ pub(crate) fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<
             });
         }
     };
-    execute(ctx, &record, &ops)?;
+    // The unlock's own timestamp is the customer's to choose: a loan is
+    // never issued before the bank judged it, or a back-dated loan would
+    // look expired at once and its refund would free the customer to
+    // borrow again.
+    let issued_at_ms = ctx.timestamp_ms().max(bank_judged_at_ms);
+    execute(ctx, &record, &ops, issued_at_ms)?;
     let (subject, kind) = open_slot(&record.lock.event.body);
     store::delete(ctx, "open_lock", &[subject, kind])?;
     record.status = LockStatus::Unlocked;
@@ -146,7 +169,12 @@ pub(crate) fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<
 
 /// Executes the operations all or nothing: every balance is checked in
 /// memory before anything is written, so an error writes nothing.
-fn execute(ctx: &mut Context, record: &LockRecord, ops: &[Operation]) -> Result<()> {
+fn execute(
+    ctx: &mut Context,
+    record: &LockRecord,
+    ops: &[Operation],
+    issued_at_ms: u64,
+) -> Result<()> {
     let mut accounts: BTreeMap<String, Account> = BTreeMap::new();
     let mut loan_update: Option<Loan> = None;
     for op in ops {
@@ -159,7 +187,7 @@ fn execute(ctx: &mut Context, record: &LockRecord, ops: &[Operation]) -> Result<
         debit(&mut accounts, from, issuer, amount)?;
         credit(&mut accounts, to, issuer, amount)?;
         loan_update = Some(match op {
-            Operation::Transfer { .. } => new_loan(ctx, record, op)?,
+            Operation::Transfer { .. } => new_loan(record, op, issued_at_ms)?,
             Operation::Repay { loan, .. } => {
                 let customer = record.lock.event.body.customer();
                 let mut loan = issued_loan_of(ctx, customer, loan)?;
@@ -213,7 +241,7 @@ fn credit(
     Ok(())
 }
 
-fn new_loan(ctx: &Context, record: &LockRecord, op: &Operation) -> Result<Loan> {
+fn new_loan(record: &LockRecord, op: &Operation, issued_at_ms: u64) -> Result<Loan> {
     let EventBody::LoanApplication {
         customer,
         amount,
@@ -233,7 +261,7 @@ fn new_loan(ctx: &Context, record: &LockRecord, op: &Operation) -> Result<Loan> 
         months: *months,
         bank_account: from.to_string(),
         issuer: issuer.to_string(),
-        issued_at_ms: ctx.timestamp_ms(),
+        issued_at_ms,
         status: LoanStatus::Issued,
         refund_lock: None,
     })

@@ -11,7 +11,7 @@ use weft_chaincode::Outcome;
 use weft_chaincode::mock::{MockContext, MockResponse};
 
 fn call(ctx: &mut MockContext, c: &Call<'_>) -> MockResponse {
-    ctx.set_creator(c.caller.org, c.caller.name, "client");
+    ctx.set_creator(c.caller.org, c.caller.name, c.caller.role);
     ctx.set_public_key(c.caller.public_key());
     ctx.set_timestamp_ms(c.now_ms);
     match c.kind {
@@ -158,6 +158,7 @@ fn the_contract_lists_its_functions() {
             ("connector_out", tx),
             ("account", q),
             ("register_oracle", tx),
+            ("revoke_oracle", tx),
             ("oracle_keys", q),
             ("lock", tx),
             ("get_lock", q),

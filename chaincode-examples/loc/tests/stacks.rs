@@ -20,15 +20,17 @@ fn sigs(l: &Lock, lock_id: &str, event_id: &str) -> Vec<OracleSig> {
                 event: event_id.into(),
                 role: k.role,
                 verdict: Verdict::Pass,
+                at_ms: 0,
             };
-            (k.clone(), Verdict::Pass, sign_statement(k.role, &st))
+            let signature = sign_statement(k.role, &st);
+            (k.clone(), st, signature)
         })
         .collect()
 }
 
 fn code_of(l: &Lock, lock_id: &str, code: &UnlockingCode) -> Result<usize, (UnlockCode, String)> {
     evaluate(l, lock_id, "e", code, &Native)
-        .map(|ops| ops.len())
+        .map(|granted| granted.ops.len())
         .map_err(|r| (r.code, r.detail))
 }
 

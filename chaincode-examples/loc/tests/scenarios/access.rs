@@ -212,6 +212,19 @@ pub(crate) fn bad_locks(run: &mut Runner<'_>) {
         &with_op(transfer(&MALLORY, &ALICE, 10_000)),
         "does not exist",
     );
+    // Lent in a bank's asset: the FD's (or an unknown) issuer is refused.
+    for issuer in [FD.id(), MALLORY.id()] {
+        let mut other_asset = transfer(&BANK, &ALICE, 10_000);
+        if let Operation::Transfer { issuer: i, .. } = &mut other_asset {
+            *i = issuer.clone();
+        }
+        refused_lock(
+            net,
+            &ALICE,
+            &with_op(other_asset),
+            &format!("issuer {issuer} is not a bank account"),
+        );
+    }
     let repay = Operation::Repay {
         from: FD.id(),
         to: BANK.id(),
@@ -281,6 +294,16 @@ pub(crate) fn bad_locks(run: &mut Runner<'_>) {
         *from = BANK.id();
     }
     refused_lock(net, &ALICE, &not_fd, "must come from an FD account");
+    let mut other_asset = refund(&alices, 100);
+    if let Operation::Repay { issuer, .. } = &mut other_asset.ops[0] {
+        *issuer = FD.id();
+    }
+    refused_lock(
+        net,
+        &ALICE,
+        &other_asset,
+        &format!("in the asset it was lent in (issuer {})", BANK.id()),
+    );
     let mut with_cad = refund(&alices, 100);
     with_cad.keys.push(CAD.oracle_key(Role::Cad));
     refused_lock(

@@ -18,10 +18,20 @@ pub(crate) fn configure_once(run: &mut Runner<'_>) {
     ] {
         net.fails(who, kind, function, &args, loc::NOT_CONFIGURED);
     }
+    // Only an admin of the org the deployment names as the bank configures.
+    for who in [&REG, &REG_ADMIN, &BANK, &CAD_ADMIN, &EVE] {
+        net.fails(
+            who,
+            Tx,
+            "configure",
+            &[&json(&deployment())],
+            "only an admin of the bank's org (BankOrg) configures LoC",
+        );
+    }
     let mut twice = deployment();
     twice.orgs.fd = BANK_ORG.into();
     net.fails(
-        &REG,
+        &BANK_ADMIN,
         Tx,
         "configure",
         &[&json(&twice)],
@@ -30,14 +40,14 @@ pub(crate) fn configure_once(run: &mut Runner<'_>) {
     let mut bad_terms = deployment();
     bad_terms.terms.income_min = bad_terms.terms.income_max + 1;
     net.fails(
-        &REG,
+        &BANK_ADMIN,
         Tx,
         "configure",
         &[&json(&bad_terms)],
         "minimums must not exceed",
     );
     net.fails(
-        &REG,
+        &BANK_ADMIN,
         Tx,
         "configure",
         &["{\"orgs\": 1}"],
@@ -45,23 +55,22 @@ pub(crate) fn configure_once(run: &mut Runner<'_>) {
     );
     // Terms left out take the defaults.
     let orgs = json(&deployment().orgs);
-    let d: Deployment = net.tx(&REG, "configure", &[&format!("{{\"orgs\": {orgs}}}")]);
+    let d: Deployment = net.tx(
+        &BANK_ADMIN,
+        "configure",
+        &[&format!("{{\"orgs\": {orgs}}}")],
+    );
     assert_eq!(d.terms, Terms::default());
     assert_eq!(d.orgs, deployment().orgs);
-    net.fails(
-        &REG,
-        Tx,
-        "configure",
-        &[&json(&deployment())],
-        "already configured",
-    );
-    net.fails(
-        &ALICE,
-        Tx,
-        "configure",
-        &[&json(&deployment())],
-        "already configured",
-    );
+    for who in [&BANK_ADMIN, &ALICE] {
+        net.fails(
+            who,
+            Tx,
+            "configure",
+            &[&json(&deployment())],
+            "already configured",
+        );
+    }
     let stored: Deployment = net.query(&ALICE, "deployment", &[]);
     assert_eq!(stored, d, "the second configure changed nothing");
 }
@@ -69,7 +78,7 @@ pub(crate) fn configure_once(run: &mut Runner<'_>) {
 pub(crate) fn accounts_and_connectors(run: &mut Runner<'_>) {
     let mut net = Net::new(run);
     let net = &mut net;
-    net.tx::<Deployment>(&REG, "configure", &[&json(&deployment())]);
+    configure(net);
     net.fails(
         &ALICE,
         Tx,
@@ -236,45 +245,89 @@ pub(crate) fn issuance_replay(run: &mut Runner<'_>) {
 pub(crate) fn oracle_registration(run: &mut Runner<'_>) {
     let mut net = Net::new(run);
     let net = &mut net;
-    net.tx::<Deployment>(&REG, "configure", &[&json(&deployment())]);
+    configure(net);
+    let bank_key = BANK.id();
     net.fails(
         &ALICE,
         Tx,
         "register_oracle",
-        &["customer"],
+        &["customer", &bank_key],
         "the customer runs no oracle",
     );
     net.fails(
-        &REG,
+        &REG_ADMIN,
         Tx,
         "register_oracle",
-        &["regulator"],
+        &["regulator", &bank_key],
         "the regulator runs no oracle",
     );
+    // Not the role's org, or not its admin: a teller cannot make itself
+    // an oracle.
+    for (who, role) in [
+        (&ALICE, "bank"),
+        (&BANK, "bank"),
+        (&CAD_ADMIN, "fd"),
+        (&CAD, "cad"),
+    ] {
+        net.fails(
+            who,
+            Tx,
+            "register_oracle",
+            &[role, &bank_key],
+            &format!("only an admin of the {role} org"),
+        );
+    }
     net.fails(
-        &ALICE,
+        &BANK_ADMIN,
         Tx,
         "register_oracle",
-        &["bank"],
-        "permission denied",
-    );
-    net.fails(&CAD, Tx, "register_oracle", &["fd"], "permission denied");
-    net.fails(
-        &BANK,
-        Tx,
-        "register_oracle",
-        &["teller"],
+        &["teller", &bank_key],
         "unknown role \"teller\"",
     );
-    let k: OracleKey = net.tx(&BANK, "register_oracle", &["bank"]);
+    for bad in ["", "zz", &bank_key[..62], &bank_key.to_uppercase()] {
+        net.fails(
+            &BANK_ADMIN,
+            Tx,
+            "register_oracle",
+            &["bank", bad],
+            "an oracle key is 64 lowercase hex digits",
+        );
+    }
+    let k: OracleKey = net.tx(&BANK_ADMIN, "register_oracle", &["bank", &bank_key]);
     assert_eq!(k, BANK.oracle_key(Role::Bank));
-    let again: OracleKey = net.tx(&BANK, "register_oracle", &["bank"]);
+    let again: OracleKey = net.tx(&BANK_ADMIN, "register_oracle", &["bank", &bank_key]);
     assert_eq!(again, k, "registering again changes nothing");
-    net.tx::<OracleKey>(&FD, "register_oracle", &["\"fd\""]);
+    net.tx::<OracleKey>(&FD_ADMIN, "register_oracle", &["\"fd\"", &FD.id()]);
     let bank_keys: Vec<String> = net.query(&ALICE, "oracle_keys", &["bank"]);
     assert_eq!(bank_keys, vec![BANK.id()]);
     let fd_keys: Vec<String> = net.query(&ALICE, "oracle_keys", &["fd"]);
     assert_eq!(fd_keys, vec![FD.id()]);
     let cad_keys: Value = net.query(&ALICE, "oracle_keys", &["cad"]);
     assert_eq!(cad_keys, json!([]));
+    // Revoking: the admin only, a registered key only.
+    net.fails(
+        &BANK,
+        Tx,
+        "revoke_oracle",
+        &["bank", &bank_key],
+        "only an admin of the bank org (BankOrg) revokes",
+    );
+    net.fails(
+        &FD_ADMIN,
+        Tx,
+        "revoke_oracle",
+        &["fd", &bank_key],
+        "is not a registered fd oracle key",
+    );
+    let revoked: OracleKey = net.tx(&BANK_ADMIN, "revoke_oracle", &["bank", &bank_key]);
+    assert_eq!(revoked, k);
+    let bank_keys: Value = net.query(&ALICE, "oracle_keys", &["bank"]);
+    assert_eq!(bank_keys, json!([]));
+    net.fails(
+        &BANK_ADMIN,
+        Tx,
+        "revoke_oracle",
+        &["bank", &bank_key],
+        "is not a registered bank oracle key",
+    );
 }

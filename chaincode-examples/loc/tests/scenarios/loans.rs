@@ -80,6 +80,62 @@ pub(crate) fn loan_refund_new_loan(run: &mut Runner<'_>) {
     assert_eq!(loans.len(), 2, "the regulator sees both loans");
 }
 
+/// A customer chooses its transactions' timestamps: an unlock dated years
+/// back must not issue a loan that has expired already (its refund would
+/// free the customer to borrow again at once).
+pub(crate) fn backdated_unlock(run: &mut Runner<'_>) {
+    let mut net = Net::new(run);
+    let net = &mut net;
+    setup(net);
+    let l = loan_lock(loan_event(&ALICE, GOOD, "1"));
+    let r = lock(net, &ALICE, &l);
+    let judged_at = net.now_ms;
+    let code = grant(net, &l, &r);
+    // Claiming the bank judged earlier breaks its signature: code 1.
+    let mut earlier = code.clone();
+    earlier.items[1]["at_ms"] = Value::from(judged_at - 24 * THIRTY_DAYS_MS);
+    let res = unlock(net, &ALICE, &r.lock_id, &earlier);
+    assert_eq!(res.code, 1, "{}", res.meaning);
+    assert!(
+        res.meaning
+            .contains("the bank oracle's signature does not verify"),
+        "{}",
+        res.meaning
+    );
+    // The unlock itself dated two years back.
+    net.now_ms = judged_at - 24 * THIRTY_DAYS_MS;
+    let res = unlock(net, &ALICE, &r.lock_id, &code);
+    assert_eq!(res.code, 0, "{}", res.meaning);
+    let loan: Loan = net.query(&ALICE, "query_loan", &[&ALICE.id()]);
+    assert_eq!(loan.issued_at_ms, judged_at, "issued when the bank judged");
+    // So the bank refuses the refund until the loan has run its months.
+    net.now_ms = judged_at + 1_000;
+    let rl = refund_lock(refund_event(&ALICE, &loan.id, 500, "r1"));
+    let rr = lock(net, &ALICE, &rl);
+    let bank = report(net, &rr.lock_id, Role::Bank);
+    assert_eq!(bank.statement.verdict, Verdict::Failed);
+    assert_eq!(
+        bank.failed_terms,
+        vec![
+            Term::LoanNotExpired {
+                loan: loan.id.clone(),
+                expires_at_ms: judged_at + 12 * THIRTY_DAYS_MS,
+                now_ms: judged_at + 1_000,
+            }
+            .to_string()
+        ]
+    );
+    // An unlock dated later than the bank's pass counts from its own time.
+    net.tx::<LockRecord>(&ALICE, "cancel_lock", &[&rr.lock_id]);
+    let lc = loan_lock(loan_event(&CAROL, GOOD, "c"));
+    let rc = lock(net, &CAROL, &lc);
+    let code = grant(net, &lc, &rc);
+    net.now_ms += 5_000;
+    assert_eq!(unlock(net, &CAROL, &rc.lock_id, &code).code, 0);
+    let carols: Loan = net.query(&CAROL, "query_loan", &[&CAROL.id()]);
+    assert_eq!(carols.issued_at_ms, net.now_ms);
+}
+
 pub(crate) fn second_loan_refused(run: &mut Runner<'_>) {
     let mut net = Net::new(run);
     let net = &mut net;

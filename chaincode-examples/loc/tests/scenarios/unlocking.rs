@@ -65,12 +65,13 @@ fn finally_unlocks(net: &mut Net<'_, '_>, l: &Lock, r: &LockReceipt, sigs: &[Ora
     assert_eq!(balance(net, &ALICE), GOOD.amount);
 }
 
-fn pass_statement(lock: &str, event: &str, role: Role) -> OracleStatement {
+fn pass_statement(lock: &str, event: &str, role: Role, at_ms: u64) -> OracleStatement {
     OracleStatement {
         lock: lock.into(),
         event: event.into(),
         role,
         verdict: Verdict::Pass,
+        at_ms,
     }
 }
 
@@ -78,7 +79,7 @@ pub(crate) fn forged_oracle_signature(run: &mut Runner<'_>) {
     let mut net = Net::new(run);
     let net = &mut net;
     let (l, r, sigs) = locked(net);
-    let bank_pass = pass_statement(&r.lock_id, &r.event_id, Role::Bank);
+    let bank_pass = pass_statement(&r.lock_id, &r.event_id, Role::Bank, sigs[0].1.at_ms);
     // Carol signs the bank's statement and passes it off as the bank's.
     let mut forged = sigs.clone();
     forged[0].2 = CAROL.sign(&loc::statement_signing_bytes(&bank_pass));
@@ -92,7 +93,7 @@ pub(crate) fn forged_oracle_signature(run: &mut Runner<'_>) {
     );
     // A real bank signature, but for another lock.
     let mut elsewhere = sigs.clone();
-    let other = pass_statement(&"00".repeat(32), &r.event_id, Role::Bank);
+    let other = pass_statement(&"00".repeat(32), &r.event_id, Role::Bank, sigs[0].1.at_ms);
     elsewhere[0].2 = sign_statement(Role::Bank, &other);
     refused(
         net,
@@ -158,16 +159,17 @@ pub(crate) fn failed_verdict(run: &mut Runner<'_>) {
     let failed_sig = sign_statement(Role::Bank, &bank.statement);
     let mut sigs = vec![(
         BANK.oracle_key(Role::Bank),
-        Verdict::Failed,
+        bank.statement.clone(),
         failed_sig.clone(),
     )];
     for role in [Role::Cad, Role::Fd] {
         let rep = report(net, &r.lock_id, role);
         assert_eq!(rep.statement.verdict, Verdict::Pass);
+        let signature = sign_statement(role, &rep.statement);
         sigs.push((
             oracle_member(role).oracle_key(role),
-            Verdict::Pass,
-            sign_statement(role, &rep.statement),
+            rep.statement,
+            signature,
         ));
     }
     refused(
@@ -178,7 +180,7 @@ pub(crate) fn failed_verdict(run: &mut Runner<'_>) {
         "the bank oracle's verdict is failed",
     );
     // Claiming a pass with the signature over the failed statement.
-    sigs[0].1 = Verdict::Pass;
+    sigs[0].1.verdict = Verdict::Pass;
     refused(
         net,
         &r,
@@ -358,4 +360,56 @@ pub(crate) fn insufficient_funds(run: &mut Runner<'_>) {
     assert_eq!(res.code, 0);
     assert_eq!(balance(net, &ALICE), 10_000);
     assert_eq!(balance(net, &BANK), 5_000);
+}
+
+/// A revoked oracle key opens no lock that names it, and no new lock may
+/// name it.
+pub(crate) fn revoked_oracle_key(run: &mut Runner<'_>) {
+    let mut net = Net::new(run);
+    let net = &mut net;
+    let (l, r, sigs) = locked(net);
+    net.tx::<loc::OracleKey>(&CAD_ADMIN, "revoke_oracle", &["cad", &CAD.id()]);
+    refused(
+        net,
+        &r,
+        &UnlockingCode::new(&l.event, &sigs),
+        1,
+        &format!("the cad oracle key {} was revoked", CAD.id()),
+    );
+    net.tx::<LockRecord>(&ALICE, "cancel_lock", &[&r.lock_id]);
+    let again = loan_lock(loan_event(&ALICE, GOOD, "again"));
+    net.fails(
+        &ALICE,
+        Tx,
+        "lock",
+        &[&json(&again)],
+        &format!("{} is not a registered cad oracle key", CAD.id()),
+    );
+    // A new key registered by the CAD's admin takes its place.
+    net.tx::<loc::OracleKey>(&CAD_ADMIN, "register_oracle", &["cad", &CAROL.id()]);
+    let mut with_new = again.clone();
+    for key in &mut with_new.keys {
+        if key.role == Role::Cad {
+            key.public_key = CAROL.id();
+        }
+    }
+    let r2 = lock(net, &ALICE, &with_new);
+    let mut items = vec![Item::Event {
+        event: with_new.event.clone(),
+    }];
+    for key in &with_new.keys {
+        let member = oracle_member(key.role);
+        let report = report(net, &r2.lock_id, key.role);
+        let signer = if key.role == Role::Cad { CAROL } else { member };
+        items.push(Item::OracleSig {
+            role: key.role,
+            public_key: key.public_key.clone(),
+            verdict: report.statement.verdict,
+            at_ms: report.statement.at_ms,
+            signature: signer.sign(&loc::statement_signing_bytes(&report.statement)),
+        });
+    }
+    let res = unlock(net, &ALICE, &r2.lock_id, &UnlockingCode::from_items(&items));
+    assert_eq!(res.code, 0, "{}", res.meaning);
+    assert_eq!(balance(net, &ALICE), GOOD.amount);
 }

@@ -21,6 +21,8 @@ pub(crate) struct Member {
     pub(crate) org: &'static str,
     /// The member's name.
     pub(crate) name: &'static str,
+    /// The role its certificate gives it in its org: `client` or `admin`.
+    pub(crate) role: &'static str,
     seed: u8,
 }
 
@@ -33,43 +35,79 @@ pub(crate) const REGULATOR_ORG: &str = "RegulatorOrg";
 pub(crate) const ALICE: Member = Member {
     org: CUSTOMER_ORG,
     name: "alice",
+    role: "client",
     seed: 1,
 };
 pub(crate) const CAROL: Member = Member {
     org: CUSTOMER_ORG,
     name: "carol",
+    role: "client",
     seed: 2,
 };
 /// A customer who never opens an account.
 pub(crate) const MALLORY: Member = Member {
     org: CUSTOMER_ORG,
     name: "mallory",
+    role: "client",
     seed: 3,
 };
 pub(crate) const BANK: Member = Member {
     org: BANK_ORG,
     name: "bank1",
+    role: "client",
     seed: 10,
 };
 pub(crate) const CAD: Member = Member {
     org: CAD_ORG,
     name: "cad1",
+    role: "client",
     seed: 20,
 };
 pub(crate) const FD: Member = Member {
     org: FD_ORG,
     name: "fd1",
+    role: "client",
     seed: 30,
 };
 pub(crate) const REG: Member = Member {
     org: REGULATOR_ORG,
     name: "reg1",
+    role: "client",
     seed: 40,
+};
+/// The bank org's admin: configures LoC, registers the bank's oracle key.
+pub(crate) const BANK_ADMIN: Member = Member {
+    org: BANK_ORG,
+    name: "bank-admin",
+    role: "admin",
+    seed: 11,
+};
+/// The CAD org's admin.
+pub(crate) const CAD_ADMIN: Member = Member {
+    org: CAD_ORG,
+    name: "cad-admin",
+    role: "admin",
+    seed: 21,
+};
+/// The FD org's admin.
+pub(crate) const FD_ADMIN: Member = Member {
+    org: FD_ORG,
+    name: "fd-admin",
+    role: "admin",
+    seed: 31,
+};
+/// The regulator org's admin.
+pub(crate) const REG_ADMIN: Member = Member {
+    org: REGULATOR_ORG,
+    name: "reg-admin",
+    role: "admin",
+    seed: 41,
 };
 /// A member of an org that plays no role.
 pub(crate) const EVE: Member = Member {
     org: "OtherOrg",
     name: "eve",
+    role: "client",
     seed: 50,
 };
 
@@ -113,6 +151,21 @@ pub(crate) fn oracle_member(role: Role) -> Member {
         Role::Customer => ALICE,
         Role::Regulator => REG,
     }
+}
+
+/// The admin of `role`'s org (who registers its oracle key).
+pub(crate) fn admin_of(role: Role) -> Member {
+    match role {
+        Role::Bank => BANK_ADMIN,
+        Role::Cad => CAD_ADMIN,
+        Role::Fd => FD_ADMIN,
+        Role::Customer | Role::Regulator => REG_ADMIN,
+    }
+}
+
+/// The bank's admin configures [`deployment`].
+pub(crate) fn configure(net: &mut Net<'_, '_>) -> Deployment {
+    net.tx(&BANK_ADMIN, "configure", &[&json(&deployment())])
 }
 
 /// sha3-256 and ed25519 as a client has them.
@@ -251,12 +304,17 @@ pub(crate) const FD_FUNDS: u64 = 10_000;
 /// Configures, opens everyone's account but Mallory's and Eve's, registers
 /// the three oracles and funds the bank and the FD with the bank's asset.
 pub(crate) fn setup(net: &mut Net<'_, '_>) {
-    net.tx::<Deployment>(&REG, "configure", &[&json(&deployment())]);
+    configure(net);
     for m in [ALICE, CAROL, BANK, CAD, FD, REG] {
         net.tx::<Account>(&m, "open_account", &[&format!("bank-account-{}", m.name)]);
     }
     for role in Role::ORACLES {
-        let key: OracleKey = net.tx(&oracle_member(role), "register_oracle", &[role.as_str()]);
+        let member = oracle_member(role);
+        let key: OracleKey = net.tx(
+            &admin_of(role),
+            "register_oracle",
+            &[role.as_str(), &member.id()],
+        );
         assert_eq!(key, oracle_member(role).oracle_key(role));
     }
     issue(net, &BANK, BANK_FUNDS, "setup-bank");
@@ -416,8 +474,9 @@ pub(crate) fn sign_statement(role: Role, statement: &OracleStatement) -> String 
     oracle_member(role).sign(&loc::statement_signing_bytes(statement))
 }
 
-/// An oracle's part of an unlocking code: its key, verdict and signature.
-pub(crate) type OracleSig = (OracleKey, Verdict, String);
+/// An oracle's part of an unlocking code: its key, the statement it
+/// signed and the signature.
+pub(crate) type OracleSig = (OracleKey, OracleStatement, String);
 
 /// Asks every oracle of `lock`, asserts each passes, and builds the
 /// unlocking code from their signed statements.
@@ -445,11 +504,8 @@ pub(crate) fn grant_sigs(
         assert!(r.failed_terms.is_empty());
         assert_eq!(r.statement.lock, receipt.lock_id);
         assert_eq!(r.statement.event, receipt.event_id);
-        sigs.push((
-            key.clone(),
-            Verdict::Pass,
-            sign_statement(key.role, &r.statement),
-        ));
+        let signature = sign_statement(key.role, &r.statement);
+        sigs.push((key.clone(), r.statement, signature));
     }
     sigs
 }

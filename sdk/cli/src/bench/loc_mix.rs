@@ -25,7 +25,7 @@ use weft_client::ClientError;
 use super::driver::{Driver, outcome};
 use super::report::Outcome;
 use crate::loc::flows::{self, Application, Funding, Oracles};
-use crate::loc::parties::{LocNetwork, Party, ensure_account, ensure_oracle, issue};
+use crate::loc::parties::{LocNetwork, Party, ensure_account, issue};
 
 /// The workload's name.
 pub(crate) const NAME: &str = "loc-mix";
@@ -94,7 +94,7 @@ impl LocMix {
             month_ms: 1,
             ..Terms::default()
         };
-        let deployment = net.ensure_deployed(&bank, terms, &quiet).await?;
+        let deployment = net.ensure_deployed(terms, &quiet).await?;
         let terms = deployment.terms;
         if terms.month_ms > 1_000 {
             eprintln!(
@@ -104,7 +104,7 @@ impl LocMix {
             );
         }
         for party in [&bank, &cad, &fd] {
-            ensure_oracle(party).await?;
+            net.ensure_oracle(party).await?;
         }
         let clients = customers.div_ceil(CUSTOMERS_PER_CLIENT).max(1);
         eprintln!(

@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use loc::{Account, Role, Terms};
 
 use super::flows::{self, Application, Funding, Oracles, short};
-use super::parties::{LocNetwork, Party, ensure_account, ensure_oracle, evaluate_json, issue};
+use super::parties::{LocNetwork, Party, ensure_account, evaluate_json, issue};
 use super::role_orgs;
 use crate::bench::spawn::Spawned;
 use crate::client_cmd::DEFAULT_PROFILE;
@@ -114,7 +114,7 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
         month_ms: 1,
         ..Terms::default()
     };
-    let deployment = net.ensure_deployed(&bank, terms, &say).await?;
+    let deployment = net.ensure_deployed(terms, &say).await?;
     let terms = deployment.terms;
     say(format!(
         "terms in force: loans up to {}, at most {} months; the bank wants income >= {}, assets >= {}, \
@@ -128,7 +128,7 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
         terms.asset_max
     ));
     for party in [&bank, &cad, &fd] {
-        ensure_oracle(party).await?;
+        net.ensure_oracle(party).await?;
         say(format!(
             "{} is an oracle of {} (key {})",
             party.label(),

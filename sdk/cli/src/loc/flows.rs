@@ -298,6 +298,7 @@ async fn run_event(
             role,
             public_key: oracle.account(),
             verdict,
+            at_ms: report.statement.at_ms,
             signature,
         });
     }

@@ -218,14 +218,38 @@ impl LocNetwork {
         )
     }
 
-    /// Deploys `loc` unless it is defined and configures it with `terms`
-    /// unless it is configured; returns the deployment in force.
+    /// The admin of `role`'s org (`admin@ORG` in the wallet), connected:
+    /// who configures LoC (the bank's) and registers oracle keys.
+    pub async fn admin(&self, role: Role) -> anyhow::Result<Party> {
+        self.member(role, "admin").await
+    }
+
+    /// Registers `party`'s key as an oracle key of its role unless it is
+    /// one: its org's admin registers it.
+    pub async fn ensure_oracle(&self, party: &Party) -> anyhow::Result<()> {
+        let role_name = party.role.as_str();
+        let keys: Vec<String> = evaluate_json(&party.contract, "oracle_keys", &[role_name]).await?;
+        if keys.contains(&party.account()) {
+            return Ok(());
+        }
+        let admin = self.admin(party.role).await?;
+        admin
+            .contract
+            .submit("register_oracle", &[role_name, &party.account()])
+            .await
+            .with_context(|| format!("registering {} as a {role_name} oracle", party.label()))?;
+        Ok(())
+    }
+
+    /// Deploys `loc` unless it is defined and, as the bank's admin,
+    /// configures it with `terms` unless it is configured; returns the
+    /// deployment in force.
     pub async fn ensure_deployed(
         &self,
-        admin: &Party,
         terms: Terms,
         say: &(dyn Fn(String) + Sync),
     ) -> anyhow::Result<Deployment> {
+        let admin = self.admin(Role::Bank).await?;
         let gateway = admin.contract.gateway();
         let defined = gateway.chaincodes().await?;
         if !defined.iter().any(|d| d.name == CHAINCODE) {
@@ -315,20 +339,6 @@ pub async fn ensure_account(party: &Party, bank_account: &str) -> Result<(), Cli
     party
         .contract
         .submit("open_account", &[bank_account])
-        .await
-        .map(drop)
-}
-
-/// Registers `party` as an oracle of its role unless it is one.
-pub async fn ensure_oracle(party: &Party) -> Result<(), ClientError> {
-    let role_name = party.role.as_str();
-    let keys: Vec<String> = evaluate_json(&party.contract, "oracle_keys", &[role_name]).await?;
-    if keys.contains(&party.account()) {
-        return Ok(());
-    }
-    party
-        .contract
-        .submit("register_oracle", &[role_name])
         .await
         .map(drop)
 }
