@@ -429,8 +429,12 @@ async fn broadcast_batch<C: Consensus>(
         out.extend(weft_types::to_json_bytes(&value));
         out.push(b'\n');
     }
-    Response::builder()
-        .header(header::CONTENT_TYPE, "application/x-ndjson")
+    let mut response = Response::builder().header(header::CONTENT_TYPE, "application/x-ndjson");
+    // Who to send to next time: the leader, without this orderer's hop.
+    if let Some(leader) = state.consensus.leader() {
+        response = response.header(weft_types::ORDERER_LEADER_HEADER, leader);
+    }
+    response
         .body(Body::from(out))
         .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
 }

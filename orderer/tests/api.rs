@@ -240,6 +240,11 @@ async fn a_batch_is_answered_line_by_line_and_only_good_envelopes_are_ordered() 
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[weft_types::ORDERER_LEADER_HEADER],
+        "1",
+        "the answer names the leader this orderer knows"
+    );
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let lines: Vec<serde_json::Value> = bytes
         .split(|&b| b == b'\n')

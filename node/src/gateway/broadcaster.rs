@@ -17,6 +17,14 @@
 //! envelope on to the next orderer with the others the orderer failed. The
 //! meaning of each status is `orderer_verdict`'s, in `submit.rs`.
 //!
+//! An orderer names the Raft leader it knows of in its answer
+//! ([`weft_types::ORDERER_LEADER_HEADER`]); later batches go to that
+//! orderer first, so a follower does not check and forward each of them
+//! again. If the leader fails to take a batch, the hint is dropped and
+//! hints are ignored for [`LEADER_HINT_PAUSE`]: the channel's order
+//! applies, so an unreachable leader costs one failed attempt, not one per
+//! batch.
+//!
 //! The queue holds at most [`MAX_QUEUED_ENVELOPES`] and
 //! [`MAX_QUEUED_BYTES`]; past either, a submit is answered 429
 //! `overloaded` at once instead of waiting.
@@ -26,7 +34,7 @@
 //! the submit gets a 500 at once.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -61,9 +69,14 @@ pub const MAX_QUEUED_ENVELOPES: usize = 64 * 1024;
 /// answered 429 `overloaded` at once.
 pub const MAX_QUEUED_BYTES: usize = 256 * 1024 * 1024;
 
+/// How long leader hints are ignored after the hinted leader failed.
+pub const LEADER_HINT_PAUSE: Duration = Duration::from_secs(5);
+
 /// An orderer to send batches to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Orderer {
+    /// Its Raft id, as the leader hint names it.
+    pub(crate) id: u64,
     /// How errors name it: `name@org (host:port)`.
     pub(crate) who: String,
     /// `host:port` of its API.
@@ -80,6 +93,7 @@ fn channel_orderers(config: &ChannelConfig) -> Vec<Orderer> {
         .orderers
         .iter()
         .map(|o| Orderer {
+            id: o.id,
             who: format!("{}@{} ({})", o.name, o.org, o.api),
             api: o.api.clone(),
         })
@@ -108,6 +122,38 @@ struct Shared {
     orderers: Orderers,
     /// Bytes of envelopes in the queue (counted against [`MAX_QUEUED_BYTES`]).
     queued_bytes: AtomicUsize,
+    /// The leader the last answer named (0: none known).
+    leader: AtomicU64,
+    /// Milliseconds after `started` before which hints are ignored.
+    hints_from_ms: AtomicU64,
+    started: std::time::Instant,
+}
+
+impl Shared {
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Takes `leader` as where to send first, unless hints are paused.
+    fn hint(&self, leader: u64) {
+        if self.elapsed_ms() >= self.hints_from_ms.load(Ordering::Relaxed) {
+            self.leader.store(leader, Ordering::Relaxed);
+        }
+    }
+
+    /// `orderer` failed to take a batch: if it was the hinted leader, drop
+    /// the hint and pause hints.
+    fn failed(&self, orderer: u64) {
+        if self
+            .leader
+            .compare_exchange(orderer, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            let pause = u64::try_from(LEADER_HINT_PAUSE.as_millis()).unwrap_or(u64::MAX);
+            self.hints_from_ms
+                .store(self.elapsed_ms().saturating_add(pause), Ordering::Relaxed);
+        }
+    }
 }
 
 /// Gathers submissions into batch requests to the orderers. See the
@@ -151,6 +197,9 @@ impl Broadcaster {
                 http,
                 orderers,
                 queued_bytes: AtomicUsize::new(0),
+                leader: AtomicU64::new(0),
+                hints_from_ms: AtomicU64::new(0),
+                started: std::time::Instant::now(),
             }),
         }
     }
@@ -296,12 +345,19 @@ async fn send(shared: &Shared, mut batch: Vec<Pending>) {
     // Nobody waits for these any more; a single request would not have
     // been sent either once its client hung up.
     batch.retain(|p| !p.answer.is_closed());
-    let orderers = (shared.orderers)();
+    let mut orderers = (shared.orderers)();
+    let leader = shared.leader.load(Ordering::Relaxed);
+    if let Some(at) = orderers.iter().position(|o| o.id == leader) {
+        orderers[..=at].rotate_right(1);
+    }
     for orderer in &orderers {
         if batch.is_empty() {
             return;
         }
         batch = send_to(shared, orderer, batch).await;
+        if !batch.is_empty() {
+            shared.failed(orderer.id);
+        }
     }
     for p in batch {
         let error = all_failed(&p.failures, orderers.is_empty());
@@ -335,6 +391,14 @@ async fn send_to(shared: &Shared, orderer: &Orderer, batch: Vec<Pending>) -> Vec
         Err(e) => return failed(batch, &unreachable(describe_reqwest(&e))),
     };
     let status = answer.status();
+    if let Some(leader) = answer
+        .headers()
+        .get(weft_types::ORDERER_LEADER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        shared.hint(leader);
+    }
     if !status.is_success() {
         let text = answer.bytes().await.unwrap_or_default();
         let (code, message) = orderer_error(&text);
@@ -442,10 +506,86 @@ mod tests {
         let api = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let orderer = Orderer {
+            id: 1,
             who: format!("silent ({api})"),
             api,
         };
         (Arc::new(move || vec![orderer.clone()]), received)
+    }
+
+    /// An orderer (Raft id `id`) that takes every envelope and names
+    /// `leader` as the leader; counts the requests it receives.
+    async fn answering_orderer(id: u64, leader: u64) -> (Orderer, Arc<AtomicU64>) {
+        let received = Arc::new(AtomicU64::new(0));
+        let counter = received.clone();
+        let app = axum::Router::new().route(
+            "/v1/broadcast/batch",
+            axum::routing::post(move |body: axum::body::Bytes| async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let lines = body.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+                let answer: String = lines.map(|_| "{\"status\":200}\n").collect();
+                (
+                    [(weft_types::ORDERER_LEADER_HEADER, leader.to_string())],
+                    answer,
+                )
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let orderer = Orderer {
+            id,
+            who: format!("orderer{id} ({api})"),
+            api,
+        };
+        (orderer, received)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_follow_the_leader_an_orderer_names() {
+        // Orderer 1 comes first in the channel but names 2 as the leader;
+        // orderer 3 is named by nobody and never reached.
+        let (first, to_first) = answering_orderer(1, 2).await;
+        let (leader, to_leader) = answering_orderer(2, 2).await;
+        let (third, to_third) = answering_orderer(3, 2).await;
+        let list = vec![first, leader, third];
+        let b = Broadcaster::new(reqwest::Client::new(), Arc::new(move || list.clone()), 64);
+        b.submit(LINE.to_vec()).await.unwrap();
+        assert_eq!(
+            to_first.load(Ordering::SeqCst),
+            1,
+            "the channel's order first"
+        );
+        for _ in 0..3 {
+            b.submit(LINE.to_vec()).await.unwrap();
+        }
+        assert_eq!(to_first.load(Ordering::SeqCst), 1, "then the named leader");
+        assert_eq!(to_leader.load(Ordering::SeqCst), 3);
+        assert_eq!(to_third.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_leader_is_tried_once_then_hints_pause() {
+        let (first, to_first) = answering_orderer(1, 2).await;
+        // Orderer 2's port is closed.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gone = Orderer {
+            id: 2,
+            who: "orderer2 (gone)".into(),
+            api: closed.local_addr().unwrap().to_string(),
+        };
+        drop(closed);
+        let list = vec![first, gone];
+        let b = Broadcaster::new(reqwest::Client::new(), Arc::new(move || list.clone()), 64);
+        for _ in 0..4 {
+            b.submit(LINE.to_vec()).await.unwrap();
+        }
+        assert_eq!(to_first.load(Ordering::SeqCst), 4, "every envelope ordered");
+        assert_eq!(
+            b.shared.leader.load(Ordering::SeqCst),
+            0,
+            "the hint naming the unreachable leader was dropped and not taken again"
+        );
     }
 
     async fn until_received(received: &AtomicU64, count: u64) {
@@ -470,6 +610,9 @@ mod tests {
             http: reqwest::Client::new(),
             orderers: Arc::new(Vec::new),
             queued_bytes: AtomicUsize::new(0),
+            leader: AtomicU64::new(0),
+            hints_from_ms: AtomicU64::new(0),
+            started: std::time::Instant::now(),
         };
         let (queue, mut rx) = mpsc::channel(4096);
         for _ in 0..MAX_BATCH_ENVELOPES + 1 {

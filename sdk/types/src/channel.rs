@@ -71,6 +71,12 @@ pub struct OrgInfo {
     pub peers: Vec<PeerInfo>,
 }
 
+/// The response header in which an orderer's broadcast API names the
+/// Raft leader it knows of (its [`OrdererInfo::id`], decimal). A follower
+/// forwards what it is sent to the leader, checking every envelope on the
+/// way; a client that sends to the leader itself saves that hop.
+pub const ORDERER_LEADER_HEADER: &str = "x-weft-leader";
+
 /// An orderer of the channel's ordering service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrdererInfo {

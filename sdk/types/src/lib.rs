@@ -57,8 +57,8 @@ pub use certificate::{
 };
 pub use chaincode::{ChaincodeDefinition, CollectionConfig, DefinitionError};
 pub use channel::{
-    ChannelConfig, ChannelPolicies, ConfigError, Consensus, OrdererInfo, OrderingParams, OrgInfo,
-    PeerInfo, RaftParams,
+    ChannelConfig, ChannelPolicies, ConfigError, Consensus, ORDERER_LEADER_HEADER, OrdererInfo,
+    OrderingParams, OrgInfo, PeerInfo, RaftParams,
 };
 pub use crypto::{
     CryptoError, Digest, Domain, Hasher, PublicKey, Signature, SigningKey, random_bytes, sha3_256,
