@@ -18,7 +18,7 @@ use weft_types::{
 
 use super::Gateway;
 use super::api::{ChaincodeResponse, EndorseResponse, ProposalRequest};
-use super::error::{ErrorBody, ErrorCode, GatewayError, JsonBody, Stage};
+use super::error::{ErrorBody, ErrorCode, GatewayError, JsonBody, RawJson, Stage};
 use super::exec::Admission;
 use super::plan::choose_orgs;
 use crate::endorser::{SigBatchError, Verified};
@@ -90,13 +90,14 @@ pub(crate) async fn evaluate(
 )]
 pub(crate) async fn endorse(
     State(gw): State<Arc<Gateway>>,
-    JsonBody(req): JsonBody<ProposalRequest>,
+    body: RawJson,
 ) -> Result<Json<EndorseResponse>, GatewayError> {
-    // An overloaded peer refuses before checking anything: a full
-    // simulation queue, or more transactions waiting for their commit than
-    // the network takes in.
+    // An overloaded peer refuses before checking anything, even the JSON:
+    // a full simulation queue, or more transactions waiting for their
+    // commit than the network takes in.
     gw.pending_submits.admit_endorsement()?;
     let admission = gw.executor.admit()?;
+    let req: ProposalRequest = body.parse()?;
     let transient = req.transient.clone().unwrap_or_default();
     // The checks here first: a bad proposal costs no peer a simulation.
     let verified = Arc::new(verify_proposal(&gw, &req.proposal, transient).await?);
@@ -104,13 +105,9 @@ pub(crate) async fn endorse(
     let config = auth.config.clone();
     let chaincode = auth.proposal.chaincode.clone();
     let orgs = plan(&gw, &config, &chaincode)?;
-    // Encoded once; each remote call shares the bytes.
-    let request = axum::body::Bytes::from(serde_json::to_vec(&req).map_err(|e| {
-        GatewayError::internal(
-            Stage::Endorsement,
-            format!("cannot encode the request: {e}"),
-        )
-    })?);
+    // The request as it came (it parsed as one); each remote call shares
+    // the bytes.
+    let request = body.0;
     let config = &config;
     // The turn goes to this org's endorsement (the plan lists it at most once).
     let mut admission = Some(admission);
@@ -468,10 +465,11 @@ pub(crate) struct P2pQuery {
 pub(crate) async fn p2p_endorse(
     State(gw): State<Arc<Gateway>>,
     query: Result<axum::extract::Query<P2pQuery>, axum::extract::rejection::QueryRejection>,
-    JsonBody(req): JsonBody<ProposalRequest>,
+    body: RawJson,
 ) -> Result<Json<ProposalResponse>, GatewayError> {
     // An overloaded peer refuses before waiting or checking anything.
     let admission = gw.executor.admit()?;
+    let req: ProposalRequest = body.parse()?;
     // A garbled query only costs the wait.
     if let Some(min_height) = query.ok().and_then(|q| q.0.min_height) {
         catch_up(&gw, min_height).await;

@@ -276,16 +276,45 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = GatewayError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, GatewayError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                GatewayError::too_large()
-            } else {
-                GatewayError::malformed(format!("the request body could not be read: {e}"))
-            }
-        })?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
+        let raw = RawJson::from_request(req, state).await?;
+        raw.parse().map(JsonBody)
+    }
+}
+
+/// A JSON request body read but not parsed yet, so that a handler can
+/// refuse (429) before paying for the parse, and pass the bytes on as
+/// they came. [`RawJson::parse`] rejects as [`JsonBody`] does.
+#[derive(Debug, Clone)]
+pub(crate) struct RawJson(pub(crate) Bytes);
+
+impl RawJson {
+    /// The body as a `T`, or 400.
+    pub(crate) fn parse<T: DeserializeOwned>(&self) -> Result<T, GatewayError> {
+        serde_json::from_slice(&self.0)
             .map_err(|e| GatewayError::malformed(format!("the request body is not valid: {e}")))
+    }
+
+    /// The body as one NDJSON line (no newline byte: JSON needs none
+    /// outside strings, where it is escaped), if it is one.
+    pub(crate) fn as_line(&self) -> Option<&Bytes> {
+        (!self.0.contains(&b'\n')).then_some(&self.0)
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for RawJson {
+    type Rejection = GatewayError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, GatewayError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawJson)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    GatewayError::too_large()
+                } else {
+                    GatewayError::malformed(format!("the request body could not be read: {e}"))
+                }
+            })
     }
 }
 
@@ -374,4 +403,27 @@ pub(crate) fn json_bytes(bytes: impl Into<Body>) -> Response {
         bytes.into(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_raw_body_parses_like_json_body_and_is_a_line_without_newlines() {
+        let raw = RawJson(Bytes::from_static(br#"{"a": 1}"#));
+        let v: serde_json::Value = raw.parse().unwrap();
+        assert_eq!(v["a"], 1);
+        assert_eq!(raw.as_line(), Some(&raw.0));
+        let pretty = RawJson(Bytes::from_static(b"{\n  \"a\": 1\n}"));
+        assert!(pretty.as_line().is_none(), "re-encoded, not sent as it is");
+        let bad = RawJson(Bytes::from_static(b"{\"a\":"));
+        let err = bad.parse::<serde_json::Value>().unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(
+            err.body.message.contains("not valid"),
+            "{}",
+            err.body.message
+        );
+    }
 }

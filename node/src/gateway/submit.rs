@@ -15,7 +15,7 @@ use super::Gateway;
 use super::api::{StatusQuery, SubmitQuery, SubmitResponse, TxStatus};
 use super::commit_wait::Waiter;
 use super::endorse::truncate;
-use super::error::{ErrorBody, ErrorCode, GatewayError, JsonBody, QueryParams, Stage};
+use super::error::{ErrorBody, ErrorCode, GatewayError, QueryParams, RawJson, Stage};
 
 /// How long `submit?wait=true` waits when no `timeout_ms` is given.
 pub const DEFAULT_WAIT_MS: u64 = 30_000;
@@ -50,9 +50,10 @@ pub const ORDERER_TIMEOUT_MS: u64 = 30_000;
 pub(crate) async fn submit(
     State(gw): State<Arc<Gateway>>,
     QueryParams(query): QueryParams<SubmitQuery>,
-    JsonBody(envelope): JsonBody<Envelope>,
+    body: RawJson,
 ) -> Result<Response, GatewayError> {
     let _pending = gw.pending_submits.enter();
+    let envelope: Envelope = body.parse()?;
     let tx = envelope.decode().map_err(|e| {
         GatewayError::malformed(format!("the envelope does not hold a transaction: {e}"))
     })?;
@@ -69,7 +70,7 @@ pub(crate) async fn submit(
     }
     // Registered before the envelope leaves, so the commit cannot be missed.
     let waiter = wait.then(|| gw.commit_waiters.register(&gw.committer, tx_id));
-    broadcast_envelope(&gw, &envelope).await?;
+    broadcast_envelope(&gw, &body, &envelope).await?;
     let Some(waiter) = waiter else {
         let ordered = SubmitResponse {
             tx_id,
@@ -264,11 +265,21 @@ pub(super) enum Verdict {
 /// [`Broadcaster`](super::broadcaster::Broadcaster). A refusal (4xx) is
 /// final; an orderer that cannot be reached or fails (5xx) makes the next
 /// one be tried.
-async fn broadcast_envelope(gw: &Gateway, envelope: &Envelope) -> Result<(), GatewayError> {
-    let body = serde_json::to_vec(envelope).map_err(|e| {
-        GatewayError::internal(Stage::Ordering, format!("cannot encode the envelope: {e}"))
-    })?;
-    gw.broadcaster.submit(body).await
+/// Sends `envelope` (which `body` holds, as the client sent it) to the
+/// orderers: the client's bytes when they are one line, as the orderer
+/// parses them exactly as this gateway did.
+async fn broadcast_envelope(
+    gw: &Gateway,
+    body: &RawJson,
+    envelope: &Envelope,
+) -> Result<(), GatewayError> {
+    let line = match body.as_line() {
+        Some(line) => line.to_vec(),
+        None => serde_json::to_vec(envelope).map_err(|e| {
+            GatewayError::internal(Stage::Ordering, format!("cannot encode the envelope: {e}"))
+        })?,
+    };
+    gw.broadcaster.submit(line).await
 }
 
 /// What the orderer `who` answering `status` with the error `code` and
