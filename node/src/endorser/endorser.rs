@@ -128,6 +128,18 @@ impl Endorser {
         &self.identity
     }
 
+    /// Verifies `cert` against `config` at `now` (unix seconds) through this
+    /// endorser's certificate cache: a certificate seen before under this
+    /// configuration costs a hash, not an ed25519 verify.
+    pub fn verify_certificate(
+        &self,
+        config: &Arc<weft_types::ChannelConfig>,
+        cert: &weft_types::Certificate,
+        now: u64,
+    ) -> Result<Arc<weft_types::CertificateBody>, weft_types::CertificateError> {
+        self.certs.verify(config, cert, now)
+    }
+
     /// How many verified creator certificates are cached now.
     pub fn cached_certificates(&self) -> usize {
         self.certs.len()

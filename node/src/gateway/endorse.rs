@@ -11,9 +11,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use futures::future::join_all;
 use weft_types::{
-    AssembleError, Bytes, ChannelConfig, Digest, Domain, EndorsedTransaction, OrgInfo,
-    ProposalResponse, ProposalResponsePayload, Response, Role, SignedProposal, Transaction, TxBody,
-    sha3_256,
+    AssembleError, Bytes, Certificate, CertificateBody, CertificateError, ChannelConfig, Digest,
+    Domain, EndorsedTransaction, OrgInfo, ProposalResponse, ProposalResponsePayload, Response,
+    Role, SignedProposal, Transaction, TxBody, sha3_256,
 };
 
 use super::Gateway;
@@ -281,7 +281,7 @@ async fn endorse_here(
 /// endorsement that checks out.
 async fn endorse_remote(
     gw: &Gateway,
-    config: &ChannelConfig,
+    config: &Arc<ChannelConfig>,
     org: &OrgInfo,
     request: &axum::body::Bytes,
     proposal_digest: &Digest,
@@ -396,7 +396,21 @@ async fn call_peer(
 /// proposal whose rw-set is the one it carries.
 fn check_response(
     gw: &Gateway,
-    config: &ChannelConfig,
+    config: &Arc<ChannelConfig>,
+    org: &str,
+    response: &ProposalResponse,
+    proposal_digest: &Digest,
+) -> Result<(), String> {
+    let now = gw.now_ms() / 1000;
+    // The certificate through the endorser's cache: the same few peers
+    // endorse every transaction, and each fresh check is an ed25519 verify.
+    let certificates = |cert: &Certificate| gw.endorser.verify_certificate(config, cert, now);
+    check_endorsed_response(&certificates, org, response, proposal_digest)
+}
+
+/// [`check_response`] given how certificates are verified.
+fn check_endorsed_response(
+    certificates: &dyn Fn(&Certificate) -> Result<Arc<CertificateBody>, CertificateError>,
     org: &str,
     response: &ProposalResponse,
     proposal_digest: &Digest,
@@ -405,14 +419,22 @@ fn check_response(
         .endorsement
         .as_ref()
         .ok_or("its response is not endorsed")?;
-    let signer = endorsement
+    let signer = certificates(&endorsement.endorser)
+        .map_err(|e| format!("its endorsement is refused: {e}"))?;
+    signer
+        .public_key
         .verify(
-            config,
-            gw.now_ms() / 1000,
             Domain::Endorsement,
             &sha3_256(&response.payload),
+            &endorsement.signature,
         )
-        .map_err(|e| format!("its endorsement is refused: {e}"))?;
+        .map_err(|_| {
+            let e = weft_types::VerifyError::BadSignature {
+                signer: format!("{}@{}", signer.name, signer.org),
+                what: "endorsement",
+            };
+            format!("its endorsement is refused: {e}")
+        })?;
     if signer.org != org || signer.role != Role::Peer {
         return Err(format!(
             "its endorsement is signed by {}@{} ({}), not by a peer of {org}",
@@ -498,5 +520,70 @@ async fn catch_up(gw: &Gateway, height: u64) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weft_tests::network::TestNetwork;
+    use weft_types::{ChaincodeId, Identity, RwSet, TrustStore};
+
+    use super::*;
+
+    fn response(endorser: &Identity, proposal: Digest) -> ProposalResponse {
+        let payload = ProposalResponsePayload {
+            proposal_digest: proposal,
+            chaincode: ChaincodeId {
+                name: "cc".into(),
+                version: "1".into(),
+                sequence: 1,
+            },
+            response: Response {
+                status: 200,
+                message: String::new(),
+                payload: Bytes::default(),
+            },
+            rwset_digest: Digest::default(),
+            event: None,
+        };
+        ProposalResponse::build(payload, &RwSet::default(), Some(endorser))
+    }
+
+    #[test]
+    fn a_remote_response_is_checked_for_signer_signature_and_binding() {
+        let net = TestNetwork::new(&["Org1", "Org2"]);
+        let config = net.config.clone();
+        let certificates = |cert: &Certificate| config.verify_certificate(cert, 1).map(Arc::new);
+        let proposal = sha3_256(b"proposal");
+        let org2 = &net.peers[1];
+        let check = |r: &ProposalResponse, org: &str| {
+            check_endorsed_response(&certificates, org, r, &proposal)
+        };
+        let good = response(org2, proposal);
+        assert_eq!(check(&good, "Org2"), Ok(()));
+        let err = check(&good, "Org1").unwrap_err();
+        assert!(err.contains("not by a peer of Org1"), "{err}");
+        let mut forged = good.clone();
+        forged.endorsement.as_mut().unwrap().signature =
+            net.peers[0].sign(Domain::Endorsement, &sha3_256(&good.payload));
+        let err = check(&forged, "Org2").unwrap_err();
+        assert!(
+            err.contains("its endorsement is refused: signature of peer0@Org2 does not verify"),
+            "{err}"
+        );
+        let by_client = response(&net.clients[1], proposal);
+        let err = check(&by_client, "Org2").unwrap_err();
+        assert!(err.contains("not by a peer of Org2"), "{err}");
+        let elsewhere = response(org2, sha3_256(b"another"));
+        assert_eq!(
+            check(&elsewhere, "Org2"),
+            Err("its response answers another proposal".into())
+        );
+        let mut unsigned = good.clone();
+        unsigned.endorsement = None;
+        assert_eq!(
+            check(&unsigned, "Org2"),
+            Err("its response is not endorsed".into())
+        );
     }
 }

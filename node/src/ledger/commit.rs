@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use weft_types::{Block, Digest, TxId};
+use serde::Serialize;
+use weft_types::{Block, BlockHeader, BlockSignature, Digest, Envelope, TxId, ValidationCode};
 
 use super::Ledger;
 use super::commit_hash::commit_hash;
@@ -106,12 +107,11 @@ fn prepare(
         );
     }
 
-    let mut stored = block.clone();
-    stored.metadata.commit_hash = Some(hash);
-    let json = serde_json::to_vec(&stored).map_err(|e| LedgerError::BadBlock {
-        number,
-        reason: format!("does not serialize: {e}"),
-    })?;
+    let json =
+        serde_json::to_vec(&StoredBlock::new(block, hash)).map_err(|e| LedgerError::BadBlock {
+            number,
+            reason: format!("does not serialize: {e}"),
+        })?;
     batch.insert(
         &keys::by_block(keys::BLOCK, number)[..],
         &current.block_file_end.to_be_bytes()[..],
@@ -129,6 +129,38 @@ fn prepare(
     };
     batch.insert(keys::SAVEPOINT, &next.encode()[..]);
     Ok((batch, next, json))
+}
+
+/// A block as the block file stores it — the [`Block`]'s JSON, its
+/// commit hash set — serialized from borrows: a block holds every
+/// envelope, and cloning it to set one field was a copy of all of them.
+#[derive(Serialize)]
+struct StoredBlock<'a> {
+    header: &'a BlockHeader,
+    data: &'a [Envelope],
+    metadata: StoredMetadata<'a>,
+}
+
+/// [`weft_types::BlockMetadata`]'s fields, in its order, with the hash.
+#[derive(Serialize)]
+struct StoredMetadata<'a> {
+    signatures: &'a [BlockSignature],
+    validation_flags: &'a [ValidationCode],
+    commit_hash: Digest,
+}
+
+impl<'a> StoredBlock<'a> {
+    fn new(block: &'a Block, commit_hash: Digest) -> Self {
+        StoredBlock {
+            header: &block.header,
+            data: &block.data,
+            metadata: StoredMetadata {
+                signatures: &block.metadata.signatures,
+                validation_flags: &block.metadata.validation_flags,
+                commit_hash,
+            },
+        }
+    }
 }
 
 /// State, history and key policies of one valid transaction.
@@ -197,4 +229,25 @@ fn index_txs(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use weft_tests::network::TestNetwork;
+
+    use super::*;
+
+    #[test]
+    fn a_stored_block_is_the_blocks_json_with_its_commit_hash() {
+        let net = TestNetwork::new(&["Org1"]);
+        let mut block = net.genesis();
+        block.metadata.validation_flags = vec![ValidationCode::Valid];
+        let hash = weft_types::sha3_256(b"commit");
+        let mut expected = block.clone();
+        expected.metadata.commit_hash = Some(hash);
+        let stored = serde_json::to_vec(&StoredBlock::new(&block, hash)).unwrap();
+        assert_eq!(stored, serde_json::to_vec(&expected).unwrap());
+        let back: Block = serde_json::from_slice(&stored).unwrap();
+        assert_eq!(back, expected);
+    }
 }
