@@ -16,6 +16,7 @@ use crate::http::{Call, Transport};
 use crate::profile::Profile;
 use crate::proposal::{Endorsed, PreparedProposal};
 use crate::signer::Signer;
+use crate::verifier::EndorsementVerifier;
 
 /// The channel `weft network init` names by default.
 pub const DEFAULT_CHANNEL: &str = "weft";
@@ -120,6 +121,8 @@ pub struct Gateway {
 struct Inner {
     transport: Transport,
     config: GatewayConfig,
+    /// Batches the endorsement checks of this connection's concurrent calls.
+    verifier: EndorsementVerifier,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -154,7 +157,11 @@ impl Gateway {
         transport.login().await?;
         Ok(Gateway {
             timeout: config.timeout,
-            inner: Arc::new(Inner { transport, config }),
+            inner: Arc::new(Inner {
+                transport,
+                config,
+                verifier: EndorsementVerifier::new(),
+            }),
         })
     }
 
@@ -249,7 +256,8 @@ impl Gateway {
             .timeout(self.timeout)
             .tx(proposal.tx_id());
         let answer: EndorseResponse = self.transport().json(&call).await?;
-        Endorsed::verify(answer, proposal)
+        let checked = Endorsed::precheck(answer, proposal)?;
+        self.inner.verifier.finish(checked).await
     }
 
     /// Submits a signed transaction (`POST /v1/submit`). With `wait`, waits

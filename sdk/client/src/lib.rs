@@ -53,6 +53,7 @@ mod profile;
 mod proposal;
 mod signer;
 mod sse;
+mod verifier;
 mod wallet;
 
 pub use api::{CommitStatus, Committed, Health, Submitted, TransactionRecord, TransientMap};

@@ -8,7 +8,7 @@
 
 use weft_types::{
     Certificate, Digest, Domain, Endorsement, Envelope, Proposal, ProposalResponsePayload,
-    Response, Signature, SignedProposal, Transaction, TxBody, TxHeader, TxId, batch_verify,
+    Response, Signature, SignedProposal, Transaction, TxBody, TxHeader, TxId,
     batch_verify::SignatureCheck, sha3_256, transient_digest,
 };
 
@@ -238,13 +238,21 @@ impl Endorsed {
     /// whose signatures verify over a response to our proposal. The
     /// endorsers' certificates are checked by the validating peers, which
     /// know the channel's orgs; this client does not.
+    #[cfg(test)]
     pub(crate) fn verify(answer: EndorseResponse, prepared: &PreparedProposal) -> Result<Endorsed> {
-        let refuse = |why: String| {
-            ClientError::protocol(format!(
-                "refusing to sign the endorsed transaction for {}: {why}",
-                prepared.tx_id()
-            ))
-        };
+        let mut checked = Endorsed::precheck(answer, prepared)?;
+        let verdict = weft_types::batch_verify::verify(std::mem::take(&mut checked.signatures));
+        checked.finish(verdict)
+    }
+
+    /// [`Endorsed::verify`] up to the endorsement signatures, which it
+    /// returns unverified so that the caller can batch them with others.
+    pub(crate) fn precheck(
+        answer: EndorseResponse,
+        prepared: &PreparedProposal,
+    ) -> Result<Prechecked> {
+        let tx_id = prepared.tx_id();
+        let refuse = |why: String| refusal(tx_id, why);
         let payload = answer.transaction.into_vec();
         if sha3_256(&payload) != answer.digest {
             return Err(refuse("its digest is not the sha3-256 of its bytes".into()));
@@ -284,23 +292,18 @@ impl Endorsed {
                 "its read/write set does not match the endorsed digest".into(),
             ));
         }
-        check_endorsements(&invoke.endorsements, &invoke.response).map_err(refuse)?;
-        if response.response != answer.response {
-            return Err(refuse("the response shown is not the one endorsed".into()));
-        }
-        if !response.response.is_ok() {
-            return Err(ClientError::ChaincodeError {
-                org: None,
-                message: response.response.message,
-            });
-        }
-        Ok(Endorsed {
+        let signatures =
+            endorsement_checks(&invoke.endorsements, &invoke.response).map_err(refuse)?;
+        Ok(Prechecked {
+            signatures,
+            tx_id,
+            endorsed: response.response,
+            answer_response: answer.response,
+            endorsed_by: answer.endorsed_by,
+            digest: answer.digest,
             creator: prepared.signed.signer.clone(),
             transaction,
             payload,
-            digest: answer.digest,
-            endorsed_by: answer.endorsed_by,
-            response: response.response,
         })
     }
 
@@ -372,15 +375,70 @@ impl Endorsed {
     }
 }
 
-fn check_endorsements(
+/// An endorsed transaction checked but for its endorsement signatures.
+pub(crate) struct Prechecked {
+    /// The endorsement signatures, to verify (in a batch).
+    pub(crate) signatures: Vec<SignatureCheck<(usize, String)>>,
+    tx_id: TxId,
+    endorsed: Response,
+    answer_response: Response,
+    endorsed_by: Vec<String>,
+    digest: Digest,
+    creator: Certificate,
+    transaction: Transaction,
+    payload: Vec<u8>,
+}
+
+impl Prechecked {
+    /// The rest of [`Endorsed::verify`], given the signatures' verdict (the
+    /// index and name of the first that failed).
+    pub(crate) fn finish(
+        self,
+        verdict: std::result::Result<(), (usize, String)>,
+    ) -> Result<Endorsed> {
+        let tx_id = self.tx_id;
+        let refuse = |why: String| refusal(tx_id, why);
+        verdict.map_err(|(i, who)| {
+            refuse(format!(
+                "endorsement {i}: the signature of {who} does not verify"
+            ))
+        })?;
+        if self.endorsed != self.answer_response {
+            return Err(refuse("the response shown is not the one endorsed".into()));
+        }
+        if !self.endorsed.is_ok() {
+            return Err(ClientError::ChaincodeError {
+                org: None,
+                message: self.endorsed.message,
+            });
+        }
+        Ok(Endorsed {
+            creator: self.creator,
+            transaction: self.transaction,
+            payload: self.payload,
+            digest: self.digest,
+            endorsed_by: self.endorsed_by,
+            response: self.endorsed,
+        })
+    }
+}
+
+fn refusal(tx_id: TxId, why: String) -> ClientError {
+    ClientError::protocol(format!(
+        "refusing to sign the endorsed transaction for {tx_id}: {why}"
+    ))
+}
+
+/// The endorsements' signature checks over `response`; refuses none or an
+/// endorser certificate that does not parse.
+fn endorsement_checks(
     endorsements: &[Endorsement],
     response: &[u8],
-) -> std::result::Result<(), String> {
+) -> std::result::Result<Vec<SignatureCheck<(usize, String)>>, String> {
     if endorsements.is_empty() {
         return Err("it has no endorsements".into());
     }
     let digest = sha3_256(response);
-    // One batch verification for all of them; on failure, name the first bad one.
     let mut checks = Vec::with_capacity(endorsements.len());
     for (i, e) in endorsements.iter().enumerate() {
         let body = e
@@ -395,19 +453,18 @@ fn check_endorsements(
             &e.signature,
         ));
     }
-    batch_verify::verify(checks)
-        .map_err(|(i, who)| format!("endorsement {i}: the signature of {who} does not verify"))
+    Ok(checks)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use weft_types::{
         Bytes, ChaincodeId, EndorsedTransaction, Identity, OrgAuthority, ProposalResponse, Role,
         RwSet, SigningKey,
     };
 
-    fn identities() -> (Identity, Identity) {
+    pub(crate) fn identities() -> (Identity, Identity) {
         let org = OrgAuthority::new("Org1", SigningKey::generate()).unwrap();
         (
             org.enroll("client", Role::Client, 0, u64::MAX).unwrap(),
@@ -415,7 +472,7 @@ mod tests {
         )
     }
 
-    fn builder(client: &Identity) -> ProposalBuilder {
+    pub(crate) fn builder(client: &Identity) -> ProposalBuilder {
         ProposalBuilder::new("weft", "asset-transfer", "create")
             .args(["asset1", "blue"])
             .arg("10")
@@ -424,7 +481,7 @@ mod tests {
     }
 
     /// What an honest gateway answers to `prepared`.
-    fn endorse(prepared: &PreparedProposal, peer: &Identity) -> EndorseResponse {
+    pub(crate) fn endorse(prepared: &PreparedProposal, peer: &Identity) -> EndorseResponse {
         let response = Response {
             status: 200,
             message: String::new(),
@@ -555,11 +612,23 @@ mod tests {
         );
     }
 
-    fn retx(answer: &mut EndorseResponse, edit: impl FnOnce(&mut Transaction)) {
+    pub(crate) fn retx(answer: &mut EndorseResponse, edit: impl FnOnce(&mut Transaction)) {
         let mut tx: Transaction = serde_json::from_slice(&answer.transaction).unwrap();
         edit(&mut tx);
         answer.transaction = Bytes(weft_types::to_json_bytes(&tx));
         answer.digest = sha3_256(&answer.transaction);
+    }
+
+    /// Replaces the first endorsement's signature by another key's over
+    /// the same response.
+    pub(crate) fn forge_endorsement(answer: &mut EndorseResponse, _: &PreparedProposal) {
+        let (other, _) = identities();
+        retx(answer, |tx| {
+            if let TxBody::Invoke(i) = &mut tx.body {
+                i.endorsements[0].signature =
+                    other.sign(Domain::Endorsement, &sha3_256(&i.response));
+            }
+        });
     }
 
     #[test]
@@ -597,6 +666,10 @@ mod tests {
         refused(
             |a, _| a.response.payload = Bytes::from("something else"),
             "not the one endorsed",
+        );
+        refused(
+            forge_endorsement,
+            "endorsement 0: the signature of peer0@Org1 does not verify",
         );
         refused(
             |a, p| {
