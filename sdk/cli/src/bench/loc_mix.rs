@@ -9,7 +9,10 @@
 //! follow the pattern loan, refund, loan, refund, query; a loan goes to one
 //! of its customers without a loan, a refund to one whose loan is issued
 //! (when none is ready, the other kind is sent). A customer whose event
-//! failed half-way is set aside. Closed loop only, as in the paper.
+//! failed is put back where the ledger says it stands: the client computes
+//! the event's lock id itself (signatures are deterministic), reads the
+//! lock, cancels it if it is still open, and counts an unlock that
+//! committed after all. Closed loop only, as in the paper.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -19,13 +22,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
-use loc::{Role, Terms};
+use loc::{LockRecord, LockStatus, Role, Terms};
 use weft_client::ClientError;
 
 use super::driver::{Driver, outcome};
 use super::report::Outcome;
 use crate::loc::flows::{self, Application, Funding, Oracles};
-use crate::loc::parties::{LocNetwork, Party, ensure_account, issue};
+use crate::loc::parties::{LocNetwork, Party, ensure_account, evaluate_json, issue};
 
 /// The workload's name.
 pub(crate) const NAME: &str = "loc-mix";
@@ -176,6 +179,49 @@ impl LocMix {
         picked.unwrap_or(Next::Nothing)
     }
 
+    /// How customer `c`'s event of lock `lock_id` ended, and whether its
+    /// lock ended unlocked (`None`: that cannot be told; see
+    /// [`LocMix::recover`]).
+    async fn conclude(
+        &self,
+        c: usize,
+        lock_id: &str,
+        result: Result<flows::Ended, ClientError>,
+    ) -> (Option<bool>, Outcome) {
+        let (done, outcome) = ended(result);
+        let unlocked = if done {
+            Some(true)
+        } else {
+            self.recover(c, lock_id).await
+        };
+        (unlocked, outcome)
+    }
+
+    /// Where customer `c` stands after its event of lock `lock_id`
+    /// failed: `Some(true)` if the lock was unlocked after all (the event
+    /// committed), `Some(false)` if it never committed or is now
+    /// cancelled, `None` if that cannot be told (the customer is set
+    /// aside).
+    async fn recover(&self, c: usize, lock_id: &str) -> Option<bool> {
+        let customer = &self.customers[c];
+        let record: Result<LockRecord, ClientError> =
+            evaluate_json(&customer.contract, "get_lock", &[lock_id]).await;
+        match record {
+            Ok(record) => match record.status {
+                LockStatus::Unlocked => Some(true),
+                LockStatus::Cancelled => Some(false),
+                LockStatus::Locked => customer
+                    .contract
+                    .submit("cancel_lock", &[lock_id])
+                    .await
+                    .ok()
+                    .map(|_| false),
+            },
+            Err(e) if e.to_string().contains("does not exist") => Some(false),
+            Err(_) => None,
+        }
+    }
+
     async fn send_one(&self, client: usize) -> (&'static str, Outcome) {
         let lane_index = client % self.lanes.len();
         let funding = &self.funding[lane_index % self.funding.len()];
@@ -188,19 +234,18 @@ impl LocMix {
         match self.next(client) {
             Next::Loan(c) => {
                 let customer = &self.customers[c];
-                let result = flows::apply_loan(
-                    customer,
-                    &self.oracles,
-                    funding,
-                    self.application,
-                    &nonce,
-                    &[],
-                    &quiet,
-                )
-                .await;
-                let (lock_id, outcome) = ended(result);
-                if let (Some(lock_id), Ok(mut lane)) = (lock_id, self.lanes[lane_index].lock()) {
-                    lane.loaned.push_back((c, lock_id, self.application.amount));
+                let lock =
+                    flows::loan_lock(customer, &self.oracles, funding, self.application, &nonce);
+                let lock_id = flows::lock_id_of(&lock);
+                let result = flows::run_lock(customer, &self.oracles, lock, &[], &quiet).await;
+                let amount = self.application.amount;
+                let (unlocked, outcome) = self.conclude(c, &lock_id, result).await;
+                if let (Some(unlocked), Ok(mut lane)) = (unlocked, self.lanes[lane_index].lock()) {
+                    if unlocked {
+                        lane.loaned.push_back((c, lock_id, amount));
+                    } else {
+                        lane.free.push_back(c);
+                    }
                     lane.last = Some(c);
                 }
                 ("loan", outcome)
@@ -208,20 +253,17 @@ impl LocMix {
             Next::Refund(c, loan, amount) => {
                 let customer = &self.customers[c];
                 let subsidy = (amount * self.subsidy_rate_bp / 10_000).max(1);
-                let result = flows::apply_refund(
-                    customer,
-                    &self.oracles,
-                    funding,
-                    &loan,
-                    subsidy,
-                    &nonce,
-                    &[],
-                    &quiet,
-                )
-                .await;
-                let (lock_id, outcome) = ended(result);
-                if let (Some(_), Ok(mut lane)) = (lock_id, self.lanes[lane_index].lock()) {
-                    lane.free.push_back(c);
+                let lock =
+                    flows::refund_lock(customer, &self.oracles, funding, &loan, subsidy, &nonce);
+                let lock_id = flows::lock_id_of(&lock);
+                let result = flows::run_lock(customer, &self.oracles, lock, &[], &quiet).await;
+                let (refunded, outcome) = self.conclude(c, &lock_id, result).await;
+                if let (Some(refunded), Ok(mut lane)) = (refunded, self.lanes[lane_index].lock()) {
+                    if refunded {
+                        lane.free.push_back(c);
+                    } else {
+                        lane.loaned.push_back((c, loan, amount));
+                    }
                     lane.last = Some(c);
                 }
                 ("refund", outcome)
@@ -230,8 +272,9 @@ impl LocMix {
                 "query",
                 outcome(flows::query_loan(&self.customers[c]).await.map(drop)),
             ),
-            // Every customer of this client was set aside after a failed
-            // event: nothing to send; do not spin.
+            // Every customer of this client was set aside (its ledger
+            // state could not be read after a failed event): nothing to
+            // send; do not spin.
             Next::Nothing => {
                 tokio::time::sleep(IDLE_PAUSE).await;
                 (
@@ -252,19 +295,19 @@ impl Driver for LocMix {
     }
 }
 
-/// The lock id of an event whose operations ran, and how it ended: an
-/// unlock refused with code 1–3 fails at stage `unlock` with code `code_N`.
-fn ended(result: Result<flows::Ended, ClientError>) -> (Option<String>, Outcome) {
+/// Whether an event's operations ran, and how it ended: an unlock refused
+/// with code 1–3 fails at stage `unlock` with code `code_N`.
+fn ended(result: Result<flows::Ended, ClientError>) -> (bool, Outcome) {
     match result {
-        Ok(ended) if ended.unlocked() => (Some(ended.lock_id), Outcome::Ok),
+        Ok(ended) if ended.unlocked() => (true, Outcome::Ok),
         Ok(ended) => (
-            None,
+            false,
             Outcome::Failed {
                 stage: "unlock".into(),
                 code: format!("code_{}", ended.unlock.code),
             },
         ),
-        Err(e) => (None, outcome(Err(e))),
+        Err(e) => (false, outcome(Err(e))),
     }
 }
 

@@ -114,15 +114,6 @@ pub async fn apply_loan(
     exceptions: &[Role],
     say: &(dyn Fn(String) + Sync),
 ) -> Result<Ended, ClientError> {
-    let body = EventBody::LoanApplication {
-        customer: customer.account(),
-        amount: application.amount,
-        months: application.months,
-        income: application.income,
-        asset: application.asset,
-        debt: application.debt,
-        nonce: nonce.to_string(),
-    };
     say(format!(
         "{} (customer) signs a loan application: {} over {} months, income {}, assets {}, debts {}",
         customer.label(),
@@ -132,22 +123,37 @@ pub async fn apply_loan(
         application.asset,
         application.debt
     ));
+    let lock = loan_lock(customer, oracles, funding, application, nonce);
+    run_lock(customer, oracles, lock, exceptions, say).await
+}
+
+/// The lock of a loan application: signed by `customer`, the transfer of
+/// the amount from the funding bank account, the bank, CAD and FD oracle
+/// keys. Signatures are deterministic: the same arguments give the same
+/// lock, and so the same lock id.
+pub fn loan_lock(
+    customer: &Party,
+    oracles: &Oracles,
+    funding: &Funding,
+    application: Application,
+    nonce: &str,
+) -> Lock {
+    let body = EventBody::LoanApplication {
+        customer: customer.account(),
+        amount: application.amount,
+        months: application.months,
+        income: application.income,
+        asset: application.asset,
+        debt: application.debt,
+        nonce: nonce.to_string(),
+    };
     let ops = vec![Operation::Transfer {
         from: funding.bank_account.clone(),
         to: customer.account(),
         issuer: funding.issuer.clone(),
         amount: application.amount,
     }];
-    run_event(
-        customer,
-        oracles,
-        body,
-        ops,
-        &[Role::Bank, Role::Cad, Role::Fd],
-        exceptions,
-        say,
-    )
-    .await
+    signed_lock(customer, oracles, body, ops)
 }
 
 /// Event 2, application of refund (C → B → FD): the FD repays the interest
@@ -163,17 +169,32 @@ pub async fn apply_refund(
     exceptions: &[Role],
     say: &(dyn Fn(String) + Sync),
 ) -> Result<Ended, ClientError> {
+    say(format!(
+        "{} (customer) signs a refund application: the interest subsidy {amount} of loan {}",
+        customer.label(),
+        short(loan)
+    ));
+    let lock = refund_lock(customer, oracles, funding, loan, amount, nonce);
+    run_lock(customer, oracles, lock, exceptions, say).await
+}
+
+/// The lock of a refund application: signed by `customer`, the repay of
+/// `amount` from the FD account to the bank account that funded `loan`,
+/// the bank and FD oracle keys. Deterministic, as [`loan_lock`].
+pub fn refund_lock(
+    customer: &Party,
+    oracles: &Oracles,
+    funding: &Funding,
+    loan: &str,
+    amount: u64,
+    nonce: &str,
+) -> Lock {
     let body = EventBody::RefundApplication {
         customer: customer.account(),
         loan: loan.to_string(),
         amount,
         nonce: nonce.to_string(),
     };
-    say(format!(
-        "{} (customer) signs a refund application: the interest subsidy {amount} of loan {}",
-        customer.label(),
-        short(loan)
-    ));
     let ops = vec![Operation::Repay {
         from: funding.fd_account.clone(),
         to: funding.bank_account.clone(),
@@ -181,16 +202,36 @@ pub async fn apply_refund(
         amount,
         loan: loan.to_string(),
     }];
-    run_event(
-        customer,
-        oracles,
-        body,
+    signed_lock(customer, oracles, body, ops)
+}
+
+/// The id the chaincode gives `lock`.
+pub fn lock_id_of(lock: &Lock) -> String {
+    loc::lock_id_with(lock, |bytes| weft_types::sha3_256(bytes).0)
+}
+
+/// `body` signed by `customer`, with `ops` and the keys of its granting roles.
+fn signed_lock(customer: &Party, oracles: &Oracles, body: EventBody, ops: Vec<Operation>) -> Lock {
+    let signature = customer.sign(&loc::event_signing_bytes(&body));
+    let keys: Vec<OracleKey> = body
+        .granting_roles()
+        .iter()
+        .map(|&role| OracleKey {
+            role,
+            public_key: oracles.of(role).account(),
+        })
+        .collect();
+    Lock {
         ops,
-        &[Role::Bank, Role::Fd],
-        exceptions,
-        say,
-    )
-    .await
+        event: SignedEvent {
+            body,
+            signatures: vec![EventSignature {
+                public_key: customer.account(),
+                signature,
+            }],
+        },
+        keys,
+    }
 }
 
 /// The customer withdraws an application that was refused (its lock can
@@ -214,41 +255,30 @@ pub async fn query_loan(customer: &Party) -> Result<loc::Loan, ClientError> {
     evaluate_json(&customer.contract, "query_loan", &[&customer.account()]).await
 }
 
-/// Lock (Algorithm 1), oracles (Algorithm 2), unlock (Algorithm 3).
-async fn run_event(
+/// Lock (Algorithm 1), oracles (Algorithm 2), unlock (Algorithm 3) of
+/// `lock` (from [`loan_lock`] or [`refund_lock`]).
+pub async fn run_lock(
     customer: &Party,
     oracles: &Oracles,
-    body: EventBody,
-    ops: Vec<Operation>,
-    granting: &[Role],
+    lock: Lock,
     exceptions: &[Role],
     say: &(dyn Fn(String) + Sync),
 ) -> Result<Ended, ClientError> {
-    let signature = customer.sign(&loc::event_signing_bytes(&body));
-    let event = SignedEvent {
-        body,
-        signatures: vec![EventSignature {
-            public_key: customer.account(),
-            signature,
-        }],
-    };
-    let keys: Vec<OracleKey> = granting
-        .iter()
-        .map(|&role| OracleKey {
-            role,
-            public_key: oracles.of(role).account(),
-        })
-        .collect();
-    let lock = Lock {
-        ops,
-        event: event.clone(),
-        keys,
-    };
+    let granting: Vec<Role> = lock.keys.iter().map(|k| k.role).collect();
+    let event = lock.event.clone();
+    let expected_id = lock_id_of(&lock);
     let locked = customer
         .contract
         .submit("lock", &[&to_json(&lock)?])
         .await?;
     let receipt: LockReceipt = decode(&locked.result)?;
+    // Callers find a lock again by the id they compute (`lock_id_of`).
+    if receipt.lock_id != expected_id {
+        return Err(invalid_input(format!(
+            "the chaincode named the lock {}, not {expected_id} as computed here",
+            receipt.lock_id
+        )));
+    }
     let lock_id = receipt.lock_id;
     say(format!(
         "{} locks it on chain: lock {} holds the operation, the signed event and the keys of {}",
@@ -262,7 +292,7 @@ async fn run_event(
     ));
     let mut items = vec![Item::Event { event }];
     let mut failed_terms = Vec::new();
-    for &role in granting {
+    for &role in &granting {
         let oracle = oracles.of(role);
         let exception = exceptions.contains(&role);
         // The role checks the lock on its own peer, once that peer has it.
