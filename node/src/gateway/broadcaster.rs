@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::http::StatusCode;
 use parking_lot::Mutex;
 use tokio::sync::mpsc::error::TrySendError;
@@ -103,7 +104,7 @@ fn channel_orderers(config: &ChannelConfig) -> Vec<Orderer> {
 /// One envelope waiting for its answer.
 struct Pending {
     /// The envelope's JSON: one line, not empty.
-    body: Vec<u8>,
+    body: Bytes,
     answer: oneshot::Sender<Result<(), GatewayError>>,
     /// The orderers that failed to take it so far, and why.
     failures: Vec<Failure>,
@@ -208,7 +209,8 @@ impl Broadcaster {
     /// once an orderer ordered it, or with the error the client gets: the
     /// orderer's refusal, 429 when the queue is full, 502/503 when no
     /// orderer took it, 500 when the broadcaster stopped.
-    pub(crate) async fn submit(&self, body: Vec<u8>) -> Result<(), GatewayError> {
+    pub(crate) async fn submit(&self, body: impl Into<Bytes>) -> Result<(), GatewayError> {
+        let body = body.into();
         // The orderer splits the batch at newlines and skips blank lines:
         // either would misalign its answers with the envelopes.
         if body.trim_ascii().is_empty() || body.contains(&b'\n') {
@@ -598,7 +600,7 @@ mod tests {
 
     fn pending(body: Vec<u8>) -> Pending {
         Pending {
-            body,
+            body: body.into(),
             answer: oneshot::channel().0,
             failures: Vec::new(),
         }
@@ -622,7 +624,7 @@ mod tests {
         let (batch, carried) = gather(first, &mut rx, &shared);
         assert_eq!(batch.len(), MAX_BATCH_ENVELOPES);
         assert!(carried.is_none());
-        assert_eq!(rx.try_recv().unwrap().body, LINE, "one is left queued");
+        assert_eq!(rx.try_recv().unwrap().body, LINE[..], "one is left queued");
 
         let big = MAX_BATCH_BODY_BYTES / 2;
         for size in [big, big] {

@@ -97,10 +97,12 @@ pub(crate) async fn endorse(
     // commit than the network takes in.
     gw.pending_submits.admit_endorsement()?;
     let admission = gw.executor.admit()?;
-    let req: ProposalRequest = body.parse()?;
-    let transient = req.transient.clone().unwrap_or_default();
+    let ProposalRequest {
+        proposal,
+        transient,
+    } = body.parse()?;
     // The checks here first: a bad proposal costs no peer a simulation.
-    let verified = Arc::new(verify_proposal(&gw, &req.proposal, transient).await?);
+    let verified = Arc::new(verify_proposal(&gw, &proposal, transient.unwrap_or_default()).await?);
     let auth = verified.authenticated();
     let config = auth.config.clone();
     let chaincode = auth.proposal.chaincode.clone();
@@ -136,7 +138,7 @@ pub(crate) async fn endorse(
     for answer in answers {
         responses.push(answer?);
     }
-    let endorsed = EndorsedTransaction::assemble(req.proposal, responses)
+    let endorsed = EndorsedTransaction::assemble(proposal, responses)
         .map_err(|e| cannot_combine(&e, &orgs))?;
     let payload: ProposalResponsePayload =
         serde_json::from_slice(&endorsed.response).map_err(|e| {
@@ -547,6 +549,71 @@ mod tests {
             event: None,
         };
         ProposalResponse::build(payload, &RwSet::default(), Some(endorser))
+    }
+
+    /// A gateway over a fresh ledger of a one-org network.
+    fn gateway() -> (Arc<Gateway>, tempfile::TempDir) {
+        use crate::committer::Committer;
+        use crate::endorser::Endorser;
+        use crate::ledger::Ledger;
+        use crate::runtime::{Runtime, RuntimeConfig};
+
+        let net = TestNetwork::new(&["Org1"]);
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Arc::new(Ledger::open(dir.path()).unwrap());
+        let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
+        let committer =
+            Arc::new(Committer::open(ledger.clone(), runtime.clone(), &net.genesis()).unwrap());
+        let peer = net.peers[0].clone();
+        let config = committer.config().clone();
+        let endorser = Arc::new(Endorser::new(ledger, runtime, peer.clone(), config));
+        (Gateway::new(peer, committer, endorser).unwrap(), dir)
+    }
+
+    #[tokio::test]
+    async fn an_overloaded_peer_refuses_before_reading_the_json() {
+        let (gw, _dir) = gateway();
+        let junk = || RawJson(axum::body::Bytes::from_static(b"not json"));
+        // Not overloaded: the body is parsed, and refused as malformed.
+        let err = endorse(State(gw.clone()), junk()).await.unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        let err = p2p_endorse(State(gw.clone()), Err(query_rejection()), junk())
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        // Every simulation turn taken: 429 before the body is looked at.
+        let held: Vec<_> = std::iter::from_fn(|| gw.executor.admit().ok()).collect();
+        assert_eq!(held.len(), super::super::exec::MAX_QUEUED);
+        for err in [
+            endorse(State(gw.clone()), junk()).await.unwrap_err(),
+            p2p_endorse(State(gw.clone()), Err(query_rejection()), junk())
+                .await
+                .unwrap_err(),
+        ] {
+            assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS, "{err:?}");
+            assert_eq!(err.body.code, ErrorCode::Overloaded);
+        }
+        drop(held);
+        // More submissions waiting than the network takes: endorse refuses.
+        let pending: Vec<_> = (0..super::super::submit::MAX_PENDING_SUBMITS)
+            .map(|_| gw.pending_submits.enter())
+            .collect();
+        let err = endorse(State(gw.clone()), junk()).await.unwrap_err();
+        assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS, "{err:?}");
+        drop(pending);
+    }
+
+    fn query_rejection() -> axum::extract::rejection::QueryRejection {
+        use axum::extract::FromRequestParts;
+        let (mut parts, ()) = axum::http::Request::get("/?min_height=x")
+            .body(())
+            .unwrap()
+            .into_parts();
+        futures::executor::block_on(axum::extract::Query::<P2pQuery>::from_request_parts(
+            &mut parts,
+            &(),
+        ))
+        .unwrap_err()
     }
 
     #[test]

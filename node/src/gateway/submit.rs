@@ -274,10 +274,13 @@ async fn broadcast_envelope(
     envelope: &Envelope,
 ) -> Result<(), GatewayError> {
     let line = match body.as_line() {
-        Some(line) => line.to_vec(),
-        None => serde_json::to_vec(envelope).map_err(|e| {
-            GatewayError::internal(Stage::Ordering, format!("cannot encode the envelope: {e}"))
-        })?,
+        // Shared, not copied.
+        Some(line) => line.clone(),
+        None => serde_json::to_vec(envelope)
+            .map_err(|e| {
+                GatewayError::internal(Stage::Ordering, format!("cannot encode the envelope: {e}"))
+            })?
+            .into(),
     };
     gw.broadcaster.submit(line).await
 }
