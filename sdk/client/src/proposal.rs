@@ -294,11 +294,13 @@ impl Endorsed {
         }
         let signatures =
             endorsement_checks(&invoke.endorsements, &invoke.response).map_err(refuse)?;
+        if response.response != answer.response {
+            return Err(refuse("the response shown is not the one endorsed".into()));
+        }
         Ok(Prechecked {
             signatures,
             tx_id,
             endorsed: response.response,
-            answer_response: answer.response,
             endorsed_by: answer.endorsed_by,
             digest: answer.digest,
             creator: prepared.signed.signer.clone(),
@@ -380,8 +382,8 @@ pub(crate) struct Prechecked {
     /// The endorsement signatures, to verify (in a batch).
     pub(crate) signatures: Vec<SignatureCheck<(usize, String)>>,
     tx_id: TxId,
+    /// The chaincode's response, as endorsed (and as the gateway showed it).
     endorsed: Response,
-    answer_response: Response,
     endorsed_by: Vec<String>,
     digest: Digest,
     creator: Certificate,
@@ -403,9 +405,6 @@ impl Prechecked {
                 "endorsement {i}: the signature of {who} does not verify"
             ))
         })?;
-        if self.endorsed != self.answer_response {
-            return Err(refuse("the response shown is not the one endorsed".into()));
-        }
         if !self.endorsed.is_ok() {
             return Err(ClientError::ChaincodeError {
                 org: None,
