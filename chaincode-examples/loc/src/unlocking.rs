@@ -124,17 +124,15 @@ pub(crate) fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<
             "the unlocking code is not JSON of the form {{\"items\": [...]}}: {e}"
         ))
     })?;
-    let (ops, bank_judged_at_ms) = match evaluate(
+    // A granted lock releases all its operations: `record.lock.ops`.
+    let bank_judged_at_ms = match evaluate(
         &record.lock,
         &record.lock_id,
         &record.event_id,
         &code,
         &HostCrypto(ctx),
     ) {
-        Ok(granted) => (
-            granted.ops.iter().copied().cloned().collect::<Vec<_>>(),
-            granted.judged_at_ms(Role::Bank).unwrap_or(0),
-        ),
+        Ok(granted) => granted.judged_at_ms(Role::Bank).unwrap_or(0),
         Err(rejected) => {
             return Ok(UnlockResult {
                 code: rejected.code.code(),
@@ -148,7 +146,7 @@ pub(crate) fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<
     // look expired at once and its refund would free the customer to
     // borrow again.
     let issued_at_ms = ctx.timestamp_ms().max(bank_judged_at_ms);
-    execute(ctx, &record, &ops, issued_at_ms)?;
+    execute(ctx, &record, issued_at_ms)?;
     let (subject, kind) = open_slot(&record.lock.event.body);
     store::delete(ctx, "open_lock", &[subject, kind])?;
     record.status = LockStatus::Unlocked;
@@ -159,7 +157,7 @@ pub(crate) fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<
         meaning: format!(
             "{}: {} operation(s) executed",
             UnlockCode::Unlocked.meaning(),
-            ops.len()
+            record.lock.ops.len()
         ),
         lock_id: record.lock_id,
     };
@@ -167,17 +165,12 @@ pub(crate) fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<
     Ok(result)
 }
 
-/// Executes the operations all or nothing: every balance is checked in
-/// memory before anything is written, so an error writes nothing.
-fn execute(
-    ctx: &mut Context,
-    record: &LockRecord,
-    ops: &[Operation],
-    issued_at_ms: u64,
-) -> Result<()> {
+/// Executes `record`'s operations all or nothing: every balance is checked
+/// in memory before anything is written, so an error writes nothing.
+fn execute(ctx: &mut Context, record: &LockRecord, issued_at_ms: u64) -> Result<()> {
     let mut accounts: BTreeMap<String, Account> = BTreeMap::new();
     let mut loan_update: Option<Loan> = None;
-    for op in ops {
+    for op in &record.lock.ops {
         let (from, to, issuer, amount) = op.movement();
         for id in [from, to] {
             if !accounts.contains_key(id) {
