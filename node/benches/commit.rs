@@ -161,14 +161,26 @@ fn split(c: &mut Criterion, chain: &Chain) {
     group.bench_function("stage 1 (signatures, policies)", |b| {
         b.iter(|| {
             let snapshot = committer.ledger().snapshot();
-            check_transactions(&config, &snapshot, &StaticModuleCheck::default(), block)
-                .expect("stage 1")
+            check_transactions(
+                &config,
+                &snapshot,
+                &StaticModuleCheck::default(),
+                None,
+                block,
+            )
+            .expect("stage 1")
         })
     });
     group.bench_function("stage 2 (MVCC over sled)", |b| {
         let snapshot = committer.ledger().snapshot();
-        let checks = check_transactions(&config, &snapshot, &StaticModuleCheck::default(), block)
-            .expect("stage 1");
+        let checks = check_transactions(
+            &config,
+            &snapshot,
+            &StaticModuleCheck::default(),
+            None,
+            block,
+        )
+        .expect("stage 1");
         b.iter_batched(
             || checks.clone(),
             |checks| check_mvcc(&snapshot, block.number(), checks).expect("stage 2"),

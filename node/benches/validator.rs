@@ -135,7 +135,8 @@ fn bench(c: &mut Criterion) {
         "{:?}",
         verdict.details
     );
-    let Ok(checks) = check_transactions(&config, &state, &StaticModuleCheck::default(), &block);
+    let Ok(checks) =
+        check_transactions(&config, &state, &StaticModuleCheck::default(), None, &block);
 
     let mut g = c.benchmark_group("validator");
     g.throughput(Throughput::Elements(TXS as u64));
@@ -144,7 +145,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| validate_block(&config, &state, &block))
     });
     g.bench_function("stage1_500", |b| {
-        b.iter(|| check_transactions(&config, &state, &StaticModuleCheck::default(), &block))
+        b.iter(|| check_transactions(&config, &state, &StaticModuleCheck::default(), None, &block))
     });
     g.bench_function("mvcc_500", |b| {
         b.iter_batched(

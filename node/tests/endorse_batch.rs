@@ -213,8 +213,11 @@ async fn among_concurrent_proposals_only_the_badly_signed_are_refused() {
     }
 }
 
+/// A proposal signature with a small-order `R` (the identity), which the
+/// cofactorless strict check refuses, gets the same verdict wherever and
+/// however it is checked.
 #[tokio::test(flavor = "current_thread")]
-async fn a_lone_proposal_is_verified_strictly() {
+async fn a_small_order_r_gets_one_verdict_everywhere() {
     let f = Fixture::new();
     let token = f.token().await;
     let seed = [7u8; 32];
@@ -224,45 +227,71 @@ async fn a_lone_proposal_is_verified_strictly() {
         .unwrap();
     let creator = Identity::from_parts(cert, key).unwrap();
     let good = f.proposal(&creator, 0);
-    let mut non_strict = good.clone();
-    non_strict.signature =
+    let mut cofactored = good.clone();
+    cofactored.signature =
         non_strict_signature(&seed, &Domain::Proposal.message(&good.payload_digest()));
+    assert!(
+        creator
+            .body()
+            .public_key
+            .verify(
+                Domain::Proposal,
+                &good.payload_digest(),
+                &cofactored.signature
+            )
+            .is_err(),
+        "the strict check refuses it"
+    );
 
-    // Alone, through every endpoint and without batching: refused, as
-    // before batching.
+    // ZIP 215's rule everywhere: accepted alone through every endpoint,
+    // by the endorser's own check, and in a batch with another proposal, as
+    // validation would accept it. Only the key's holder can make it.
     for endpoint in ENDPOINTS {
         assert_passed(&f.ask(endpoint, &token, &good).await);
-        assert_bad_signature(&f.ask(endpoint, &token, &non_strict).await, "client2@Org1");
+        assert_passed(&f.ask(endpoint, &token, &cofactored).await);
     }
-    let err = f.endorser.authenticate(&non_strict, &BTreeMap::new());
-    assert!(
-        matches!(err, Err(EndorseError::BadSignature { .. })),
-        "{err:?}"
-    );
-    let prepared = f.endorser.prepare(&non_strict, BTreeMap::new()).unwrap();
-    assert!(prepared.verify_strict().is_err());
-
-    // In a batch with another proposal the same signature passes: the
-    // difference `weft_types::batch_verify` documents (only the key's
-    // holder can make such a signature). Both calls are queued before the
-    // batcher's task runs on this one thread, so they make one batch.
+    f.endorser
+        .authenticate(&cofactored, &BTreeMap::new())
+        .unwrap();
+    let prepared = f.endorser.prepare(&cofactored, BTreeMap::new()).unwrap();
+    prepared.verify_alone().unwrap();
     let b = SigBatcher::new();
-    let alone = b
-        .verify(f.endorser.prepare(&non_strict, BTreeMap::new()).unwrap())
-        .await;
-    assert!(matches!(alone, Err(SigBatchError::Refused(_))), "{alone:?}");
+    b.verify(f.endorser.prepare(&cofactored, BTreeMap::new()).unwrap())
+        .await
+        .unwrap();
     let (first, second) = tokio::join!(
         b.verify(f.endorser.prepare(&good, BTreeMap::new()).unwrap()),
-        b.verify(f.endorser.prepare(&non_strict, BTreeMap::new()).unwrap()),
+        b.verify(f.endorser.prepare(&cofactored, BTreeMap::new()).unwrap()),
     );
     first.unwrap();
     second.unwrap();
     let stats = b.stats();
     assert_eq!((stats.batches, stats.checks), (2, 3), "{stats:?}");
+
+    // The same `R` with `s` for another message fails everywhere.
+    let mut forged = cofactored.clone();
+    forged.signature = non_strict_signature(&seed, b"another message");
+    for endpoint in ENDPOINTS {
+        assert_bad_signature(&f.ask(endpoint, &token, &forged).await, "client2@Org1");
+    }
+    let err = f.endorser.authenticate(&forged, &BTreeMap::new());
+    assert!(
+        matches!(err, Err(EndorseError::BadSignature { .. })),
+        "{err:?}"
+    );
+    let (first, second) = tokio::join!(
+        b.verify(f.endorser.prepare(&good, BTreeMap::new()).unwrap()),
+        b.verify(f.endorser.prepare(&forged, BTreeMap::new()).unwrap()),
+    );
+    first.unwrap();
+    assert!(
+        matches!(second, Err(SigBatchError::Refused(_))),
+        "{second:?}"
+    );
 }
 
-/// A signature by the key of `seed` over `message` that the batch
-/// equation accepts but `verify_strict` refuses: `R` is the identity (a
+/// A signature by the key of `seed` over `message` that ZIP 215's
+/// cofactored equation accepts but `verify_strict` refuses: `R` is the identity (a
 /// small-order point) and `s = H(R || A || M) · a mod ℓ`, so that
 /// `[s]B = R + [H]A`.
 fn non_strict_signature(seed: &[u8; 32], message: &[u8]) -> Signature {

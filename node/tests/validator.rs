@@ -3,13 +3,16 @@
 //! [`check`]. The builders make a two-org channel and properly endorsed
 //! invocations from a read/write set; tests break one thing at a time.
 
-use weft_node::validator::{BlockValidation, MemoryState, validate_block};
+use weft_node::validator::{
+    BlockValidation, MemoryState, SignedHere, StaticModuleCheck, check_mvcc, check_transactions,
+    validate_block,
+};
 use weft_types::{
     Block, Bytes, ChaincodeDefinition, ChaincodeId, ChannelConfig, Digest, Domain,
     EndorsedTransaction, Endorsement, Envelope, Identity, KeyPolicyWrite, KvRead, KvWrite,
     LifecycleTransaction, NsRwSet, OrgAuthority, OrgInfo, Policy, Proposal, ProposalResponse,
-    ProposalResponsePayload, RangeQueryInfo, Response, Role, RwSet, SignedProposal, SigningKey,
-    Transaction, TxBody, TxHeader, TxId, ValidationCode as Code, Version, sha3_256,
+    ProposalResponsePayload, RangeQueryInfo, Response, Role, RwSet, Signature, SignedProposal,
+    SigningKey, Transaction, TxBody, TxHeader, TxId, ValidationCode as Code, Version, sha3_256,
 };
 
 const CHANNEL: &str = "weft";
@@ -515,28 +518,93 @@ fn bad_signature() {
     let n = net();
     let mut env = n.invoke(rw(CC, &[], &[("k", Some("v"))], vec![])).build();
     env.signature.0[0] ^= 1;
-    // The proposal signed by the creator, but over other bytes.
+    check(
+        &n,
+        vec![env],
+        &[(Code::BadSignature, "envelope signature of client@Org1")],
+    );
+}
+
+/// The proposal's signature is the endorsers' to check: at commit the
+/// creator's envelope signature covers the proposal, signature included, so
+/// a proposal signature that does not verify changes nothing there — but a
+/// proposal that is not the creator's, or not the one endorsed, still fails.
+#[test]
+fn proposal_signature_is_covered_by_the_envelope() {
+    let n = net();
     let other = n.invoke(rw(CC, &[], &[], vec![])).build();
-    let bad_proposal = resign(
-        &n.invoke(rw(CC, &[], &[], vec![])).build(),
+    let other_proposal = || match other.decode().unwrap().body {
+        TxBody::Invoke(o) => o.proposal,
+        _ => unreachable!(),
+    };
+    let resigned_proposal = resign(
+        &n.invoke(rw(CC, &[], &[("k", Some("v"))], vec![])).build(),
         &n.clients[0],
         |tx| {
-            let (TxBody::Invoke(e), TxBody::Invoke(o)) =
-                (&mut tx.body, other.decode().unwrap().body)
-            else {
+            let TxBody::Invoke(e) = &mut tx.body else {
                 unreachable!()
             };
-            e.proposal.signature = o.proposal.signature;
+            e.proposal.signature = other_proposal().signature;
+        },
+    );
+    let swapped_proposal = resign(
+        &n.invoke(rw(CC, &[], &[("k", Some("v"))], vec![])).build(),
+        &n.clients[0],
+        |tx| {
+            let TxBody::Invoke(e) = &mut tx.body else {
+                unreachable!()
+            };
+            e.proposal = other_proposal();
         },
     );
     check(
         &n,
-        vec![env, bad_proposal],
-        &[
-            (Code::BadSignature, "envelope signature of client@Org1"),
-            (Code::BadSignature, "proposal signature"),
-        ],
+        vec![resigned_proposal, swapped_proposal],
+        &[(Code::Valid, ""), (Code::BadPayload, "header differs")],
     );
+}
+
+/// Endorsements the peer signed itself are not verified again: the
+/// validator takes [`SignedHere`]'s word for them, for exactly the key,
+/// response and signature recorded. (Recording a signature that does not
+/// verify is what shows it is skipped; an endorser records only its own.)
+#[test]
+fn endorsements_signed_here_are_not_verified_again() {
+    let n = net();
+    let env = n.invoke(rw(CC, &[], &[("k", Some("v"))], vec![])).build();
+    let mut bogus = [0u8; 64];
+    let tampered = resign(&env, &n.clients[0], |tx| {
+        let TxBody::Invoke(e) = &mut tx.body else {
+            unreachable!()
+        };
+        e.endorsements[1].signature.0[3] ^= 1;
+        bogus = e.endorsements[1].signature.0;
+    });
+    let TxBody::Invoke(e) = tampered.decode().unwrap().body else {
+        unreachable!()
+    };
+    let response = sha3_256(&e.response);
+    let peer1 = n.peers[1].body().public_key;
+    let block = Block::new(BLOCK, Digest::ZERO, NOW_MS, vec![tampered]);
+    let codes = |here: Option<&SignedHere>| {
+        let checks = check_transactions(
+            &n.config,
+            &n.state,
+            &StaticModuleCheck::default(),
+            here,
+            &block,
+        )
+        .unwrap();
+        check_mvcc(&n.state, BLOCK, checks).unwrap().codes
+    };
+    assert_eq!(codes(None), [Code::BadEndorsement]);
+    let elsewhere = SignedHere::default();
+    elsewhere.remember(peer1, sha3_256(b"another response"), Signature(bogus));
+    elsewhere.remember(n.peers[0].body().public_key, response, Signature(bogus));
+    assert_eq!(codes(Some(&elsewhere)), [Code::BadEndorsement]);
+    let here = SignedHere::default();
+    here.remember(peer1, response, Signature(bogus));
+    assert_eq!(codes(Some(&here)), [Code::Valid]);
 }
 
 #[test]

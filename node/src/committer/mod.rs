@@ -36,7 +36,7 @@ use weft_types::{Block, BlockHeader, ChannelConfig, Digest};
 use crate::channel::ConfigHandle;
 use crate::ledger::Ledger;
 use crate::runtime::Runtime;
-use crate::validator::{TxCheck, check_mvcc, check_transactions_with_digests};
+use crate::validator::{SignedHere, TxCheck, check_mvcc, check_transactions_with_digests};
 
 pub use error::CommitError;
 pub use events::{BlockEvent, TxEvent};
@@ -58,6 +58,9 @@ pub struct Committer {
     /// configuration: what stage 1 reads.
     last_policy_change: Mutex<Option<u64>>,
     events: broadcast::Sender<Arc<BlockEvent>>,
+    /// The endorsements this peer signed (its endorser records them), which
+    /// validation does not verify again.
+    signed_here: Arc<SignedHere>,
 }
 
 impl std::fmt::Debug for Committer {
@@ -141,6 +144,7 @@ impl Committer {
             last_policy_change: Mutex::new(None),
             last: Mutex::new(last),
             events: broadcast::channel(EVENT_BUFFER).0,
+            signed_here: Arc::new(SignedHere::default()),
         }
     }
 
@@ -227,6 +231,7 @@ impl Committer {
             &config,
             &self.ledger.latest_state(),
             &*self.runtime,
+            Some(&self.signed_here),
             &block,
             &payload_digests,
         )?;
@@ -277,6 +282,7 @@ impl Committer {
                 &config,
                 &snapshot,
                 &*self.runtime,
+                Some(&self.signed_here),
                 &block,
                 &payload_digests,
             )?;
@@ -353,6 +359,13 @@ impl Committer {
     /// The channel configuration in force (shared with the endorser).
     pub fn config(&self) -> &ConfigHandle {
         &self.config
+    }
+
+    /// Where this peer's endorser records the endorsements it signs
+    /// ([`Endorser::remembering`](crate::endorser::Endorser::remembering)),
+    /// so that validation does not verify them again.
+    pub fn signed_here(&self) -> &Arc<SignedHere> {
+        &self.signed_here
     }
 
     /// The commit hash after the last committed block.

@@ -4,8 +4,9 @@
 //!
 //! The signature can be checked apart from the rest: [`Prepared`] is a
 //! proposal that passed everything else, and only a signature check makes
-//! a [`Verified`] of it — strictly ([`Prepared::verify_strict`]) or in a
-//! batch with other proposals' ([`super::SigBatcher`]). What runs chaincode
+//! a [`Verified`] of it — alone ([`Prepared::verify_alone`]) or in a
+//! batch with other signatures ([`super::SigBatcher`]), by the same rule
+//! (ZIP 215, [`weft_types::batch_verify`]) as validation. What runs chaincode
 //! takes a [`Verified`], so nothing is endorsed unchecked.
 
 use std::collections::BTreeMap;
@@ -79,11 +80,9 @@ impl fmt::Debug for Prepared {
 }
 
 impl Prepared {
-    /// Checks the signature alone and strictly (`verify_strict`, as
-    /// [`weft_types::PublicKey::verify`]): [`EndorseError::BadSignature`]
-    /// when it does not verify.
-    pub fn verify_strict(self) -> Result<Verified, EndorseError> {
-        // A batch of one is a strict check (see `weft_types::batch_verify`).
+    /// Checks the signature alone (ZIP 215, as a batch would):
+    /// [`EndorseError::BadSignature`] when it does not verify.
+    pub fn verify_alone(self) -> Result<Verified, EndorseError> {
         if verify_all(std::iter::once(&self.check)) {
             Ok(self.check.who.verified())
         } else {
@@ -130,14 +129,20 @@ pub(crate) fn authenticate(
 ) -> Result<Authenticated, EndorseError> {
     let auth = authenticate_unsigned(certs, config, now, signed, transient)?;
     // The key comes from the certificate just verified, so it is the
-    // creator's: one strict ed25519 verification, no second parse.
-    auth.creator
-        .public_key
-        .verify(Domain::Proposal, &auth.proposal_digest, &signed.signature)
-        .map_err(|_| EndorseError::BadSignature {
+    // creator's: one ed25519 verification (ZIP 215), no second parse.
+    let check = SignatureCheck::new(
+        (),
+        &auth.creator.public_key,
+        Domain::Proposal,
+        &auth.proposal_digest,
+        &signed.signature,
+    );
+    if !verify_all(std::iter::once(&check)) {
+        return Err(EndorseError::BadSignature {
             org: auth.creator.org.clone(),
             name: auth.creator.name.clone(),
-        })?;
+        });
+    }
     Ok(auth)
 }
 

@@ -9,12 +9,13 @@ use weft_abi::TxKind;
 use weft_chaincode::sim::CollectionWrites;
 use weft_types::{
     Bytes, ChaincodeId, Digest, Identity, ProposalResponse, ProposalResponsePayload, Response,
-    Role, SignedProposal,
+    Role, SignedProposal, sha3_256,
 };
 
 use crate::channel::ConfigHandle;
 use crate::ledger::{Ledger, Snapshot};
 use crate::runtime::Runtime;
+use crate::validator::SignedHere;
 
 use super::authenticate::{Authenticated, Prepared, Verified, authenticate, prepare};
 use super::cert_cache::{CERT_CACHE_ENTRIES, CertCache};
@@ -56,6 +57,8 @@ pub struct Endorser {
     config: ConfigHandle,
     certs: CertCache,
     clock: Clock,
+    /// Where the endorsements signed are recorded for this peer's validator.
+    signed_here: Option<Arc<SignedHere>>,
 }
 
 impl fmt::Debug for Endorser {
@@ -106,7 +109,16 @@ impl Endorser {
             config,
             certs: CertCache::new(CERT_CACHE_ENTRIES),
             clock: Arc::new(system_clock),
+            signed_here: None,
         }
+    }
+
+    /// Records every endorsement signed in `signed_here`, the committer's
+    /// ([`Committer::signed_here`](crate::committer::Committer::signed_here)),
+    /// so this peer's validator does not verify its own signatures again.
+    pub fn remembering(mut self, signed_here: Arc<SignedHere>) -> Self {
+        self.signed_here = Some(signed_here);
+        self
     }
 
     /// Checks certificates against `clock` (unix seconds) instead of the
@@ -171,7 +183,7 @@ impl Endorser {
     }
 
     /// [`Endorser::authenticate`] but for the signature, which is left to
-    /// check: strictly with [`Prepared::verify_strict`], or in a batch with
+    /// check: alone with [`Prepared::verify_alone`], or in a batch with
     /// other proposals' with a [`SigBatcher`](super::SigBatcher). The
     /// [`Verified`] proposal that makes is what
     /// [`Endorser::endorse_verified`] and [`Endorser::evaluate_verified`]
@@ -329,12 +341,17 @@ impl Endorser {
             rwset_digest: Digest::ZERO,
             event: result.event,
         };
+        let response =
+            ProposalResponse::build(response_payload, &result.rwset, Some(&self.identity));
+        if let (Some(here), Some(endorsement)) = (&self.signed_here, &response.endorsement) {
+            here.remember(
+                self.identity.body().public_key,
+                sha3_256(&response.payload.0),
+                endorsement.signature,
+            );
+        }
         Endorsed {
-            response: ProposalResponse::build(
-                response_payload,
-                &result.rwset,
-                Some(&self.identity),
-            ),
+            response,
             private_writes: result.private_writes,
         }
     }

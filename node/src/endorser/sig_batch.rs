@@ -1,34 +1,31 @@
-//! [`SigBatcher`]: verifies the creator signatures of concurrent proposals
-//! in ed25519 batches.
+//! [`SigBatcher`]: verifies the creator signatures of concurrent proposals,
+//! and the gateway's other signature checks (other orgs' endorsements), in
+//! ed25519 batches.
 //!
 //! Checking a proposal's signature alone is the costliest step of an
 //! endorsement that runs cheap chaincode; a batch costs about half as much
-//! per signature once it holds tens of them. [`SigBatcher::verify`] queues
-//! one [`Prepared`] proposal and waits for its own verdict. A task (started
-//! by the first call, on its runtime) takes everything queued — up to
-//! [`MAX_BATCH_CHECKS`] — and verifies it on a blocking thread, with up to
-//! [`MAX_BATCHES_IN_FLIGHT`] batches at once. Nothing waits on a timer: a
-//! lone proposal is verified at once as a batch of one, and what arrives
-//! while a batch is verified makes the next batch. So batches grow only
-//! with the load: under a steady trickle most are of one, and save
-//! nothing.
+//! per signature once it holds tens of them, less when a key signs many of
+//! them (another org's peer signs every endorsement it returns). Each
+//! caller queues one signature ([`SigBatcher::verify`] for a [`Prepared`]
+//! proposal, [`SigBatcher::verify_signature`] for any other) and waits for
+//! its own verdict. A task (started by the first call, on its runtime)
+//! takes everything queued — up to [`MAX_BATCH_CHECKS`] — and verifies it
+//! on a blocking thread, with up to [`MAX_BATCHES_IN_FLIGHT`] batches at
+//! once. Nothing waits on a timer: a lone signature is verified at once as
+//! a batch of one, and what arrives while a batch is verified makes the
+//! next batch. So batches grow only with the load: under a steady trickle
+//! most are of one, and save nothing.
 //!
-//! A batch that fails is checked again one signature at a time, strictly,
-//! so a bad signature fails its own proposal and no other. Checking each
-//! costs one strict verification, so a batch spoiled by one bad signature
-//! costs at most half again what checking its signatures alone would have.
+//! A batch that fails is checked again one signature at a time, so a bad
+//! signature fails its own call and no other. Checking each costs one
+//! verification, so a batch spoiled by one bad signature costs at most
+//! half again what checking its signatures alone would have.
 //!
-//! # Batch versus strict verification
+//! # The rule
 //!
-//! A batch of one is a strict check (`verify_strict`, as
-//! [`weft_types::PublicKey::verify`]): a lone proposal is judged exactly as
-//! [`super::Endorser::authenticate`] judges it. A larger batch is not strict
-//! about small-order components of `R` (see [`weft_types::batch_verify`]):
-//! a signer can make a second, non-strict signature over a proposal of its
-//! own that passes in a batch and fails alone. It cannot forge anyone
-//! else's, so the most it gets is its own proposal endorsed by one peer
-//! and refused by another (or at validation, which batches differently):
-//! a failure of its own transaction.
+//! Batches and single checks follow ZIP 215 ([`weft_types::batch_verify`]),
+//! as [`super::Endorser::authenticate`] and validation do, so a signature's
+//! verdict does not depend on its batch nor on where it is checked.
 //!
 //! **Invariant: a call never hangs on the batcher.** Its answer is a
 //! oneshot; if the task holding it stops (its runtime shut down, a panic),
@@ -92,23 +89,40 @@ pub struct SigBatchStats {
     pub failed_batches: u64,
 }
 
-/// One proposal waiting for its verdict.
-struct Pending {
-    check: SignatureCheck<Unverified>,
-    answer: oneshot::Sender<Result<Verified, EndorseError>>,
+/// One signature waiting for its verdict, and who waits.
+type Pending = SignatureCheck<Waiter>;
+
+/// Who waits for a signature's verdict.
+enum Waiter {
+    /// An endorser, for a proposal: answered with it verified, or refused.
+    Proposal(Unverified, oneshot::Sender<Result<Verified, EndorseError>>),
+    /// A gateway, for another signature: answered whether it verified.
+    Signature(oneshot::Sender<bool>),
 }
 
-impl Pending {
-    /// Answers with the proposal, verified or refused.
+impl Waiter {
+    fn gone(&self) -> bool {
+        match self {
+            Waiter::Proposal(_, answer) => answer.is_closed(),
+            Waiter::Signature(answer) => answer.is_closed(),
+        }
+    }
+
+    /// Answers with the verdict. A caller that went away (its client hung
+    /// up) needs no answer.
     fn settle(self, verified: bool) {
-        let who = self.check.who;
-        let verdict = if verified {
-            Ok(who.verified())
-        } else {
-            Err(who.refused())
-        };
-        // A caller that went away (its client hung up) needs no answer.
-        let _ = self.answer.send(verdict);
+        match self {
+            Waiter::Proposal(who, answer) => {
+                let _ = answer.send(if verified {
+                    Ok(who.verified())
+                } else {
+                    Err(who.refused())
+                });
+            }
+            Waiter::Signature(answer) => {
+                let _ = answer.send(verified);
+            }
+        }
     }
 }
 
@@ -165,22 +179,35 @@ impl SigBatcher {
     /// Checks `prepared`'s signature in a batch with whatever else is
     /// waiting: the proposal [`Verified`], or [`SigBatchError::Refused`]
     /// with the [`EndorseError::BadSignature`] that
-    /// [`Prepared::verify_strict`] would give.
+    /// [`Prepared::verify_alone`] would give.
     pub async fn verify(&self, prepared: Prepared) -> Result<Verified, SigBatchError> {
-        self.start()?;
         let (answer, answered) = oneshot::channel();
-        let pending = Pending {
-            check: prepared.into_check(),
-            answer,
-        };
-        self.queue.try_send(pending).map_err(|e| match e {
-            TrySendError::Full(_) => SigBatchError::Overloaded,
-            TrySendError::Closed(_) => stopped(),
-        })?;
+        let check = prepared.into_check();
+        self.queue(check.map_who(|who| Waiter::Proposal(who, answer)))?;
         match answered.await {
             Ok(verdict) => verdict.map_err(SigBatchError::Refused),
             Err(_) => Err(stopped()),
         }
+    }
+
+    /// Checks any signature in a batch with whatever else is waiting:
+    /// whether it verifies, or why it could not be queued (then the caller
+    /// may check it alone).
+    pub async fn verify_signature<W>(
+        &self,
+        check: SignatureCheck<W>,
+    ) -> Result<bool, SigBatchError> {
+        let (answer, answered) = oneshot::channel();
+        self.queue(check.map_who(|_| Waiter::Signature(answer)))?;
+        answered.await.map_err(|_| stopped())
+    }
+
+    fn queue(&self, pending: Pending) -> Result<(), SigBatchError> {
+        self.start()?;
+        self.queue.try_send(pending).map_err(|e| match e {
+            TrySendError::Full(_) => SigBatchError::Overloaded,
+            TrySendError::Closed(_) => stopped(),
+        })
     }
 
     /// What has been verified so far.
@@ -241,7 +268,7 @@ async fn drain(mut queue: mpsc::Receiver<Pending>, counters: Arc<Counters>) {
 /// fails, one signature at a time.
 fn settle(mut batch: Vec<Pending>, counters: &Counters) {
     // Nobody waits for these any more.
-    batch.retain(|p| !p.answer.is_closed());
+    batch.retain(|p| !p.who.gone());
     if batch.is_empty() {
         return;
     }
@@ -249,10 +276,9 @@ fn settle(mut batch: Vec<Pending>, counters: &Counters) {
     counters
         .checks
         .fetch_add(batch.len() as u64, Ordering::Relaxed);
-    // A batch of one is a strict check (see `weft_types::batch_verify`).
-    if verify_all(batch.iter().map(|p| &p.check)) {
+    if verify_all(batch.iter()) {
         for p in batch {
-            p.settle(true);
+            p.who.settle(true);
         }
         return;
     }
@@ -261,9 +287,9 @@ fn settle(mut batch: Vec<Pending>, counters: &Counters) {
         counters.failed_batches.fetch_add(1, Ordering::Relaxed);
     }
     for p in batch {
-        // A lone check has just failed strictly.
-        let verified = !lone && verify_all(std::iter::once(&p.check));
-        p.settle(verified);
+        // A lone check has just failed on its own.
+        let verified = !lone && verify_all(std::iter::once(&p));
+        p.who.settle(verified);
     }
 }
 
@@ -377,9 +403,9 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_lone_check_is_a_batch_of_one() {
-        // That a batch of one is strict is `verify_all`'s; that a lone
-        // proposal is judged strictly through the gateway is checked in
-        // `tests/endorse_batch.rs` with a signature only batches accept.
+        // That a signature gets the same verdict alone and in a batch is
+        // `verify_all`'s; `tests/endorse_batch.rs` checks it through the
+        // gateway with a signature only the cofactored rule accepts.
         let f = Fixture::new();
         let good = f.proposal(&f.net.clients[0], 0);
         let mut forged = good.clone();
@@ -394,6 +420,43 @@ mod tests {
             batches: 2,
             checks: 2,
             failed_batches: 0,
+        };
+        assert_eq!(b.stats(), expected);
+    }
+
+    /// Other signatures (the gateway's check of other orgs' endorsements)
+    /// share batches with proposals, each answered on its own.
+    #[tokio::test(flavor = "current_thread")]
+    async fn plain_signatures_join_the_batches_of_proposals() {
+        let f = Fixture::new();
+        let peer = &f.net.peers[1];
+        let digest = weft_types::sha3_256(b"response");
+        let endorsement = |signed: &weft_types::Digest| {
+            SignatureCheck::new(
+                (),
+                &peer.body().public_key,
+                Domain::Endorsement,
+                &digest,
+                &peer.sign(Domain::Endorsement, signed),
+            )
+        };
+        let p = f.proposal(&f.net.clients[0], 0);
+        let b = SigBatcher::new();
+        let (proposal, good, bad, good_again) = tokio::join!(
+            b.verify(f.prepare(&p)),
+            b.verify_signature(endorsement(&digest)),
+            b.verify_signature(endorsement(&weft_types::sha3_256(b"other"))),
+            b.verify_signature(endorsement(&digest)),
+        );
+        proposal.unwrap();
+        assert_eq!(
+            (good.unwrap(), bad.unwrap(), good_again.unwrap()),
+            (true, false, true)
+        );
+        let expected = SigBatchStats {
+            batches: 1,
+            checks: 4,
+            failed_batches: 1,
         };
         assert_eq!(b.stats(), expected);
     }

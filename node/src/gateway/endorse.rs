@@ -10,6 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use futures::future::join_all;
+use weft_types::batch_verify::{self as signatures, SignatureCheck};
 use weft_types::{
     AssembleError, Bytes, Certificate, CertificateBody, CertificateError, ChannelConfig, Digest,
     Domain, EndorsedTransaction, OrgInfo, ProposalResponse, ProposalResponsePayload, Response,
@@ -21,7 +22,7 @@ use super::api::{ChaincodeResponse, EndorseResponse, ProposalRequest};
 use super::error::{ErrorBody, ErrorCode, GatewayError, JsonBody, RawJson, Stage};
 use super::exec::Admission;
 use super::plan::choose_orgs;
-use crate::endorser::{SigBatchError, Verified};
+use crate::endorser::{SigBatchError, SigBatcher, Verified};
 
 /// How long the gateway waits for another peer's endorsement.
 pub const REMOTE_ENDORSE_TIMEOUT_MS: u64 = 30_000;
@@ -293,11 +294,17 @@ async fn endorse_remote(
     for peer in &org.peers {
         let who = format!("{}@{} ({})", peer.name, org.name, peer.p2p);
         match call_peer(gw, &peer.p2p, request, gw.committer.height()).await {
-            Ok(response) => match check_response(gw, config, &org.name, &response, proposal_digest)
-            {
-                Ok(()) => return Ok(response),
-                Err(why) => failures.push(format!("{who}: {why}")),
-            },
+            Ok(response) => {
+                let checked =
+                    match check_response(gw, config, &org.name, &response, proposal_digest) {
+                        Ok(signature) => signature.verify(&gw.signatures).await,
+                        Err(why) => Err(why),
+                    };
+                match checked {
+                    Ok(()) => return Ok(response),
+                    Err(why) => failures.push(format!("{who}: {why}")),
+                }
+            }
             Err(Remote::Chaincode(message)) => {
                 return Err(GatewayError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -395,14 +402,15 @@ async fn call_peer(
 
 /// An endorsement from another org must be signed by a peer of that org
 /// whose certificate the channel accepts now, over a response to this
-/// proposal whose rw-set is the one it carries.
+/// proposal whose rw-set is the one it carries. What is left to check once
+/// the rest holds is the signature: [`EndorsementSignature::verify`].
 fn check_response(
     gw: &Gateway,
     config: &Arc<ChannelConfig>,
     org: &str,
     response: &ProposalResponse,
     proposal_digest: &Digest,
-) -> Result<(), String> {
+) -> Result<EndorsementSignature, String> {
     let now = gw.now_ms() / 1000;
     // The certificate through the endorser's cache: the same few peers
     // endorse every transaction, and each fresh check is an ed25519 verify.
@@ -416,27 +424,13 @@ fn check_endorsed_response(
     org: &str,
     response: &ProposalResponse,
     proposal_digest: &Digest,
-) -> Result<(), String> {
+) -> Result<EndorsementSignature, String> {
     let endorsement = response
         .endorsement
         .as_ref()
         .ok_or("its response is not endorsed")?;
     let signer = certificates(&endorsement.endorser)
         .map_err(|e| format!("its endorsement is refused: {e}"))?;
-    signer
-        .public_key
-        .verify(
-            Domain::Endorsement,
-            &sha3_256(&response.payload),
-            &endorsement.signature,
-        )
-        .map_err(|_| {
-            let e = weft_types::VerifyError::BadSignature {
-                signer: format!("{}@{}", signer.name, signer.org),
-                what: "endorsement",
-            };
-            format!("its endorsement is refused: {e}")
-        })?;
     if signer.org != org || signer.role != Role::Peer {
         return Err(format!(
             "its endorsement is signed by {}@{} ({}), not by a peer of {org}",
@@ -451,7 +445,51 @@ fn check_endorsed_response(
     if payload.rwset_digest != sha3_256(&response.rwset) {
         return Err("its read/write set does not match the digest it signed".into());
     }
-    Ok(())
+    Ok(EndorsementSignature {
+        check: SignatureCheck::new(
+            (),
+            &signer.public_key,
+            Domain::Endorsement,
+            &sha3_256(&response.payload),
+            &endorsement.signature,
+        ),
+        signer: format!("{}@{}", signer.name, signer.org),
+    })
+}
+
+/// The signature of another org's endorsement, still to verify.
+struct EndorsementSignature {
+    check: SignatureCheck<()>,
+    signer: String,
+}
+
+impl EndorsementSignature {
+    /// Verifies it in a batch of `batcher`'s (the other orgs' peers are few
+    /// and sign every transaction, so their signatures batch well), or alone
+    /// when the batcher cannot take it.
+    async fn verify(self, batcher: &SigBatcher) -> Result<(), String> {
+        let verified = match batcher.verify_signature(self.check.clone()).await {
+            Ok(verified) => verified,
+            Err(_) => signatures::verify(vec![self.check]).is_ok(),
+        };
+        verdict(verified, self.signer)
+    }
+
+    #[cfg(test)]
+    fn verify_alone(self) -> Result<(), String> {
+        verdict(signatures::verify(vec![self.check]).is_ok(), self.signer)
+    }
+}
+
+fn verdict(verified: bool, signer: String) -> Result<(), String> {
+    if verified {
+        return Ok(());
+    }
+    let e = weft_types::VerifyError::BadSignature {
+        signer,
+        what: "endorsement",
+    };
+    Err(format!("its endorsement is refused: {e}"))
 }
 
 pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
@@ -625,6 +663,7 @@ mod tests {
         let org2 = &net.peers[1];
         let check = |r: &ProposalResponse, org: &str| {
             check_endorsed_response(&certificates, org, r, &proposal)
+                .and_then(EndorsementSignature::verify_alone)
         };
         let good = response(org2, proposal);
         assert_eq!(check(&good, "Org2"), Ok(()));

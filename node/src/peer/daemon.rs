@@ -48,12 +48,15 @@ pub fn run(options: PeerOptions) -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!("stopping");
         flag.store(true, Ordering::Relaxed);
     });
-    let endorser = Arc::new(Endorser::new(
-        peer.committer.ledger().clone(),
-        peer.runtime.clone(),
-        peer.identity.clone(),
-        peer.committer.config().clone(),
-    ));
+    let endorser = Arc::new(
+        Endorser::new(
+            peer.committer.ledger().clone(),
+            peer.runtime.clone(),
+            peer.identity.clone(),
+            peer.committer.config().clone(),
+        )
+        .remembering(peer.committer.signed_here().clone()),
+    );
     let (gateway_listen, p2p_listen) = (
         peer.config.gateway_listen.clone(),
         peer.config.p2p_listen.clone(),

@@ -13,6 +13,7 @@ use weft_types::{
 
 use super::committed::CommittedState;
 use super::modules::ModuleCheck;
+use super::signed_here::SignedHere;
 
 /// A committed chaincode definition with its endorsement policy resolved.
 pub(crate) struct Definition {
@@ -33,6 +34,8 @@ pub(crate) struct BlockContext<'a, S: ?Sized> {
     pub(crate) orgs: Vec<&'a str>,
     /// Checks the modules of lifecycle transactions.
     pub(crate) modules: &'a dyn ModuleCheck,
+    /// The endorsements this peer signed, not verified again.
+    pub(crate) signed_here: Option<&'a SignedHere>,
     default_endorsement: Result<Arc<ResolvedPolicy>, String>,
     certs: RwLock<HashMap<Digest, Result<CertificateBody, String>>>,
     definitions: Mutex<HashMap<String, Option<Arc<Definition>>>>,
@@ -43,6 +46,7 @@ impl<'a, S: CommittedState + ?Sized> BlockContext<'a, S> {
         config: &'a ChannelConfig,
         state: &'a S,
         modules: &'a dyn ModuleCheck,
+        signed_here: Option<&'a SignedHere>,
         number: u64,
         now: u64,
     ) -> Self {
@@ -55,6 +59,7 @@ impl<'a, S: CommittedState + ?Sized> BlockContext<'a, S> {
             now,
             orgs,
             modules,
+            signed_here,
             default_endorsement,
             certs: RwLock::new(HashMap::new()),
             definitions: Mutex::new(HashMap::new()),

@@ -17,7 +17,7 @@ use super::stage1::{Creator, Signer};
 
 /// Checks an invocation whose creator and tx id are known to be right.
 ///
-/// The envelope, proposal and endorsement signatures are not verified here
+/// The envelope and endorsement signatures are not verified here
 /// but returned as [`Pending`], with the verdict the transaction gets if
 /// they verify: stage 1 verifies the signatures of many transactions in one
 /// batch ([`super::stage1`]). A failure found before the signatures are
@@ -31,16 +31,10 @@ pub(crate) fn check<S: CommittedState + ?Sized>(
         Ok(parsed) => parsed,
         Err((code, detail)) => return Ok((creator.fail(code, detail), None)),
     };
-    let mut checks = vec![
-        creator.envelope_signature(),
-        SignatureCheck::new(
-            Signer::Proposal,
-            &creator.body.public_key,
-            Domain::Proposal,
-            &tx.proposal.payload_digest(),
-            &tx.proposal.signature,
-        ),
-    ];
+    // The proposal's own signature is not checked again: the endorsers
+    // checked it, the proposal is the creator's (parse), and the creator's
+    // envelope signature covers its bytes, signature included.
+    let mut checks = vec![creator.envelope_signature()];
     let response_digest = sha3_256(&tx.response);
     let mut signers = Signers::new();
     for (i, e) in tx.endorsements.iter().enumerate() {
@@ -71,6 +65,13 @@ pub(crate) fn check<S: CommittedState + ?Sized>(
             ));
         }
         signers.insert(&body.org, body.role);
+        // An endorsement this peer signed itself passes every check.
+        if ctx
+            .signed_here
+            .is_some_and(|here| here.signed(&body.public_key, &response_digest, &e.signature))
+        {
+            continue;
+        }
         checks.push(SignatureCheck::new(
             Signer::Endorser(i),
             &body.public_key,
@@ -132,7 +133,7 @@ fn if_signed<S: CommittedState + ?Sized>(
 /// An invocation's signatures, still to verify, and how to report the first
 /// that fails.
 pub(crate) struct Pending {
-    /// Envelope, proposal, then each endorsement, in that order.
+    /// Envelope, then each endorsement not signed here, in that order.
     pub(crate) checks: Vec<SignatureCheck<Signer>>,
     who: String,
     tx_id: TxId,
@@ -142,18 +143,14 @@ impl Pending {
     /// The verdict when the signature of `signer` does not verify.
     pub(crate) fn failure(&self, signer: &Signer) -> TxCheck {
         match signer {
-            // BAD_SIGNATURE: the creator's signature over the envelope or
-            // the proposal does not verify.
+            // BAD_SIGNATURE: the creator's signature over the envelope does
+            // not verify.
             Signer::Creator => TxCheck::fail(
                 ValidationCode::BadSignature,
                 format!(
                     "the envelope signature of {} does not verify over the transaction",
                     self.who
                 ),
-            ),
-            Signer::Proposal => TxCheck::fail(
-                ValidationCode::BadSignature,
-                format!("the proposal signature of {} does not verify", self.who),
             ),
             // BAD_ENDORSEMENT: an endorser's signature over the response
             // does not verify.

@@ -191,7 +191,7 @@ fn approve<S: CommittedState + ?Sized>(
     }
     match signatures::verify(checks) {
         Ok(()) => {}
-        Err(Signer::Creator | Signer::Proposal) => return Approval::BadEnvelope,
+        Err(Signer::Creator) => return Approval::BadEnvelope,
         Err(Signer::Approver(i) | Signer::Endorser(i)) => {
             return Approval::Refused(format!("the signature of approval {i} does not verify"));
         }

@@ -37,6 +37,7 @@ mod modules;
 mod mvcc;
 mod outcome;
 mod rwset_check;
+mod signed_here;
 use weft_types::batch_verify as signatures;
 mod stage1;
 
@@ -44,6 +45,7 @@ pub use committed::{CommittedState, MemoryState};
 pub use modules::{ModuleCheck, StaticModuleCheck};
 pub use mvcc::check_mvcc;
 pub use outcome::{BlockValidation, KeyPolicyUpdate, StateWrite, TxAction, TxCheck, TxWrites};
+pub use signed_here::{SIGNED_HERE_GENERATION, SignedHere};
 pub use stage1::{check_transactions, check_transactions_with_digests};
 
 #[cfg(doc)]
@@ -78,6 +80,6 @@ pub fn validate_block_with<S: CommittedState + ?Sized>(
     modules: &dyn ModuleCheck,
     block: &Block,
 ) -> Result<BlockValidation, S::Error> {
-    let checks = check_transactions(config, state, modules, block)?;
+    let checks = check_transactions(config, state, modules, None, block)?;
     check_mvcc(state, block.number(), checks)
 }

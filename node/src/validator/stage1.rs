@@ -14,6 +14,7 @@ use super::invoke::Pending;
 use super::modules::ModuleCheck;
 use super::outcome::TxCheck;
 use super::signatures::{self, SignatureCheck};
+use super::signed_here::SignedHere;
 use super::{invoke, lifecycle};
 
 /// Who made a signature that is checked in a transaction's batch.
@@ -21,8 +22,6 @@ use super::{invoke, lifecycle};
 pub(crate) enum Signer {
     /// The creator, over the envelope.
     Creator,
-    /// The creator, over the proposal.
-    Proposal,
     /// The endorsement at this index.
     Endorser(usize),
     /// The lifecycle or configuration approval at this index.
@@ -30,12 +29,14 @@ pub(crate) enum Signer {
 }
 
 /// Runs stage 1 over every envelope of `block`, in parallel. Certificates are
-/// checked at the block's time, never the local clock. Errors only when
-/// `state` cannot be read.
+/// checked at the block's time, never the local clock. Endorsements found in
+/// `signed_here` (made by this peer) are not verified again. Errors only
+/// when `state` cannot be read.
 pub fn check_transactions<S: CommittedState + ?Sized>(
     config: &weft_types::ChannelConfig,
     state: &S,
     modules: &dyn ModuleCheck,
+    signed_here: Option<&SignedHere>,
     block: &Block,
 ) -> Result<Vec<TxCheck>, S::Error> {
     let digests: Vec<Digest> = block
@@ -43,7 +44,7 @@ pub fn check_transactions<S: CommittedState + ?Sized>(
         .par_iter()
         .map(Envelope::payload_digest)
         .collect();
-    check_transactions_with_digests(config, state, modules, block, &digests)
+    check_transactions_with_digests(config, state, modules, signed_here, block, &digests)
 }
 
 /// [`check_transactions`] given each envelope's
@@ -56,6 +57,7 @@ pub fn check_transactions_with_digests<S: CommittedState + ?Sized>(
     config: &weft_types::ChannelConfig,
     state: &S,
     modules: &dyn ModuleCheck,
+    signed_here: Option<&SignedHere>,
     block: &Block,
     payload_digests: &[Digest],
 ) -> Result<Vec<TxCheck>, S::Error> {
@@ -68,6 +70,7 @@ pub fn check_transactions_with_digests<S: CommittedState + ?Sized>(
         config,
         state,
         modules,
+        signed_here,
         block.number(),
         block.header.time_secs(),
     );

@@ -45,6 +45,59 @@ fn bench(c: &mut Criterion) {
     c.bench_function("block/verify_100_envelopes", |b| {
         b.iter(|| black_box(&block).verify(&config).expect("verifies"))
     });
+    validation_batch(c);
+}
+
+/// A validator's batch: 32 transactions, each with the creator's envelope
+/// signature and two peers' endorsements (the same two peers throughout),
+/// by 32 clients and by one (the load generator of `weft bench` signs as
+/// one identity). Timed from the signed digests, so a check's own hashing
+/// counts.
+fn validation_batch(c: &mut Criterion) {
+    use weft_types::batch_verify::{SignatureCheck, verify_all};
+    let peers = [SigningKey::generate(), SigningKey::generate()];
+    let one_client = SigningKey::generate();
+    for (name, clients) in [("32_clients", 32), ("1_client", 1)] {
+        let keys: Vec<SigningKey> = (0..clients).map(|_| SigningKey::generate()).collect();
+        let keys = if clients == 1 {
+            vec![one_client.clone()]
+        } else {
+            keys
+        };
+        let signed: Vec<(PublicKey, Domain, Digest, Signature)> = (0..32u8)
+            .flat_map(|i| {
+                let client = &keys[usize::from(i) % keys.len()];
+                let payload = sha3_256(&[i, 1]);
+                let response = sha3_256(&[i, 2]);
+                let mut tx = vec![(
+                    client.public_key(),
+                    Domain::Transaction,
+                    payload,
+                    client.sign(Domain::Transaction, &payload),
+                )];
+                for peer in &peers {
+                    tx.push((
+                        peer.public_key(),
+                        Domain::Endorsement,
+                        response,
+                        peer.sign(Domain::Endorsement, &response),
+                    ));
+                }
+                tx
+            })
+            .collect();
+        c.bench_function(&format!("batch/verify_32_txs_3_sigs_{name}"), |b| {
+            b.iter(|| {
+                let checks: Vec<SignatureCheck<()>> = black_box(&signed)
+                    .iter()
+                    .map(|(key, domain, digest, sig)| {
+                        SignatureCheck::new((), key, *domain, digest, sig)
+                    })
+                    .collect();
+                assert!(verify_all(checks.iter()))
+            })
+        });
+    }
 }
 
 // Written out because `criterion_group!` generates an undocumented public function.

@@ -1,43 +1,53 @@
-//! Ed25519 batch verification of many signatures (those of one transaction
-//! for a peer, those of many envelopes for an orderer), falling back to
-//! single strict checks to name the ones that failed.
+//! Ed25519 batch verification of many signatures (those of a run of
+//! transactions for a peer, those of many envelopes for an orderer), falling
+//! back to single checks to name the ones that failed.
 //!
-//! # Batch versus strict verification
+//! # The rule: ZIP 215, cofactored
 //!
-//! [`PublicKey::verify`] checks single signatures with `verify_strict`, which
-//! rejects non-canonical `s`, small-order `R` and weak (small-order) public
-//! keys, then checks `R = [s]B - [k]A` exactly. `ed25519_dalek::verify_batch`
-//! checks a random linear combination of those equations and is not strict:
+//! What a transaction's validity depends on must not depend on how a peer
+//! groups signatures into batches, or peers could disagree on a block. So
+//! signatures here are checked by the rule of Zcash's ZIP 215 (with
+//! `ed25519-zebra`), whose batch and single checks agree on every input:
 //!
-//! - non-canonical `s` is still rejected (no scalar malleability);
-//! - weak public keys are not rejected by the batch, so [`verify`] rejects
-//!   them itself before batching ([`ed25519_dalek::VerifyingKey::is_weak`]);
-//! - a small-order `R`, or an `R` with a torsion component, can pass the batch
-//!   where the strict check fails. Producing such a signature needs the
-//!   private key, so it lets a signer make a second valid-looking signature
-//!   over the same message (malleability), never forge one.
+//! - `s` must be canonical (below the group order): no scalar malleability;
+//! - `A` and `R` must decode to curve points;
+//! - the equation is cofactored, `[8]R = [8]([s]B - [k]A)`, for a single
+//!   signature and (with random 128-bit weights) for a batch, so a torsion
+//!   component of `R` or `A` is ignored the same way in both, and a batch
+//!   passes exactly when each of its signatures would pass alone (except
+//!   with probability about 2^-125 per failing batch).
 //!
-//! Why that does not matter here: tx ids are `sha3(nonce || creator)` and do
-//! not cover the signature, so a re-signed envelope is still a duplicate;
-//! endorsement policies count certificates, not signature bytes. And every
-//! peer reaches the same verdict: dalek derives the batch coefficients from a
-//! transcript of the batch (messages, keys, signatures) with no outside
-//! randomness, and a batch is always the same signatures in the same order
-//! — those of a fixed run of consecutive transactions of the block (envelope,
-//! proposal, endorsements each), or of one transaction — whatever the thread
-//! schedule. (An orderer batches the envelopes of one broadcast request; it
-//! only filters what it orders, so its verdicts need not match anyone's.)
+//! Weak (small-order) public keys are refused on top of ZIP 215, before
+//! batching ([`ed25519_dalek::VerifyingKey::is_weak`]).
+//!
+//! Because any grouping gives the same verdicts, a peer may batch
+//! differently from another and may leave out signatures it made itself
+//! (an honest signature passes every check). A cofactored check accepts a
+//! signature whose `R` carries a torsion component where the strict check of
+//! [`PublicKey::verify`] (cofactorless) refuses it; producing one needs the
+//! private key, so it lets a signer make a second valid-looking signature
+//! over the same message (malleability), never forge one. Tx ids are
+//! `sha3(nonce || creator)` and do not cover the signature, so such a
+//! re-signed envelope is still a duplicate, and endorsement policies count
+//! certificates, not signature bytes.
+//!
+//! Batches coalesce the terms of one public key (the endorsing peers' keys
+//! recur in every transaction), so a batch of `n` signatures by `m` keys is
+//! one multiscalar multiplication of `n + m + 1` points rather than `2n + 1`.
 
 use crate::{Digest, Domain, PublicKey, Signature};
-use ed25519_dalek::{Signature as DalekSignature, VerifyingKey, verify_batch};
+use ed25519_zebra::batch::{Item, Verifier};
+use ed25519_zebra::{Signature as ZebraSignature, VerificationKeyBytes};
 
 /// One signature to check and who made it.
+#[derive(Clone)]
 pub struct SignatureCheck<W> {
     /// Who signed, reported when the signature fails.
     pub who: W,
-    key: VerifyingKey,
-    message: Vec<u8>,
-    signature: DalekSignature,
+    /// Whether the key is of small order (refused whatever the signature).
+    weak_key: bool,
+    /// Key, signature and the hash `k = SHA-512(R || A || message)`.
+    item: Item,
 }
 
 impl<W> SignatureCheck<W> {
@@ -50,23 +60,35 @@ impl<W> SignatureCheck<W> {
         payload_digest: &Digest,
         signature: &Signature,
     ) -> Self {
+        let key = key.as_dalek();
+        let message = domain.message(payload_digest);
         SignatureCheck {
             who,
-            key: *key.as_dalek(),
-            message: domain.message(payload_digest),
-            signature: DalekSignature::from_bytes(&signature.0),
+            weak_key: key.is_weak(),
+            item: Item::from((
+                VerificationKeyBytes::from(key.to_bytes()),
+                ZebraSignature::from_bytes(&signature.0),
+                &message[..],
+            )),
+        }
+    }
+
+    /// The same check, reporting `f(who)` instead.
+    pub fn map_who<V>(self, f: impl FnOnce(W) -> V) -> SignatureCheck<V> {
+        SignatureCheck {
+            who: f(self.who),
+            weak_key: self.weak_key,
+            item: self.item,
         }
     }
 
     fn verify_single(&self) -> bool {
-        self.key
-            .verify_strict(&self.message, &self.signature)
-            .is_ok()
+        !self.weak_key && self.item.clone().verify_single().is_ok()
     }
 }
 
 /// Verifies every signature in one batch. On failure, checks them one by one
-/// (strictly, in order) and returns the first that fails.
+/// (in order) and returns the first that fails.
 pub fn verify<W>(checks: Vec<SignatureCheck<W>>) -> Result<(), W> {
     let mut checks = checks;
     match first_failure(&checks) {
@@ -79,33 +101,33 @@ pub fn verify<W>(checks: Vec<SignatureCheck<W>>) -> Result<(), W> {
 /// `false` says only that some signature failed; [`first_failure`] says which.
 pub fn verify_all<'a, W: 'a>(checks: impl Iterator<Item = &'a SignatureCheck<W>>) -> bool {
     let checks: Vec<&SignatureCheck<W>> = checks.collect();
-    if checks.iter().any(|c| c.key.is_weak()) {
+    if checks.iter().any(|c| c.weak_key) {
         return false;
     }
     match checks.as_slice() {
         [] => true,
         [one] => one.verify_single(),
-        _ => {
-            let messages: Vec<&[u8]> = checks.iter().map(|c| c.message.as_slice()).collect();
-            let signatures: Vec<DalekSignature> = checks.iter().map(|c| c.signature).collect();
-            let keys: Vec<VerifyingKey> = checks.iter().map(|c| c.key).collect();
-            verify_batch(&messages, &signatures, &keys).is_ok()
+        many => {
+            let mut batch = Verifier::new();
+            for check in many {
+                batch.queue(check.item.clone());
+            }
+            batch.verify(rand::thread_rng()).is_ok()
         }
     }
 }
 
 /// The index of the first signature that fails: `None` when the batch
-/// passes; else the first weak key, or the first signature that fails the
-/// strict check, in order.
+/// passes; else the first weak key, or the first signature that fails on
+/// its own, in order.
 pub fn first_failure<W>(checks: &[SignatureCheck<W>]) -> Option<usize> {
-    if let Some(weak) = checks.iter().position(|c| c.key.is_weak()) {
+    if let Some(weak) = checks.iter().position(|c| c.weak_key) {
         return Some(weak);
     }
     if verify_all(checks.iter()) {
         return None;
     }
-    // Each signature passing the strict check implies the batch equation;
-    // a batch failure with none failing can only be a parse difference.
+    // ZIP 215's batch passes exactly when every signature passes alone.
     checks.iter().position(|c| !c.verify_single())
 }
 
@@ -139,5 +161,77 @@ mod tests {
         assert_eq!(verify(some_bad), Err(1));
         assert_eq!(verify(vec![check(7, &keys[0], b"a", b"b")]), Err(7));
         assert_eq!(verify::<u8>(vec![]), Ok(()));
+    }
+
+    /// A valid signature whose `R` carries a point of order 8: its signer
+    /// made it (it needs the secret scalar), the strict cofactorless check
+    /// refuses it, the cofactored one accepts it.
+    fn torsion_signature(seed: u8, message: &[u8]) -> (PublicKey, Signature) {
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT as B, EIGHT_TORSION};
+        use curve25519_dalek::scalar::Scalar;
+        use sha2::{Digest as _, Sha512};
+        let scalar = |tag: &[u8]| {
+            Scalar::from_bytes_mod_order_wide(
+                &Sha512::new()
+                    .chain_update([seed])
+                    .chain_update(tag)
+                    .finalize()
+                    .into(),
+            )
+        };
+        let (a, r) = (scalar(b"secret"), scalar(b"nonce"));
+        let public = (a * B).compress();
+        let big_r = (r * B + EIGHT_TORSION[1]).compress();
+        let k = Scalar::from_hash(
+            Sha512::new()
+                .chain_update(big_r.as_bytes())
+                .chain_update(public.as_bytes())
+                .chain_update(message),
+        );
+        let s = r + k * a;
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(big_r.as_bytes());
+        bytes[32..].copy_from_slice(s.as_bytes());
+        (
+            PublicKey::from_bytes(public.as_bytes()).unwrap(),
+            Signature(bytes),
+        )
+    }
+
+    /// Whatever signatures share its batch, and whichever are left out, a
+    /// signature gets the verdict it gets alone (ZIP 215) — what lets peers
+    /// batch differently and skip their own signatures.
+    #[test]
+    fn verdicts_do_not_depend_on_the_batch() {
+        let digest = sha3_256(b"payload");
+        let message = Domain::Endorsement.message(&digest);
+        let (torsion_key, torsion_sig) = torsion_signature(1, &message);
+        assert!(
+            torsion_key
+                .verify(Domain::Endorsement, &digest, &torsion_sig)
+                .is_err(),
+            "the strict check refuses a torsion component"
+        );
+        let torsion =
+            || SignatureCheck::new(9, &torsion_key, Domain::Endorsement, &digest, &torsion_sig);
+        let keys: Vec<SigningKey> = (0..4).map(|_| SigningKey::generate()).collect();
+        let honest = |i: usize| check(i as u8, &keys[i], b"m", b"m");
+        let forged = check(7, &keys[0], b"m", b"other");
+
+        assert_eq!(verify(vec![torsion()]), Ok(()));
+        for n in 0..keys.len() {
+            let mut with: Vec<_> = (0..n).map(honest).collect();
+            with.insert(n / 2, torsion());
+            assert!(verify_all(with.iter()), "torsion among {n} honest");
+            with.push(check(7, &keys[0], b"m", b"other"));
+            assert_eq!(first_failure(&with), Some(n + 1), "forged among {n} honest");
+        }
+        assert_eq!(verify(vec![honest(0), forged, torsion()]), Err(7));
+        // Another torsion signature over a message it does not cover fails
+        // alone and in every batch.
+        let (key2, sig2) = torsion_signature(2, &message);
+        let wrong = || SignatureCheck::new(8, &key2, Domain::Endorsement, &sha3_256(b"x"), &sig2);
+        assert_eq!(verify(vec![wrong()]), Err(8));
+        assert_eq!(verify(vec![honest(1), wrong(), torsion()]), Err(8));
     }
 }
