@@ -551,9 +551,10 @@ async fn deliver<C: Consensus>(
         let consensus = consensus.clone();
         async move {
             consensus.blocks().wait_for(next).await;
-            let line = match consensus.blocks().get(next) {
-                Ok(Some(block)) => {
-                    let mut json = weft_types::to_json_bytes(&block);
+            // The stored JSON is the block's compact encoding: sent as
+            // stored, not parsed and encoded again for every subscriber.
+            let line = match consensus.blocks().get_json(next) {
+                Ok(Some(mut json)) => {
                     json.push(b'\n');
                     Ok(Bytes::from(json))
                 }

@@ -176,6 +176,20 @@ impl BlockStore {
 
     /// Block `number`, if stored.
     pub fn get(&self, number: u64) -> Result<Option<Block>, BlockStoreError> {
+        let Some(json) = self.get_json(number)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|e| BlockStoreError::Corrupt {
+                number,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Block `number` as stored: its compact JSON (no newline in it), what
+    /// deliver sends as one line, without parsing and re-encoding it.
+    pub fn get_json(&self, number: u64) -> Result<Option<Vec<u8>>, BlockStoreError> {
         let mut inner = self.inner.lock();
         let Some(&offset) = inner.offsets.get(number as usize) else {
             return Ok(None);
@@ -186,12 +200,7 @@ impl BlockStore {
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
         let mut json = vec![0u8; len as usize];
         inner.file.read_exact(&mut json)?;
-        serde_json::from_slice(&json)
-            .map(Some)
-            .map_err(|e| BlockStoreError::Corrupt {
-                number,
-                reason: e.to_string(),
-            })
+        Ok(Some(json))
     }
 
     /// Waits until the store holds more than `number` blocks' worth, i.e.
@@ -229,6 +238,11 @@ mod tests {
         }
         assert_eq!(store.height(), 5);
         assert_eq!(store.get(3).unwrap().as_ref(), Some(&blocks[3]));
+        // What deliver sends: the encoding of the block, on one line.
+        let json = store.get_json(3).unwrap().unwrap();
+        assert_eq!(json, weft_types::to_json_bytes(&blocks[3]));
+        assert!(!json.contains(&b'\n'));
+        assert_eq!(store.get_json(5).unwrap(), None);
         drop(store);
         let store = BlockStore::open(dir.path()).unwrap();
         assert_eq!(store.height(), 5);
