@@ -248,6 +248,14 @@ impl fmt::Display for GatewayError {
     }
 }
 
+/// How long an overloaded gateway asks a client to send it no new work
+/// (`x-weft-retry-after-ms` on every 429; `Retry-After` in whole seconds).
+/// Short against the work already queued (the submits waiting for their
+/// commit take about a second to drain at full load), so the pipeline
+/// stays full while refused work stops costing both sides a signature and
+/// an HTTP exchange.
+pub const OVERLOAD_HOLD_MS: u64 = 100;
+
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body)).into_response();
@@ -255,6 +263,17 @@ impl IntoResponse for GatewayError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            let headers = response.headers_mut();
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(OVERLOAD_HOLD_MS.div_ceil(1000)),
+            );
+            headers.insert(
+                weft_types::RETRY_AFTER_MS_HEADER,
+                HeaderValue::from(OVERLOAD_HOLD_MS),
+            );
         }
         response
     }
@@ -408,6 +427,28 @@ pub(crate) fn json_bytes(bytes: impl Into<Body>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overloaded_answers_say_how_long_to_hold_new_work() {
+        let overloaded = GatewayError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Overloaded,
+            Stage::Endorsement,
+            "full",
+        )
+        .into_response();
+        let headers = overloaded.headers();
+        assert_eq!(headers[weft_types::RETRY_AFTER_MS_HEADER], "100");
+        assert_eq!(headers[header::RETRY_AFTER], "1");
+        let other = GatewayError::malformed("no").into_response();
+        assert!(
+            other
+                .headers()
+                .get(weft_types::RETRY_AFTER_MS_HEADER)
+                .is_none()
+        );
+        assert!(other.headers().get(header::RETRY_AFTER).is_none());
+    }
 
     #[test]
     fn a_raw_body_parses_like_json_body_and_is_a_line_without_newlines() {

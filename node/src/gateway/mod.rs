@@ -85,7 +85,7 @@ pub use api::{
     SubmitResponse, TokenRequest, TokenResponse, TxEventView, TxRecord, TxStatus,
 };
 pub use auth::Session;
-pub use error::{ErrorBody, ErrorCode, Stage};
+pub use error::{ErrorBody, ErrorCode, OVERLOAD_HOLD_MS, Stage};
 pub use openapi::document as openapi_document;
 
 /// The largest request body accepted, in bytes; larger ones get 413.

@@ -104,11 +104,14 @@ impl Contract {
     }
 
     async fn evaluate_unsigned(&self, proposal: UnsignedProposal) -> Result<Vec<u8>> {
+        // Nothing is signed for a gateway that holds new work off.
+        self.gateway.check_hold()?;
         let prepared = proposal.sign(self.gateway.signer().as_ref())?;
         self.gateway.evaluate_signed(&prepared).await
     }
 
     async fn submit_unsigned(&self, proposal: UnsignedProposal) -> Result<Committed> {
+        self.gateway.check_hold()?;
         let signer = self.gateway.signer().as_ref();
         let prepared = proposal.sign(signer)?;
         let endorsed = self.gateway.endorse_signed(&prepared).await?;

@@ -131,11 +131,16 @@ pub enum ClientError {
         /// The transaction, when known.
         tx_id: Option<TxId>,
     },
-    /// The gateway is overloaded (HTTP 429); retry later.
+    /// The gateway is overloaded (HTTP 429); retry later. After a 429 the
+    /// connection sends that gateway no new work (endorse, evaluate) for as
+    /// long as it asked, and such calls fail at once with this error, not
+    /// sent: see [`crate::Gateway::hold`].
     #[error("gateway overloaded: {message}")]
     Overloaded {
         /// The gateway's explanation.
         message: String,
+        /// How long the gateway asked to be sent no new work, when it said.
+        retry_after: Option<std::time::Duration>,
     },
     /// A wait ran out: the gateway's (HTTP 504) or this client's own.
     #[error("timed out during {stage}: {message}")]
@@ -274,7 +279,10 @@ impl ClientError {
         // Back-pressure at any stage (a full endorsement queue, the
         // orderers' queue): the same request may succeed later.
         if status == 429 || code == "overloaded" {
-            return ClientError::Overloaded { message };
+            return ClientError::Overloaded {
+                message,
+                retry_after: None,
+            };
         }
         if status == 504 || code == "timeout" {
             return ClientError::Timeout {
@@ -301,7 +309,10 @@ impl ClientError {
         match status {
             403 => ClientError::Forbidden { message },
             404 => ClientError::NotFound { message },
-            429 => ClientError::Overloaded { message },
+            429 => ClientError::Overloaded {
+                message,
+                retry_after: None,
+            },
             400 | 413 => ClientError::Rejected { code, message },
             _ => ClientError::Gateway {
                 status,
@@ -446,6 +457,7 @@ mod tests {
             r#"{"code":"overloaded","message":"slow down"}"#,
             ClientError::Overloaded {
                 message: "slow down".into(),
+                retry_after: None,
             },
         );
         // Back-pressure is Overloaded whatever stage refused.
@@ -454,6 +466,7 @@ mod tests {
             r#"{"code":"overloaded","stage":"endorsement","org":"Org2","message":"full"}"#,
             ClientError::Overloaded {
                 message: "full".into(),
+                retry_after: None,
             },
         );
         check(

@@ -200,6 +200,21 @@ impl Gateway {
         self.inner.transport.current_url()
     }
 
+    /// How much longer that gateway asked to be sent no new work: after a
+    /// 429 (overloaded) naming a time (`x-weft-retry-after-ms`), endorse and
+    /// evaluate calls fail at once with [`ClientError::Overloaded`] until it
+    /// has passed, before anything is signed or sent, so that refused work
+    /// costs neither side; submits of endorsed transactions still go. A
+    /// client that loops should wait this long before its next call.
+    pub fn hold(&self) -> Option<Duration> {
+        self.inner.transport.hold()
+    }
+
+    /// [`Gateway::hold`] as the error new work gets.
+    pub(crate) fn check_hold(&self) -> Result<()> {
+        self.inner.transport.check_hold()
+    }
+
     /// Who this connection signs as.
     pub fn signer(&self) -> &Arc<dyn Signer> {
         self.inner.transport.signer()
@@ -234,7 +249,8 @@ impl Gateway {
         };
         let call = Call::post("/v1/evaluate", Stage::Endorsement, &body)
             .timeout(self.timeout)
-            .tx(proposal.tx_id());
+            .tx(proposal.tx_id())
+            .new_work();
         let response: weft_types::Response = self.transport().json(&call).await?;
         if !response.is_ok() {
             return Err(ClientError::ChaincodeError {
@@ -254,7 +270,8 @@ impl Gateway {
         };
         let call = Call::post("/v1/endorse", Stage::Endorsement, &body)
             .timeout(self.timeout)
-            .tx(proposal.tx_id());
+            .tx(proposal.tx_id())
+            .new_work();
         let answer: EndorseResponse = self.transport().json(&call).await?;
         let checked = Endorsed::precheck(answer, proposal)?;
         self.inner.verifier.finish(checked).await

@@ -3,7 +3,7 @@
 //! re-login on expiry or 401, and failover to the next gateway.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -64,6 +64,9 @@ pub(crate) struct Call {
     pub(crate) tx_id: Option<TxId>,
     /// Ask for `text/event-stream`.
     pub(crate) sse: bool,
+    /// New work (endorse, evaluate): not sent while the gateway holds new
+    /// work off after a 429.
+    pub(crate) new_work: bool,
 }
 
 impl Call {
@@ -77,6 +80,7 @@ impl Call {
             stage,
             tx_id: None,
             sse: false,
+            new_work: false,
         }
     }
 
@@ -100,6 +104,12 @@ impl Call {
 
     pub(crate) fn tx(mut self, tx_id: TxId) -> Call {
         self.tx_id = Some(tx_id);
+        self
+    }
+
+    /// Marks the call as new work (see [`Call::new_work`]).
+    pub(crate) fn new_work(mut self) -> Call {
+        self.new_work = true;
         self
     }
 }
@@ -128,7 +138,36 @@ struct Session {
 struct Endpoint {
     base: String,
     session: tokio::sync::Mutex<Option<Session>>,
+    /// Local unix ms until which the gateway asked for no new work (its
+    /// last 429's `x-weft-retry-after-ms`); 0 when it did not.
+    hold_until_ms: AtomicU64,
 }
+
+impl Endpoint {
+    /// How much longer the gateway holds new work off.
+    fn hold(&self) -> Option<Duration> {
+        let left = self
+            .hold_until_ms
+            .load(Ordering::Relaxed)
+            .saturating_sub(now_ms());
+        (left > 0).then(|| Duration::from_millis(left))
+    }
+
+    /// The error of a call of new work while the gateway holds it off.
+    fn held(&self, left: Duration) -> ClientError {
+        ClientError::Overloaded {
+            message: format!(
+                "{} answered 429 and asked for no new work for a while ({} ms left); not sent",
+                self.base,
+                left.as_millis()
+            ),
+            retry_after: Some(left),
+        }
+    }
+}
+
+/// The most a gateway's hold is honoured for, whatever it asks.
+const MAX_HOLD: Duration = Duration::from_secs(5);
 
 #[derive(Serialize)]
 struct TokenRequest<'a> {
@@ -174,6 +213,7 @@ impl Transport {
                 Ok(Endpoint {
                     base: check_base_url(u)?,
                     session: tokio::sync::Mutex::new(None),
+                    hold_until_ms: AtomicU64::new(0),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -199,6 +239,21 @@ impl Transport {
     /// The base URL calls go to first.
     pub(crate) fn current_url(&self) -> &str {
         &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()].base
+    }
+
+    /// How much longer the gateway calls go to first holds new work off
+    /// (after a 429 that said for how long).
+    pub(crate) fn hold(&self) -> Option<Duration> {
+        self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()].hold()
+    }
+
+    /// [`Transport::hold`] as the error a call of new work gets.
+    pub(crate) fn check_hold(&self) -> Result<()> {
+        let endpoint = &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()];
+        match endpoint.hold() {
+            Some(left) => Err(endpoint.held(left)),
+            None => Ok(()),
+        }
     }
 
     /// Logs in to the first gateway that can be reached.
@@ -254,16 +309,52 @@ impl Transport {
         idx: usize,
         call: &Call,
     ) -> std::result::Result<reqwest::Response, Failure> {
+        let endpoint = &self.endpoints[idx];
+        if call.new_work
+            && let Some(left) = endpoint.hold()
+        {
+            return Err(Failure::Error(endpoint.held(left)));
+        }
         let token = self.token(idx, None).await?;
         let resp = self.request(idx, call, &token).await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
-            return Ok(check_status(resp, call).await?);
+            return Ok(self.check_status(idx, resp, call).await?);
         }
         // Expired early, or the gateway restarted with a new key: log in once more.
-        tracing::debug!(gateway = %self.endpoints[idx].base, "401, logging in again");
+        tracing::debug!(gateway = %endpoint.base, "401, logging in again");
         let token = self.token(idx, Some(&token)).await?;
         let resp = self.request(idx, call, &token).await?;
-        Ok(check_status(resp, call).await?)
+        Ok(self.check_status(idx, resp, call).await?)
+    }
+
+    /// [`check_status`], and a 429 that says for how long to send no new
+    /// work starts a hold of gateway `idx` (at most [`MAX_HOLD`]).
+    async fn check_status(
+        &self,
+        idx: usize,
+        resp: reqwest::Response,
+        call: &Call,
+    ) -> Result<reqwest::Response> {
+        let hold = (resp.status() == StatusCode::TOO_MANY_REQUESTS)
+            .then(|| resp.headers().get(weft_types::RETRY_AFTER_MS_HEADER))
+            .flatten()
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .map(|ms| Duration::from_millis(ms).min(MAX_HOLD));
+        let result = check_status(resp, call).await;
+        let Some(hold) = hold else {
+            return result;
+        };
+        let until = now_ms().saturating_add(u64::try_from(hold.as_millis()).unwrap_or(u64::MAX));
+        self.endpoints[idx]
+            .hold_until_ms
+            .fetch_max(until, Ordering::Relaxed);
+        match result {
+            Err(ClientError::Overloaded { message, .. }) => Err(ClientError::Overloaded {
+                message,
+                retry_after: Some(hold),
+            }),
+            other => other,
+        }
     }
 
     async fn request(

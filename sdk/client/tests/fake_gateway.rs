@@ -36,6 +36,8 @@ enum EndorseMode {
     WrongHeader,
     /// An org's peers failed.
     Org2Down,
+    /// 429, asking for no new work for this many milliseconds.
+    Overloaded(u64),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -55,6 +57,7 @@ struct Fake {
     endorse_mode: Mutex<EndorseMode>,
     submit_mode: Mutex<SubmitMode>,
     submits: AtomicUsize,
+    endorses: AtomicUsize,
     /// What `from` each block-stream connection asked for.
     block_froms: Mutex<Vec<Option<u64>>>,
     chaincode_froms: Mutex<Vec<Option<u64>>>,
@@ -229,9 +232,16 @@ async fn endorse(
     if let Some(r) = unauthorized(&fake, &headers) {
         return r;
     }
+    fake.endorses.fetch_add(1, Ordering::SeqCst);
     let proposal = req.proposal.decode().unwrap();
     let mode = *fake.endorse_mode.lock().unwrap();
     let header = match mode {
+        EndorseMode::Overloaded(hold_ms) => {
+            let mut r = error(429, "overloaded", "too much work", "request", None);
+            r.headers_mut()
+                .insert(weft_types::RETRY_AFTER_MS_HEADER, hold_ms.into());
+            return r;
+        }
         EndorseMode::Honest => proposal.header.clone(),
         EndorseMode::WrongHeader => TxHeader::new("weft", fake.peer.certificate(), 5),
         EndorseMode::Org2Down => {
@@ -436,6 +446,7 @@ async fn start() -> Running {
         endorse_mode: Mutex::new(EndorseMode::Honest),
         submit_mode: Mutex::new(SubmitMode::Valid),
         submits: AtomicUsize::new(0),
+        endorses: AtomicUsize::new(0),
         block_froms: Mutex::default(),
         chaincode_froms: Mutex::default(),
         height: AtomicU64::new(3),
@@ -593,6 +604,82 @@ async fn gateway_errors_become_typed_errors() {
             message: "no peer of Org2 answered".into()
         }
     );
+}
+
+/// After a 429 that names a hold, new work (endorse, evaluate) fails at
+/// once without being signed or sent until the hold has passed; a submit of
+/// a transaction already endorsed still goes.
+#[tokio::test]
+async fn an_overloaded_gateway_is_sent_no_new_work_for_as_long_as_it_asks() {
+    let r = start().await;
+    let gw = connect(&r).await;
+    let contract = gw.contract("asset-transfer");
+    let endorsed = gw
+        .endorse_signed(
+            &contract
+                .new_proposal("transfer", &["a", "b"])
+                .unwrap()
+                .sign(&r.client)
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let envelope = endorsed.sign(&r.client).unwrap();
+    assert_eq!(gw.hold(), None);
+
+    *r.fake.endorse_mode.lock().unwrap() = EndorseMode::Overloaded(400);
+    let err = contract.submit("transfer", &["a", "b"]).await.unwrap_err();
+    let ClientError::Overloaded {
+        message,
+        retry_after,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(message, "too much work");
+    assert_eq!(*retry_after, Some(Duration::from_millis(400)));
+    assert_eq!(r.fake.endorses.load(Ordering::SeqCst), 2);
+    let hold = gw.hold().expect("held");
+    assert!(hold <= Duration::from_millis(400), "{hold:?}");
+
+    // Held: refused here, nothing reaches the gateway.
+    let err = contract.submit("transfer", &["a", "b"]).await.unwrap_err();
+    let ClientError::Overloaded {
+        message,
+        retry_after,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert!(message.contains("not sent"), "{message}");
+    assert!(retry_after.is_some_and(|d| d <= Duration::from_millis(400)));
+    assert!(matches!(
+        contract.evaluate("read", &["a"]).await,
+        Err(ClientError::Overloaded { .. })
+    ));
+    assert!(matches!(
+        gw.endorse_signed(
+            &contract
+                .new_proposal("transfer", &["a", "b"])
+                .unwrap()
+                .sign(&r.client)
+                .unwrap()
+        )
+        .await,
+        Err(ClientError::Overloaded { .. })
+    ));
+    assert_eq!(r.fake.endorses.load(Ordering::SeqCst), 2);
+    assert!(!r.fake.evaluated.load(Ordering::SeqCst));
+    // Work already endorsed is still submitted.
+    gw.submit_signed(&envelope, true).await.unwrap();
+    assert_eq!(r.fake.submits.load(Ordering::SeqCst), 1);
+
+    // Once the hold has passed, new work goes again.
+    *r.fake.endorse_mode.lock().unwrap() = EndorseMode::Honest;
+    tokio::time::sleep(gw.hold().unwrap_or_default() + Duration::from_millis(20)).await;
+    assert_eq!(gw.hold(), None);
+    contract.submit("transfer", &["a", "b"]).await.unwrap();
+    assert_eq!(r.fake.endorses.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]

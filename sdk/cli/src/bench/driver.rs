@@ -20,6 +20,13 @@ pub(crate) trait Driver: Send + Sync {
     /// Sends operation `seq` (unique across the run) as client `client`
     /// and returns its report label with how it ended.
     fn send(&self, client: usize, seq: u64) -> BoxFuture<'_, (&'static str, Outcome)>;
+
+    /// How long the gateway client `client` sends to asked to be sent no
+    /// new work (after a 429): a closed-loop client waits that long rather
+    /// than fail its next operations at once.
+    fn hold(&self, _client: usize) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// How a call ended, as the report counts it.
@@ -66,6 +73,12 @@ impl Driver for Calls {
             let contract = &self.contracts[client % self.contracts.len()];
             (op.label, outcome(execute(contract, &op).await))
         })
+    }
+
+    fn hold(&self, client: usize) -> Option<std::time::Duration> {
+        self.contracts[client % self.contracts.len()]
+            .gateway()
+            .hold()
     }
 }
 

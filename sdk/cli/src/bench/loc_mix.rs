@@ -204,6 +204,8 @@ impl LocMix {
     /// aside).
     async fn recover(&self, c: usize, lock_id: &str) -> Option<bool> {
         let customer = &self.customers[c];
+        // An overloaded gateway's hold would refuse the read at once.
+        hold_off([customer]).await;
         let record: Result<LockRecord, ClientError> =
             evaluate_json(&customer.contract, "get_lock", &[lock_id]).await;
         match record {
@@ -231,7 +233,14 @@ impl LocMix {
             self.nonce.fetch_add(1, Ordering::Relaxed)
         );
         let quiet = |_line: String| {};
-        match self.next(client) {
+        let next = self.next(client);
+        // A well-behaved client: no new event while a gateway it needs
+        // holds new work off (its calls would fail at once).
+        if let Next::Loan(c) | Next::Refund(c, ..) | Next::Query(c) = &next {
+            let o = &self.oracles;
+            hold_off([&self.customers[*c], &o.bank, &o.cad, &o.fd]).await;
+        }
+        match next {
             Next::Loan(c) => {
                 let customer = &self.customers[c];
                 let lock =
@@ -286,6 +295,17 @@ impl LocMix {
                 )
             }
         }
+    }
+}
+
+/// Waits out the longest hold of the parties' gateways (after a 429).
+async fn hold_off<'a>(parties: impl IntoIterator<Item = &'a Party>) {
+    let hold = parties
+        .into_iter()
+        .filter_map(|p| p.contract.gateway().hold())
+        .max();
+    if let Some(hold) = hold {
+        tokio::time::sleep(hold).await;
     }
 }
 

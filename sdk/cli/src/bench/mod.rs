@@ -459,6 +459,11 @@ async fn closed_loop(run: &Arc<Run>, clients: usize) {
                 run.in_flight.fetch_add(1, Ordering::Relaxed);
                 run.send(client).await;
                 run.in_flight.fetch_sub(1, Ordering::Relaxed);
+                // A well-behaved client: no new work while its gateway
+                // holds it off (its calls would fail at once).
+                if let Some(hold) = run.driver.hold(client) {
+                    tokio::time::sleep(hold).await;
+                }
             }
         });
     }
