@@ -628,29 +628,24 @@ async fn an_overloaded_gateway_is_sent_no_new_work_for_as_long_as_it_asks() {
     assert_eq!(gw.hold(), None);
 
     *r.fake.endorse_mode.lock().unwrap() = EndorseMode::Overloaded(400);
-    let err = contract.submit("transfer", &["a", "b"]).await.unwrap_err();
-    let ClientError::Overloaded {
-        message,
-        retry_after,
-    } = &err
-    else {
-        panic!("{err:?}")
+    let overloaded = |err: ClientError| match err {
+        ClientError::Overloaded {
+            message,
+            retry_after,
+        } => (message, retry_after),
+        other => panic!("{other:?}"),
     };
+    let (message, retry_after) =
+        overloaded(contract.submit("transfer", &["a", "b"]).await.unwrap_err());
     assert_eq!(message, "too much work");
-    assert_eq!(*retry_after, Some(Duration::from_millis(400)));
+    assert_eq!(retry_after, Some(Duration::from_millis(400)));
     assert_eq!(r.fake.endorses.load(Ordering::SeqCst), 2);
     let hold = gw.hold().expect("held");
     assert!(hold <= Duration::from_millis(400), "{hold:?}");
 
     // Held: refused here, nothing reaches the gateway.
-    let err = contract.submit("transfer", &["a", "b"]).await.unwrap_err();
-    let ClientError::Overloaded {
-        message,
-        retry_after,
-    } = &err
-    else {
-        panic!("{err:?}")
-    };
+    let (message, retry_after) =
+        overloaded(contract.submit("transfer", &["a", "b"]).await.unwrap_err());
     assert!(message.contains("not sent"), "{message}");
     assert!(retry_after.is_some_and(|d| d <= Duration::from_millis(400)));
     assert!(matches!(
