@@ -1,9 +1,9 @@
 #![allow(clippy::unwrap_used)]
 //! Proposal signatures verified in batches by the gateway's `SigBatcher`:
 //! a bad signature is refused with the same 401 `bad_signature` on every
-//! endpoint, alone or among good ones; and a lone proposal is judged
-//! strictly, exactly as before batching, as a signature that only a batch
-//! accepts shows.
+//! endpoint, alone or among good ones; and a signature gets the same
+//! verdict alone, in a batch and through the endorser's own check (ZIP
+//! 215), as one with a small-order `R` shows.
 //!
 //! No chaincode is defined: a proposal whose signature passes gets 404
 //! `not_found` (its chaincode), one whose signature fails 401.

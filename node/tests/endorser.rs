@@ -18,12 +18,14 @@ use weft_node::committer::block_updates;
 use weft_node::endorser::{EndorseError, Endorser, MAX_INVOKE_DEPTH};
 use weft_node::ledger::{BlockUpdates, LIFECYCLE_NAMESPACE, Ledger, StateWrite, TxUpdates};
 use weft_node::runtime::{Runtime, RuntimeConfig, RuntimeError};
-use weft_node::validator::{BlockValidation, validate_block};
+use weft_node::validator::{
+    BlockValidation, SignedHere, StaticModuleCheck, check_mvcc, check_transactions, validate_block,
+};
 use weft_tests::network::{CHANNEL, GENESIS_MS, TestNetwork};
 use weft_types::{
     Block, BlockHeader, Bytes, CertificateError, ChaincodeId, Domain, Envelope, Identity,
     OrgAuthority, Proposal, ProposalResponse, ProposalResponsePayload, Role, SignedProposal,
-    SigningKey, TxHeader, TxId, ValidationCode, sha3_256, transient_digest,
+    SigningKey, TxBody, TxHeader, TxId, ValidationCode, sha3_256, transient_digest,
 };
 
 const CC: &str = "asset-transfer";
@@ -742,4 +744,52 @@ fn simulations_never_see_a_half_committed_block() {
         done.store(true, Ordering::Relaxed);
         assert!(reader.join().unwrap() > 0);
     });
+}
+
+/// What an endorser records with `remembering` is exactly what validation
+/// looks up: the peer's key, sha3 of the response bytes the transaction
+/// carries, and the signature in it.
+#[test]
+fn an_endorser_records_its_endorsements_as_validation_looks_them_up() {
+    let f = Fixture::new();
+    let here = Arc::new(SignedHere::default());
+    let peer0 = &f.net.peers[0];
+    let remembering = Endorser::new(
+        Arc::clone(&f.ledgers[0]),
+        Arc::clone(&f.runtime),
+        peer0.clone(),
+        f.config.clone(),
+    )
+    .remembering(Arc::clone(&here));
+    let proposal = f.proposal(CC, "create", &["asset9", "alice", "7"]);
+    let responses = vec![
+        remembering.endorse(&proposal, &none()).unwrap(),
+        f.endorsers[1].endorse(&proposal, &none()).unwrap(),
+    ];
+    assert_eq!(here.len(), 1, "the one endorsement signed here");
+    let envelope = f.net.submit(&f.client().clone(), proposal, responses);
+    let TxBody::Invoke(tx) = envelope.decode().unwrap().body else {
+        unreachable!()
+    };
+    let digest = sha3_256(&tx.response);
+    for e in &tx.endorsements {
+        let key = e.endorser.decode().unwrap().public_key;
+        let mine = &e.endorser == peer0.certificate();
+        assert_eq!(here.signed(&key, &digest, &e.signature), mine);
+    }
+    let block = f.net.next_block(&f.last.lock().unwrap(), vec![envelope]);
+    let codes = |signed_here: Option<&SignedHere>| {
+        let state = f.ledgers[0].snapshot();
+        let checks = check_transactions(
+            &f.net.config,
+            &state,
+            &StaticModuleCheck::default(),
+            signed_here,
+            &block,
+        )
+        .unwrap();
+        check_mvcc(&state, block.number(), checks).unwrap().codes
+    };
+    assert_eq!(codes(Some(&here)), vec![ValidationCode::Valid]);
+    assert_eq!(codes(None), vec![ValidationCode::Valid]);
 }

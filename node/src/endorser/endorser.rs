@@ -171,8 +171,8 @@ impl Endorser {
     /// was issued by a channel org and is valid now; the creator is a client
     /// or an admin; the tx id is `sha3(nonce || creator)`; `transient` is
     /// the map whose digest the proposal carries (no map without a digest);
-    /// and the creator's signature verifies (strictly) over the proposal
-    /// bytes.
+    /// and the creator's signature verifies over the proposal bytes (ZIP
+    /// 215, as everywhere in a transaction's path).
     pub fn authenticate(
         &self,
         proposal: &SignedProposal,

@@ -68,12 +68,12 @@ pub enum SigBatchError {
     Refused(EndorseError),
     /// [`MAX_QUEUED_CHECKS`] checks are waiting already.
     #[error(
-        "{MAX_QUEUED_CHECKS} proposal signatures are already waiting to be verified on this peer; retry later"
+        "{MAX_QUEUED_CHECKS} signatures are already waiting to be verified on this peer; retry later"
     )]
     Overloaded,
     /// The batcher's task is not running: it stopped (its runtime shut
     /// down), or there was no tokio runtime to start it on.
-    #[error("the proposal signature verifier is not running: {0}")]
+    #[error("the signature verifier is not running: {0}")]
     Stopped(&'static str),
 }
 

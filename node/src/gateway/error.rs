@@ -92,6 +92,9 @@ pub struct ErrorBody {
 pub(crate) struct GatewayError {
     pub(crate) status: StatusCode,
     pub(crate) body: ErrorBody,
+    /// A 429 about work capacity names a hold ([`OVERLOAD_HOLD_MS`]); one
+    /// about another limit (event streams) does not.
+    hold: bool,
 }
 
 impl GatewayError {
@@ -110,7 +113,15 @@ impl GatewayError {
                 org: None,
                 validation_code: None,
             },
+            hold: status == StatusCode::TOO_MANY_REQUESTS,
         }
+    }
+
+    /// A 429 that is not about work capacity: it names no hold, so clients
+    /// keep sending endorsements and evaluations.
+    pub(crate) fn without_hold(mut self) -> Self {
+        self.hold = false;
+        self
     }
 
     /// Names the org whose peers failed.
@@ -264,7 +275,7 @@ impl IntoResponse for GatewayError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if self.status == StatusCode::TOO_MANY_REQUESTS {
+        if self.hold {
             let headers = response.headers_mut();
             headers.insert(
                 header::RETRY_AFTER,

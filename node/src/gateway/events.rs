@@ -179,6 +179,8 @@ impl Follow {
                 Stage::Request,
                 format!("{MAX_EVENT_STREAMS} event streams are open on this peer; retry later"),
             )
+            // About streams, not work: new work may still go.
+            .without_hold()
         })?;
         Ok(Follow {
             events: gw.committer.subscribe(),

@@ -40,7 +40,8 @@
 //! [`SigBatcher`], then simulated on the
 //! executor.
 //!
-//! Limits: request bodies [`MAX_BODY_BYTES`]; proposal signatures waiting
+//! Limits: request bodies [`MAX_BODY_BYTES`]; signatures (proposals', other
+//! orgs' endorsements) waiting
 //! to be verified [`endorser::MAX_QUEUED_CHECKS`](crate::endorser::MAX_QUEUED_CHECKS);
 //! simulations running or waiting [`exec::MAX_QUEUED`]; envelopes waiting for the orderers
 //! [`broadcaster::MAX_QUEUED_ENVELOPES`]; event streams [`events::MAX_EVENT_STREAMS`];

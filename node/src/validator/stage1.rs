@@ -225,9 +225,10 @@ fn check_envelope_inner<S: CommittedState + ?Sized>(
     Ok(check)
 }
 
-/// Transactions whose signatures are verified in one batch. Fixed by
-/// position in the block, never by thread schedule, so every peer forms
-/// the same batches.
+/// Transactions whose signatures are verified in one batch, fixed by
+/// position in the block. Verdicts do not depend on the batches (ZIP 215,
+/// see `weft_types::batch_verify`): peers' batches differ anyway, each
+/// leaving out its own endorsements.
 const BATCH_TXS: usize = 32;
 
 /// Verifies the pending signatures of consecutive runs of [`BATCH_TXS`]

@@ -138,9 +138,17 @@ struct Session {
 struct Endpoint {
     base: String,
     session: tokio::sync::Mutex<Option<Session>>,
-    /// Local unix ms until which the gateway asked for no new work (its
-    /// last 429's `x-weft-retry-after-ms`); 0 when it did not.
+    /// [`mono_ms`] until which the gateway asked for no new work (its last
+    /// 429's `x-weft-retry-after-ms`); 0 when it did not.
     hold_until_ms: AtomicU64,
+}
+
+/// Milliseconds on a monotonic clock (from the first call): holds must not
+/// stretch when the wall clock steps back.
+fn mono_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let epoch = EPOCH.get_or_init(std::time::Instant::now);
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Endpoint {
@@ -149,7 +157,7 @@ impl Endpoint {
         let left = self
             .hold_until_ms
             .load(Ordering::Relaxed)
-            .saturating_sub(now_ms());
+            .saturating_sub(mono_ms());
         (left > 0).then(|| Duration::from_millis(left))
     }
 
@@ -344,7 +352,7 @@ impl Transport {
         let Some(hold) = hold else {
             return result;
         };
-        let until = now_ms().saturating_add(u64::try_from(hold.as_millis()).unwrap_or(u64::MAX));
+        let until = mono_ms().saturating_add(u64::try_from(hold.as_millis()).unwrap_or(u64::MAX));
         self.endpoints[idx]
             .hold_until_ms
             .fetch_max(until, Ordering::Relaxed);

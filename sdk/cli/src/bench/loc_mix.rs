@@ -204,17 +204,13 @@ impl LocMix {
     /// aside).
     async fn recover(&self, c: usize, lock_id: &str) -> Option<bool> {
         let customer = &self.customers[c];
-        // An overloaded gateway's hold would refuse the read at once.
-        hold_off([customer]).await;
         let record: Result<LockRecord, ClientError> =
             evaluate_json(&customer.contract, "get_lock", &[lock_id]).await;
         match record {
             Ok(record) => match record.status {
                 LockStatus::Unlocked => Some(true),
                 LockStatus::Cancelled => Some(false),
-                LockStatus::Locked => customer
-                    .contract
-                    .submit("cancel_lock", &[lock_id])
+                LockStatus::Locked => flows::cancel(customer, lock_id, &|_| {})
                     .await
                     .ok()
                     .map(|_| false),

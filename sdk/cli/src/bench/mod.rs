@@ -460,14 +460,21 @@ async fn closed_loop(run: &Arc<Run>, clients: usize) {
                 run.send(client).await;
                 run.in_flight.fetch_sub(1, Ordering::Relaxed);
                 // A well-behaved client: no new work while its gateway
-                // holds it off (its calls would fail at once).
+                // holds it off (its calls would fail at once), and not all
+                // at the same instant when the hold ends.
                 if let Some(hold) = run.driver.hold(client) {
-                    tokio::time::sleep(hold).await;
+                    tokio::time::sleep(hold + jitter(client, hold)).await;
                 }
             }
         });
     }
     drain(run, tasks).await;
+}
+
+/// Up to half of `hold` more, different for each client, so that clients
+/// released by the same hold do not all send at once.
+fn jitter(client: usize, hold: Duration) -> Duration {
+    hold * ((client as u32).wrapping_mul(2_654_435_761) % 50) / 100
 }
 
 /// Sends `rate` operations a second from the start of the warm-up to the

@@ -19,7 +19,7 @@ use loc::{
 };
 use weft_client::ClientError;
 
-use super::parties::{Party, decode, evaluate_json, invalid_input};
+use super::parties::{Party, decode, evaluate_json, invalid_input, wait_out_hold};
 
 /// How long a party waits for another's transaction to reach its own peer.
 pub const PEER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -241,6 +241,7 @@ pub async fn cancel(
     lock_id: &str,
     say: &(dyn Fn(String) + Sync),
 ) -> Result<(), ClientError> {
+    wait_out_hold(&customer.contract).await;
     customer.contract.submit("cancel_lock", &[lock_id]).await?;
     say(format!(
         "{} withdraws the refused application: lock {} is cancelled",
@@ -267,6 +268,7 @@ pub async fn run_lock(
     let granting: Vec<Role> = lock.keys.iter().map(|k| k.role).collect();
     let event = lock.event.clone();
     let expected_id = lock_id_of(&lock);
+    wait_out_hold(&customer.contract).await;
     let locked = customer
         .contract
         .submit("lock", &[&to_json(&lock)?])
@@ -333,6 +335,7 @@ pub async fn run_lock(
         });
     }
     let unlocking_code = to_json(&loc::UnlockingCode::from_items(&items))?;
+    wait_out_hold(&customer.contract).await;
     let unlocked = customer
         .contract
         .submit("unlock", &[&lock_id, &unlocking_code])

@@ -305,8 +305,18 @@ pub async fn evaluate_json<T: serde::de::DeserializeOwned>(
     function: &str,
     args: &[&str],
 ) -> Result<T, ClientError> {
+    wait_out_hold(contract).await;
     let bytes = contract.evaluate(function, args).await?;
     decode(&bytes)
+}
+
+/// Waits until `contract`'s gateway no longer holds new work off (after a
+/// 429, see `Gateway::hold`): what a well-behaved client does before
+/// sending it an endorsement or evaluation, rather than fail at once.
+pub async fn wait_out_hold(contract: &Contract) {
+    if let Some(hold) = contract.gateway().hold() {
+        tokio::time::sleep(hold).await;
+    }
 }
 
 /// Decodes a chaincode's JSON answer.
