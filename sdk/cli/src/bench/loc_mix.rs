@@ -229,14 +229,9 @@ impl LocMix {
             self.nonce.fetch_add(1, Ordering::Relaxed)
         );
         let quiet = |_line: String| {};
-        let next = self.next(client);
-        // A well-behaved client: no new event while a gateway it needs
-        // holds new work off (its calls would fail at once).
-        if let Next::Loan(c) | Next::Refund(c, ..) | Next::Query(c) = &next {
-            let o = &self.oracles;
-            hold_off([&self.customers[*c], &o.bank, &o.cad, &o.fd]).await;
-        }
-        match next {
+        // Each call of a flow waits out its gateway's hold (after a 429)
+        // first (`parties::wait_out_hold`): none fails only for being held.
+        match self.next(client) {
             Next::Loan(c) => {
                 let customer = &self.customers[c];
                 let lock =
@@ -291,17 +286,6 @@ impl LocMix {
                 )
             }
         }
-    }
-}
-
-/// Waits out the longest hold of the parties' gateways (after a 429).
-async fn hold_off<'a>(parties: impl IntoIterator<Item = &'a Party>) {
-    let hold = parties
-        .into_iter()
-        .filter_map(|p| p.contract.gateway().hold())
-        .max();
-    if let Some(hold) = hold {
-        tokio::time::sleep(hold).await;
     }
 }
 
