@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use weft_types::batch_verify::{SignatureCheck, verify_all};
+use weft_types::batch_verify::{SignatureCheck, first_failures};
 
 use super::authenticate::{Prepared, Unverified, Verified};
 use super::error::EndorseError;
@@ -276,20 +276,13 @@ fn settle(mut batch: Vec<Pending>, counters: &Counters) {
     counters
         .checks
         .fetch_add(batch.len() as u64, Ordering::Relaxed);
-    if verify_all(batch.iter()) {
-        for p in batch {
-            p.who.settle(true);
-        }
-        return;
-    }
-    let lone = batch.len() == 1;
-    if !lone {
+    let groups: Vec<&[Pending]> = batch.iter().map(std::slice::from_ref).collect();
+    let verdicts = first_failures(&groups);
+    if batch.len() > 1 && verdicts.iter().any(Option::is_some) {
         counters.failed_batches.fetch_add(1, Ordering::Relaxed);
     }
-    for p in batch {
-        // A lone check has just failed on its own.
-        let verified = !lone && verify_all(std::iter::once(&p));
-        p.who.settle(verified);
+    for (p, failed) in batch.into_iter().zip(verdicts) {
+        p.who.settle(failed.is_none());
     }
 }
 

@@ -130,14 +130,13 @@ async fn drain(mut queue: mpsc::Receiver<Job>) {
 fn settle(mut jobs: Vec<Job>) {
     // Nobody waits for these any more.
     jobs.retain(|j| !j.answer.is_closed());
-    if batch_verify::verify_all(jobs.iter().flat_map(|j| &j.checks)) {
-        for job in jobs {
-            let _ = job.answer.send(Ok(()));
-        }
-        return;
-    }
-    for job in jobs {
-        let verdict = batch_verify::verify(job.checks);
+    let groups: Vec<&[_]> = jobs.iter().map(|j| j.checks.as_slice()).collect();
+    let verdicts = batch_verify::first_failures(&groups);
+    for (mut job, failed) in jobs.into_iter().zip(verdicts) {
+        let verdict = match failed {
+            None => Ok(()),
+            Some(i) => Err(job.checks.swap_remove(i).who),
+        };
         let _ = job.answer.send(verdict);
     }
 }

@@ -121,14 +121,34 @@ pub fn verify_all<'a, W: 'a>(checks: impl Iterator<Item = &'a SignatureCheck<W>>
 /// passes; else the first weak key, or the first signature that fails on
 /// its own, in order.
 pub fn first_failure<W>(checks: &[SignatureCheck<W>]) -> Option<usize> {
-    if let Some(weak) = checks.iter().position(|c| c.weak_key) {
-        return Some(weak);
-    }
     if verify_all(checks.iter()) {
         return None;
     }
-    // ZIP 215's batch passes exactly when every signature passes alone.
-    checks.iter().position(|c| !c.verify_single())
+    failing(checks)
+}
+
+/// The verdicts of several callers' checks verified together (the
+/// batchers of the peer and of the client SDK): one batch for all, and
+/// when it fails, each caller's checks on their own, so a bad signature
+/// fails only its own caller. One entry per group, as [`first_failure`].
+pub fn first_failures<W>(groups: &[&[SignatureCheck<W>]]) -> Vec<Option<usize>> {
+    if verify_all(groups.iter().flat_map(|g| g.iter())) {
+        return vec![None; groups.len()];
+    }
+    match groups {
+        // It has just failed as a batch of its own (a lone signature: alone).
+        [[_]] => vec![Some(0)],
+        [one] => vec![failing(one)],
+        _ => groups.iter().map(|g| first_failure(g)).collect(),
+    }
+}
+
+/// The first weak key, or else the first signature that fails alone.
+fn failing<W>(checks: &[SignatureCheck<W>]) -> Option<usize> {
+    checks
+        .iter()
+        .position(|c| c.weak_key)
+        .or_else(|| checks.iter().position(|c| !c.verify_single()))
 }
 
 #[cfg(test)]
@@ -227,6 +247,16 @@ mod tests {
             assert_eq!(first_failure(&with), Some(n + 1), "forged among {n} honest");
         }
         assert_eq!(verify(vec![honest(0), forged, torsion()]), Err(7));
+        // Callers' groups: a forgery fails its own group only.
+        let good: Vec<_> = (0..3).map(honest).collect();
+        let bad = [honest(1), check(7, &keys[0], b"m", b"other")];
+        let one = [torsion()];
+        assert_eq!(
+            first_failures(&[&good[..], &bad[..], &one[..]]),
+            [None, Some(1), None]
+        );
+        assert_eq!(first_failures(&[&bad[..]]), [Some(1)]);
+        assert_eq!(first_failures(&[&good[..], &one[..]]), [None, None]);
         // Another torsion signature over a message it does not cover fails
         // alone and in every batch.
         let (key2, sig2) = torsion_signature(2, &message);
