@@ -10,6 +10,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use parking_lot::Mutex;
@@ -54,6 +55,9 @@ struct Inner {
 /// The orderer's blocks, by number.
 pub struct BlockStore {
     inner: Mutex<Inner>,
+    /// The same file, read by offset (`pread`) without the lock: a stored
+    /// record never changes, so reads need not wait for an append's sync.
+    reader: File,
     height: watch::Sender<u64>,
 }
 
@@ -114,7 +118,9 @@ impl BlockStore {
             file.sync_all()?;
         }
         let height = offsets.len() as u64;
+        let reader = file.try_clone()?;
         Ok(BlockStore {
+            reader,
             inner: Mutex::new(Inner {
                 file,
                 offsets,
@@ -190,16 +196,14 @@ impl BlockStore {
     /// Block `number` as stored: its compact JSON (no newline in it), what
     /// deliver sends as one line, without parsing and re-encoding it.
     pub fn get_json(&self, number: u64) -> Result<Option<Vec<u8>>, BlockStoreError> {
-        let mut inner = self.inner.lock();
-        let Some(&offset) = inner.offsets.get(number as usize) else {
+        let Some(offset) = self.inner.lock().offsets.get(number as usize).copied() else {
             return Ok(None);
         };
-        inner.file.seek(SeekFrom::Start(offset))?;
         let mut head = [0u8; 12];
-        inner.file.read_exact(&mut head)?;
+        self.reader.read_exact_at(&mut head, offset)?;
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
         let mut json = vec![0u8; len as usize];
-        inner.file.read_exact(&mut json)?;
+        self.reader.read_exact_at(&mut json, offset + 12)?;
         Ok(Some(json))
     }
 
