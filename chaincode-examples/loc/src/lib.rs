@@ -27,8 +27,8 @@
 //!
 //! - **Loan (C → B → CAD → FD).** The customer signs a
 //!   [`EventBody::LoanApplication`] and `lock`s it with one
-//!   [`Operation::Transfer`] of the amount from a bank account to its own
-//!   and the bank, CAD and FD oracle keys (Algorithm 1). Each oracle's org
+//!   [`Operation::Transfer`] of the amount from the bank oracle's account
+//!   to its own and the bank, CAD and FD oracle keys (Algorithm 1). Each oracle's org
 //!   runs the `oracle` query, which evaluates [`oracle_terms`] over the
 //!   ledger's [`Facts`] (Algorithm 2), and signs the returned
 //!   [`OracleStatement`] if it passes. The customer (or anyone) sends
@@ -37,9 +37,10 @@
 //!   records the [`Loan`].
 //! - **Refund (C → B → FD).** Once the loan has run its months, the
 //!   customer applies ([`EventBody::RefundApplication`]) for the interest
-//!   subsidy with one [`Operation::Repay`] from an FD account to the bank
-//!   account that funded the loan, granted by the bank and FD oracles. On
-//!   unlock the loan becomes refunded and the customer may borrow again.
+//!   subsidy with one [`Operation::Repay`] from the FD oracle's account to
+//!   the bank account that funded the loan, granted by the bank and FD
+//!   oracles. On unlock the loan becomes refunded and the customer may
+//!   borrow again.
 //! - **Query (C → B).** `query_loan`: the customer or the bank (and the
 //!   regulator) read a customer's current loan.
 //! - **Inspect (R).** `inspect` / `inspect_all`: the regulator reads any
@@ -135,6 +136,11 @@
 //! - The locked transfer is in a bank's asset (its issuer a bank account);
 //!   a refund's repay pays the loan's funding account in the asset the loan
 //!   was lent in.
+//! - Money leaves an account only on its owner's signature: a loan's
+//!   transfer comes from the account of the lock's bank oracle, a refund's
+//!   repay from the FD oracle's. The bank member who lends is the one who
+//!   judges the application; a customer cannot name another member's
+//!   account as the funder.
 //! - The lock's keys may come in any order, one per granting role; the
 //!   unlocking code follows that order. Applied and issued amounts must be
 //!   positive.

@@ -102,6 +102,22 @@ fn check_keys(ctx: &Context, lock: &Lock) -> Result<()> {
     Ok(())
 }
 
+/// Money leaves an account only on its owner's signature: the account a
+/// lock pays from must be that of the lock's oracle of `role` (the bank's
+/// for a loan, the FD's for a refund), whose signed pass releases it.
+/// Without this a customer could name any bank's account as the funder
+/// and have it paid out on another bank member's verdict.
+fn paid_by_its_oracle(lock: &Lock, role: Role, from: &str) -> Result<()> {
+    let oracle = lock.keys.iter().find(|k| k.role == role);
+    match oracle {
+        Some(key) if key.public_key == from => Ok(()),
+        _ => Err(Error::new(format!(
+            "the {role} account {from} pays only on its own verdict: the lock's {role} \
+             oracle key must be {from}"
+        ))),
+    }
+}
+
 fn single_op(lock: &Lock) -> Result<&Operation> {
     match lock.ops.as_slice() {
         [op] => Ok(op),
@@ -139,6 +155,7 @@ fn check_loan_lock(ctx: &Context, lock: &Lock) -> Result<()> {
             "the transfer must come from a bank account; {from} is not one"
         )));
     }
+    paid_by_its_oracle(lock, Role::Bank, from)?;
     if store::account(ctx, issuer)?.is_none_or(|a| a.role != Role::Bank) {
         return Err(Error::new(format!(
             "a loan is lent in a bank's asset; issuer {issuer} is not a bank account"
@@ -193,6 +210,7 @@ fn check_refund_lock(ctx: &Context, lock: &Lock) -> Result<()> {
             "the repay must come from an FD account; {from} is not one"
         )));
     }
+    paid_by_its_oracle(lock, Role::Fd, from)?;
     if let Some(pending) = store::open_lock(ctx, loan_id, OPEN_REFUND)? {
         return Err(Error::new(format!(
             "a refund application is pending for loan {loan_id} (lock {pending})"

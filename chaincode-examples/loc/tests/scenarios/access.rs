@@ -322,6 +322,118 @@ pub(crate) fn bad_locks(run: &mut Runner<'_>) {
     );
 }
 
+/// A lock pays only from the account of its own oracle of the paying role:
+/// a loan from the bank oracle's account, a refund from the FD oracle's.
+/// Another member's account of the same org is refused, even registered
+/// as an oracle itself, until the lock names that member's key.
+pub(crate) fn payers_grant_their_payments(run: &mut Runner<'_>) {
+    let mut net = Net::new(run);
+    let net = &mut net;
+    setup(net);
+    for (m, role) in [(TELLER, Role::Bank), (CLERK, Role::Fd)] {
+        net.tx::<Account>(&m, "open_account", &[&format!("bank-account-{}", m.name)]);
+        let key: OracleKey = net.tx(
+            &admin_of(role),
+            "register_oracle",
+            &[role.as_str(), &m.id()],
+        );
+        assert_eq!(key, m.oracle_key(role));
+    }
+    issue(net, &TELLER, 50_000, "teller");
+    issue(net, &CLERK, 5_000, "clerk");
+
+    // The teller's money, the bank oracle's verdict: refused.
+    let mut teller_pays = loan_lock(loan_event(&ALICE, GOOD, "t"));
+    if let Operation::Transfer { from, .. } = &mut teller_pays.ops[0] {
+        *from = TELLER.id();
+    }
+    let bank_only = format!(
+        "the bank account {} pays only on its own verdict: the lock's bank oracle key must be {}",
+        TELLER.id(),
+        TELLER.id()
+    );
+    refused_lock(net, &ALICE, &teller_pays, &bank_only);
+    // Named as the bank oracle, the teller lends from its own account.
+    for key in &mut teller_pays.keys {
+        if key.role == Role::Bank {
+            *key = TELLER.oracle_key(Role::Bank);
+        }
+    }
+    let loan = lock(net, &ALICE, &teller_pays);
+    let code = unlock_with(net, &ALICE, &loan.lock_id, &teller_pays, &[TELLER, CAD, FD]);
+    assert_eq!(code, 0, "the teller's verdict unlocks the teller's loan");
+    assert_eq!(balance(net, &TELLER), 50_000 - GOOD.amount);
+    assert_eq!(
+        balance(net, &BANK),
+        BANK_FUNDS,
+        "the bank oracle's account is untouched"
+    );
+
+    // The clerk's money, the FD oracle's verdict: refused; the clerk's own: taken.
+    net.now_ms += THIRTY_DAYS_MS * u64::from(GOOD.months) + 1;
+    let refund = |payer: Member, oracle: Member| {
+        let mut l = refund_lock(refund_event(&ALICE, &loan.lock_id, 100, "r"));
+        if let Operation::Repay { from, to, .. } = &mut l.ops[0] {
+            *from = payer.id();
+            *to = TELLER.id();
+        }
+        l.keys = vec![TELLER.oracle_key(Role::Bank), oracle.oracle_key(Role::Fd)];
+        l
+    };
+    refused_lock(
+        net,
+        &ALICE,
+        &refund(CLERK, FD),
+        &format!(
+            "the fd account {} pays only on its own verdict: the lock's fd oracle key must be {}",
+            CLERK.id(),
+            CLERK.id()
+        ),
+    );
+    refused_lock(
+        net,
+        &ALICE,
+        &refund(FD, CLERK),
+        &format!("the lock's fd oracle key must be {}", FD.id()),
+    );
+    let by_clerk = refund(CLERK, CLERK);
+    let r = lock(net, &ALICE, &by_clerk);
+    assert_eq!(
+        unlock_with(net, &ALICE, &r.lock_id, &by_clerk, &[TELLER, CLERK]),
+        0
+    );
+    assert_eq!(balance(net, &CLERK), 5_000 - 100);
+    assert_eq!(
+        balance(net, &FD),
+        FD_FUNDS,
+        "the FD oracle's account is untouched"
+    );
+}
+
+/// Asks each of `lock`'s oracles — the member of `members` whose key the
+/// lock names — for its verdict, and unlocks with their signatures; the
+/// unlock's code.
+fn unlock_with(
+    net: &mut Net<'_, '_>,
+    customer: &Member,
+    lock_id: &str,
+    lock: &loc::Lock,
+    members: &[Member],
+) -> u8 {
+    let mut sigs = Vec::new();
+    for key in &lock.keys {
+        let Some(m) = members.iter().find(|m| m.id() == key.public_key) else {
+            panic!("no member holds the {} key {}", key.role, key.public_key);
+        };
+        let report: loc::OracleReport =
+            net.query(m, "oracle", &[lock_id, key.role.as_str(), "false"]);
+        let signature = m.sign(&loc::statement_signing_bytes(&report.statement));
+        sigs.push((key.clone(), report.statement, signature));
+    }
+    let code = loc::UnlockingCode::new(&lock.event, &sigs);
+    unlock(net, customer, lock_id, &code).code
+}
+
 pub(crate) fn bad_calls(run: &mut Runner<'_>) {
     let mut net = Net::new(run);
     let net = &mut net;

@@ -75,5 +75,9 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("loan_permissions", access::loan_permissions),
     ("inspect_permissions", access::inspect_permissions),
     ("bad_locks", access::bad_locks),
+    (
+        "payers_grant_their_payments",
+        access::payers_grant_their_payments,
+    ),
     ("bad_calls", access::bad_calls),
 ];

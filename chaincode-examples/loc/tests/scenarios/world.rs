@@ -103,6 +103,20 @@ pub(crate) const REG_ADMIN: Member = Member {
     role: "admin",
     seed: 41,
 };
+/// A second member of the bank org (a branch teller with its own account).
+pub(crate) const TELLER: Member = Member {
+    org: BANK_ORG,
+    name: "teller",
+    role: "client",
+    seed: 12,
+};
+/// A second member of the FD org.
+pub(crate) const CLERK: Member = Member {
+    org: FD_ORG,
+    name: "clerk",
+    role: "client",
+    seed: 32,
+};
 /// A member of an org that plays no role.
 pub(crate) const EVE: Member = Member {
     org: "OtherOrg",

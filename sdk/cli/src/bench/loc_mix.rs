@@ -4,20 +4,26 @@
 //! its roles (`crate::loc::flows`).
 //!
 //! Each client owns its customers (four) and a funding lane: a bank teller
-//! account that lends and an FD account that repays subsidies, so that
-//! concurrent clients never write the same balance. A client's operations
+//! that lends from its account and an FD payer that repays subsidies from
+//! its own, both registered oracles that judge the lane's events (the
+//! chaincode moves money only on its owner's verdict), so that concurrent
+//! clients never write the same balance. A client's operations
 //! follow the pattern loan, refund, loan, refund, query; a loan goes to one
 //! of its customers without a loan, a refund to one whose loan is issued
 //! (when none is ready, the other kind is sent). A customer whose event
 //! failed is put back where the ledger says it stands: the client computes
 //! the event's lock id itself (signatures are deterministic), reads the
 //! lock, cancels it if it is still open, and counts an unlock that
-//! committed after all. Closed loop only, as in the paper.
+//! committed after all. A lock that is not on the ledger although its
+//! submit's outcome is unknown (a timeout) may still commit later and would
+//! then block the customer's next application: it stays *unsettled*, looked
+//! up again before each of the customer's next events and cancelled if it
+//! turns up, for `UNSETTLED_FOR`. Closed loop only, as in the paper.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use futures::StreamExt as _;
@@ -41,6 +47,10 @@ const SETUP_CONCURRENCY: usize = 32;
 
 /// How long a client with no customer ready waits before it says so.
 const IDLE_PAUSE: Duration = Duration::from_millis(100);
+
+/// How long a lock whose submit's outcome is unknown is looked for again
+/// before it is taken never to commit.
+const UNSETTLED_FOR: Duration = Duration::from_secs(60);
 
 /// Money each teller issues to itself, and to its FD partner.
 const LANE_FUNDS: u64 = 1 << 50;
@@ -68,20 +78,25 @@ enum Next {
 
 /// The driver.
 pub(crate) struct LocMix {
-    oracles: Oracles,
     customers: Vec<Party>,
-    funding: Vec<Funding>,
+    /// Per lane: its oracles (the lane's teller and payer, the shared CAD
+    /// oracle) and the asset it lends in (the teller's).
+    funding: Vec<(Oracles, Funding)>,
     lanes: Vec<Mutex<Lane>>,
     application: Application,
     subsidy_rate_bp: u64,
     nonce: AtomicU64,
     run_id: String,
+    /// Per customer: locks not on the ledger when their event failed,
+    /// whose submit's outcome was unknown, and since when.
+    unsettled: Mutex<HashMap<usize, Vec<(String, Instant)>>>,
 }
 
 impl LocMix {
     /// Deploys and configures `loc` if needed (months of 1 ms, so a loan
-    /// can be refunded at once), registers the oracles, funds one lane and
-    /// enrols four customers per client.
+    /// can be refunded at once), registers the CAD oracle, funds one lane
+    /// per client (its teller and payer registered as oracles) and enrols
+    /// four customers per client.
     pub(crate) async fn prepare(
         profile: &std::path::Path,
         run_id: &str,
@@ -90,9 +105,7 @@ impl LocMix {
     ) -> anyhow::Result<LocMix> {
         let net = LocNetwork::open(profile, timeout)?;
         let quiet = |_line: String| {};
-        let bank = net.member(Role::Bank, "client").await?;
         let cad = net.member(Role::Cad, "client").await?;
-        let fd = net.member(Role::Fd, "client").await?;
         let terms = Terms {
             month_ms: 1,
             ..Terms::default()
@@ -106,16 +119,14 @@ impl LocMix {
                 terms.month_ms
             );
         }
-        for party in [&bank, &cad, &fd] {
-            net.ensure_oracle(party).await?;
-        }
+        net.ensure_oracle(&cad).await?;
         let clients = customers.div_ceil(CUSTOMERS_PER_CLIENT).max(1);
         eprintln!(
-            "setup: {clients} funding lanes (a bank teller and an FD account each) and \
-             {customers} customers"
+            "setup: {clients} funding lanes (a bank teller and an FD payer each, both \
+             oracles) and {customers} customers"
         );
-        let lanes: Vec<anyhow::Result<Funding>> = futures::stream::iter(0..clients)
-            .map(|i| fund_lane(&net, run_id, i))
+        let lanes: Vec<anyhow::Result<(Oracles, Funding)>> = futures::stream::iter(0..clients)
+            .map(|i| fund_lane(&net, &cad, run_id, i))
             .buffer_unordered(SETUP_CONCURRENCY)
             .collect()
             .await;
@@ -142,7 +153,6 @@ impl LocMix {
             debt: 0,
         };
         Ok(LocMix {
-            oracles: Oracles { bank, cad, fd },
             customers,
             funding,
             lanes,
@@ -150,6 +160,7 @@ impl LocMix {
             subsidy_rate_bp: u64::from(terms.subsidy_rate_bp),
             nonce: AtomicU64::new(0),
             run_id: run_id.to_string(),
+            unsettled: Mutex::default(),
         })
     }
 
@@ -188,21 +199,54 @@ impl LocMix {
         lock_id: &str,
         result: Result<flows::Ended, ClientError>,
     ) -> (Option<bool>, Outcome) {
+        let unknown = matches!(&result, Err(e) if outcome_unknown(e));
         let (done, outcome) = ended(result);
         let unlocked = if done {
             Some(true)
         } else {
-            self.recover(c, lock_id).await
+            self.recover(c, lock_id, unknown).await
         };
         (unlocked, outcome)
+    }
+
+    /// Looks up customer `c`'s unsettled locks: one that committed after
+    /// all is cancelled (nobody unlocks it: its event ended when the lock's
+    /// submit failed), so it does not block the customer's next event; one
+    /// still missing is kept until [`UNSETTLED_FOR`] has passed.
+    async fn settle(&self, c: usize) {
+        let Some(locks) = self.unsettled.lock().ok().and_then(|mut u| u.remove(&c)) else {
+            return;
+        };
+        let customer = &self.customers[c];
+        let mut kept = Vec::new();
+        for (lock_id, since) in locks {
+            let record: Result<LockRecord, ClientError> =
+                evaluate_json(&customer.contract, "get_lock", &[&lock_id]).await;
+            let settled = match record {
+                Ok(record) if record.status == LockStatus::Locked => {
+                    flows::cancel(customer, &lock_id, &|_| {}).await.is_ok()
+                }
+                Ok(_) => true,
+                Err(_) => since.elapsed() >= UNSETTLED_FOR,
+            };
+            if !settled {
+                kept.push((lock_id, since));
+            }
+        }
+        if !kept.is_empty()
+            && let Ok(mut unsettled) = self.unsettled.lock()
+        {
+            unsettled.entry(c).or_default().extend(kept);
+        }
     }
 
     /// Where customer `c` stands after its event of lock `lock_id`
     /// failed: `Some(true)` if the lock was unlocked after all (the event
     /// committed), `Some(false)` if it never committed or is now
     /// cancelled, `None` if that cannot be told (the customer is set
-    /// aside).
-    async fn recover(&self, c: usize, lock_id: &str) -> Option<bool> {
+    /// aside). A lock not found although the outcome of its submit is
+    /// `unknown` is kept unsettled.
+    async fn recover(&self, c: usize, lock_id: &str, unknown: bool) -> Option<bool> {
         let customer = &self.customers[c];
         let record: Result<LockRecord, ClientError> =
             evaluate_json(&customer.contract, "get_lock", &[lock_id]).await;
@@ -215,14 +259,20 @@ impl LocMix {
                     .ok()
                     .map(|_| false),
             },
-            Err(e) if e.to_string().contains("does not exist") => Some(false),
+            Err(e) if e.to_string().contains("does not exist") => {
+                if unknown && let Ok(mut unsettled) = self.unsettled.lock() {
+                    let locks = unsettled.entry(c).or_default();
+                    locks.push((lock_id.to_string(), Instant::now()));
+                }
+                Some(false)
+            }
             Err(_) => None,
         }
     }
 
     async fn send_one(&self, client: usize) -> (&'static str, Outcome) {
         let lane_index = client % self.lanes.len();
-        let funding = &self.funding[lane_index % self.funding.len()];
+        let (oracles, funding) = &self.funding[lane_index % self.funding.len()];
         let nonce = format!(
             "{}-{}",
             self.run_id,
@@ -233,11 +283,11 @@ impl LocMix {
         // first (`parties::wait_out_hold`): none fails only for being held.
         match self.next(client) {
             Next::Loan(c) => {
+                self.settle(c).await;
                 let customer = &self.customers[c];
-                let lock =
-                    flows::loan_lock(customer, &self.oracles, funding, self.application, &nonce);
+                let lock = flows::loan_lock(customer, oracles, funding, self.application, &nonce);
                 let lock_id = flows::lock_id_of(&lock);
-                let result = flows::run_lock(customer, &self.oracles, lock, &[], &quiet).await;
+                let result = flows::run_lock(customer, oracles, lock, &[], &quiet).await;
                 let amount = self.application.amount;
                 let (unlocked, outcome) = self.conclude(c, &lock_id, result).await;
                 if let (Some(unlocked), Ok(mut lane)) = (unlocked, self.lanes[lane_index].lock()) {
@@ -251,12 +301,12 @@ impl LocMix {
                 ("loan", outcome)
             }
             Next::Refund(c, loan, amount) => {
+                self.settle(c).await;
                 let customer = &self.customers[c];
                 let subsidy = (amount * self.subsidy_rate_bp / 10_000).max(1);
-                let lock =
-                    flows::refund_lock(customer, &self.oracles, funding, &loan, subsidy, &nonce);
+                let lock = flows::refund_lock(customer, oracles, funding, &loan, subsidy, &nonce);
                 let lock_id = flows::lock_id_of(&lock);
-                let result = flows::run_lock(customer, &self.oracles, lock, &[], &quiet).await;
+                let result = flows::run_lock(customer, oracles, lock, &[], &quiet).await;
                 let (refunded, outcome) = self.conclude(c, &lock_id, result).await;
                 if let (Some(refunded), Ok(mut lane)) = (refunded, self.lanes[lane_index].lock()) {
                     if refunded {
@@ -295,6 +345,12 @@ impl Driver for LocMix {
     }
 }
 
+/// Whether a failed call may have taken effect all the same: its answer
+/// was lost (a timeout, a broken connection, a gateway failing inside).
+fn outcome_unknown(e: &ClientError) -> bool {
+    e.is_transient() || matches!(e, ClientError::Protocol { .. })
+}
+
 /// Whether an event's operations ran, and how it ended: an unlock refused
 /// with code 1–3 fails at stage `unlock` with code `code_N`.
 fn ended(result: Result<flows::Ended, ClientError>) -> (bool, Outcome) {
@@ -311,9 +367,15 @@ fn ended(result: Result<flows::Ended, ClientError>) -> (bool, Outcome) {
     }
 }
 
-/// A teller of the bank and an FD payer, each with an account; the teller
-/// issues funds to both.
-async fn fund_lane(net: &LocNetwork, run_id: &str, i: usize) -> anyhow::Result<Funding> {
+/// A teller of the bank and an FD payer, each with an account and
+/// registered as its role's oracle; the teller issues funds to both. The
+/// lane's oracles (with the shared `cad`) and its asset.
+async fn fund_lane(
+    net: &LocNetwork,
+    cad: &Party,
+    run_id: &str,
+    i: usize,
+) -> anyhow::Result<(Oracles, Funding)> {
     let teller = net
         .enroll_connected(Role::Bank, &format!("teller-{run_id}-{i}"))
         .await?;
@@ -342,11 +404,18 @@ async fn fund_lane(net: &LocNetwork, run_id: &str, i: usize) -> anyhow::Result<F
     )
     .await
     .context("funding an FD account")?;
-    Ok(Funding {
-        bank_account: teller.account(),
-        fd_account: payer.account(),
+    for party in [&teller, &payer] {
+        net.ensure_oracle(party).await?;
+    }
+    let funding = Funding {
         issuer: teller.account(),
-    })
+    };
+    let oracles = Oracles {
+        bank: teller,
+        cad: cad.clone(),
+        fd: payer,
+    };
+    Ok((oracles, funding))
 }
 
 /// A customer with an account.

@@ -152,8 +152,6 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
         bank.label()
     ));
     let funding = Funding {
-        bank_account: bank.account(),
-        fd_account: fd.account(),
         issuer: bank.account(),
     };
     let oracles = Oracles {

@@ -60,13 +60,12 @@ impl Oracles {
     }
 }
 
-/// Where the money comes from.
+/// The asset money moves in. Whose money moves follows from the
+/// [`Oracles`]: the chaincode takes money from an account only on its
+/// owner's verdict, so the bank oracle lends from its own account (and is
+/// repaid the subsidy there), and the FD oracle pays subsidies from its own.
 #[derive(Debug, Clone)]
 pub struct Funding {
-    /// The bank account (id) that lends.
-    pub bank_account: String,
-    /// The FD account (id) that pays interest subsidies.
-    pub fd_account: String,
     /// The issuing bank (account id) whose asset moves.
     pub issuer: String,
 }
@@ -128,7 +127,7 @@ pub async fn apply_loan(
 }
 
 /// The lock of a loan application: signed by `customer`, the transfer of
-/// the amount from the funding bank account, the bank, CAD and FD oracle
+/// the amount from the bank oracle's account, the bank, CAD and FD oracle
 /// keys. Signatures are deterministic: the same arguments give the same
 /// lock, and so the same lock id.
 pub fn loan_lock(
@@ -148,7 +147,7 @@ pub fn loan_lock(
         nonce: nonce.to_string(),
     };
     let ops = vec![Operation::Transfer {
-        from: funding.bank_account.clone(),
+        from: oracles.bank.account(),
         to: customer.account(),
         issuer: funding.issuer.clone(),
         amount: application.amount,
@@ -179,8 +178,9 @@ pub async fn apply_refund(
 }
 
 /// The lock of a refund application: signed by `customer`, the repay of
-/// `amount` from the FD account to the bank account that funded `loan`,
-/// the bank and FD oracle keys. Deterministic, as [`loan_lock`].
+/// `amount` from the FD oracle's account to the bank oracle's, which must
+/// be the account that funded `loan` (the chaincode refuses another), the
+/// bank and FD oracle keys. Deterministic, as [`loan_lock`].
 pub fn refund_lock(
     customer: &Party,
     oracles: &Oracles,
@@ -196,8 +196,8 @@ pub fn refund_lock(
         nonce: nonce.to_string(),
     };
     let ops = vec![Operation::Repay {
-        from: funding.fd_account.clone(),
-        to: funding.bank_account.clone(),
+        from: oracles.fd.account(),
+        to: oracles.bank.account(),
         issuer: funding.issuer.clone(),
         amount,
         loan: loan.to_string(),
