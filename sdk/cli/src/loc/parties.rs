@@ -291,10 +291,23 @@ impl LocNetwork {
             self.orgs.regulator,
             serde_json::to_string(&deployment.terms)?
         ));
-        admin
+        let configured = admin
             .contract
             .submit("configure", &[&serde_json::to_string(&deployment)?])
             .await?;
+        // Every role's next call goes to its own peer: each must know LoC
+        // is configured first.
+        for role in Role::ALL {
+            if role != Role::Bank {
+                self.admin(role)
+                    .await?
+                    .wait_for(configured.tx_id, super::flows::PEER_WAIT)
+                    .await
+                    .with_context(|| {
+                        format!("waiting for the {role} peer to see LoC configured")
+                    })?;
+            }
+        }
         Ok(deployment)
     }
 }
