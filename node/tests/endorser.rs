@@ -19,7 +19,8 @@ use weft_node::endorser::{EndorseError, Endorser, MAX_INVOKE_DEPTH};
 use weft_node::ledger::{BlockUpdates, LIFECYCLE_NAMESPACE, Ledger, StateWrite, TxUpdates};
 use weft_node::runtime::{Runtime, RuntimeConfig, RuntimeError};
 use weft_node::validator::{
-    BlockValidation, SignedHere, StaticModuleCheck, check_mvcc, check_transactions, validate_block,
+    BlockValidation, SignedHere, StaticModuleCheck, ValidationMemory, check_mvcc,
+    check_transactions, validate_block,
 };
 use weft_tests::network::{CHANNEL, GENESIS_MS, TestNetwork};
 use weft_types::{
@@ -778,18 +779,19 @@ fn an_endorser_records_its_endorsements_as_validation_looks_them_up() {
         assert_eq!(here.signed(&key, &digest, &e.signature), mine);
     }
     let block = f.net.next_block(&f.last.lock().unwrap(), vec![envelope]);
-    let codes = |signed_here: Option<&SignedHere>| {
+    let memory = ValidationMemory::new(Arc::clone(&here));
+    let codes = |memory: Option<&ValidationMemory>| {
         let state = f.ledgers[0].snapshot();
         let checks = check_transactions(
             &f.net.config,
             &state,
             &StaticModuleCheck::default(),
-            signed_here,
+            memory,
             &block,
         )
         .unwrap();
         check_mvcc(&state, block.number(), checks).unwrap().codes
     };
-    assert_eq!(codes(Some(&here)), vec![ValidationCode::Valid]);
+    assert_eq!(codes(Some(&memory)), vec![ValidationCode::Valid]);
     assert_eq!(codes(None), vec![ValidationCode::Valid]);
 }

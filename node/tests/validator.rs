@@ -4,8 +4,8 @@
 //! invocations from a read/write set; tests break one thing at a time.
 
 use weft_node::validator::{
-    BlockValidation, MemoryState, SignedHere, StaticModuleCheck, check_mvcc, check_transactions,
-    validate_block,
+    BlockValidation, MemoryState, SignedHere, StaticModuleCheck, ValidationMemory, check_mvcc,
+    check_transactions, validate_block,
 };
 use weft_types::{
     Block, Bytes, ChaincodeDefinition, ChaincodeId, ChannelConfig, Digest, Domain,
@@ -586,12 +586,13 @@ fn endorsements_signed_here_are_not_verified_again() {
     let response = sha3_256(&e.response);
     let peer1 = n.peers[1].body().public_key;
     let block = Block::new(BLOCK, Digest::ZERO, NOW_MS, vec![tampered]);
-    let codes = |here: Option<&SignedHere>| {
+    let codes = |here: Option<SignedHere>| {
+        let memory = here.map(ValidationMemory::from);
         let checks = check_transactions(
             &n.config,
             &n.state,
             &StaticModuleCheck::default(),
-            here,
+            memory.as_ref(),
             &block,
         )
         .unwrap();
@@ -601,10 +602,10 @@ fn endorsements_signed_here_are_not_verified_again() {
     let elsewhere = SignedHere::default();
     elsewhere.remember(peer1, sha3_256(b"another response"), Signature(bogus));
     elsewhere.remember(n.peers[0].body().public_key, response, Signature(bogus));
-    assert_eq!(codes(Some(&elsewhere)), [Code::BadEndorsement]);
+    assert_eq!(codes(Some(elsewhere)), [Code::BadEndorsement]);
     let here = SignedHere::default();
     here.remember(peer1, response, Signature(bogus));
-    assert_eq!(codes(Some(&here)), [Code::Valid]);
+    assert_eq!(codes(Some(here)), [Code::Valid]);
 }
 
 #[test]
@@ -657,6 +658,46 @@ fn bad_creator() {
             (Code::Valid, ""),
         ],
     );
+}
+
+/// Certificates verified in one block are remembered for the next ones,
+/// and still give each block the verdict a fresh check would: a remembered
+/// certificate expires at its time, and counts only under the root key
+/// that signed it.
+#[test]
+fn remembered_certificates_keep_their_verdicts() {
+    let n = net();
+    let memory = ValidationMemory::default();
+    let until = NOW_MS / 1000 + 5;
+    let mut brief = n.invoke(rw(CC, &[], &[], vec![]));
+    brief.creator = n.orgs[0].enroll("brief", Role::Client, 0, until).unwrap();
+    let codes = |config: &ChannelConfig, time_ms: u64| {
+        let block = Block::new(BLOCK, Digest::ZERO, time_ms, vec![brief.build()]);
+        let checks = check_transactions(
+            config,
+            &n.state,
+            &StaticModuleCheck::default(),
+            Some(&memory),
+            &block,
+        )
+        .unwrap();
+        let out = check_mvcc(&n.state, BLOCK, checks).unwrap();
+        (out.codes[0], out.details[0].clone().unwrap_or_default())
+    };
+    assert_eq!(codes(&n.config, NOW_MS).0, Code::Valid);
+    // The creator and both endorsing peers.
+    assert_eq!(memory.certificates_remembered(), 3);
+    assert_eq!(codes(&n.config, NOW_MS).0, Code::Valid);
+    let (code, detail) = codes(&n.config, (until + 1) * 1000);
+    assert_eq!(code, Code::BadCreator);
+    assert!(detail.contains("expired"), "{detail}");
+    // Org1's root key replaced: its old certificates are not its own any more.
+    let mut rekeyed = n.config.clone();
+    rekeyed.orgs[0].root_key = SigningKey::generate().public_key();
+    let (code, detail) = codes(&rekeyed, NOW_MS);
+    assert_eq!(code, Code::BadCreator);
+    assert!(detail.contains("not signed by Org1's root key"), "{detail}");
+    assert_eq!(codes(&n.config, NOW_MS).0, Code::Valid);
 }
 
 #[test]

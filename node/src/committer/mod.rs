@@ -36,7 +36,9 @@ use weft_types::{Block, BlockHeader, ChannelConfig, Digest};
 use crate::channel::ConfigHandle;
 use crate::ledger::Ledger;
 use crate::runtime::Runtime;
-use crate::validator::{SignedHere, TxCheck, check_mvcc, check_transactions_with_digests};
+use crate::validator::{
+    SignedHere, TxCheck, ValidationMemory, check_mvcc, check_transactions_with_digests,
+};
 
 pub use error::CommitError;
 pub use events::{BlockEvent, TxEvent};
@@ -58,9 +60,9 @@ pub struct Committer {
     /// configuration: what stage 1 reads.
     last_policy_change: Mutex<Option<u64>>,
     events: broadcast::Sender<Arc<BlockEvent>>,
-    /// The endorsements this peer signed (its endorser records them), which
-    /// validation does not verify again.
-    signed_here: Arc<SignedHere>,
+    /// The endorsements this peer signed (its endorser records them) and
+    /// the certificates validation verified, which it does not verify again.
+    memory: ValidationMemory,
 }
 
 impl std::fmt::Debug for Committer {
@@ -144,7 +146,7 @@ impl Committer {
             last_policy_change: Mutex::new(None),
             last: Mutex::new(last),
             events: broadcast::channel(EVENT_BUFFER).0,
-            signed_here: Arc::new(SignedHere::default()),
+            memory: ValidationMemory::default(),
         }
     }
 
@@ -231,7 +233,7 @@ impl Committer {
             &config,
             &self.ledger.latest_state(),
             &*self.runtime,
-            Some(&self.signed_here),
+            Some(&self.memory),
             &block,
             &payload_digests,
         )?;
@@ -282,7 +284,7 @@ impl Committer {
                 &config,
                 &snapshot,
                 &*self.runtime,
-                Some(&self.signed_here),
+                Some(&self.memory),
                 &block,
                 &payload_digests,
             )?;
@@ -365,7 +367,7 @@ impl Committer {
     /// ([`Endorser::remembering`](crate::endorser::Endorser::remembering)),
     /// so that validation does not verify them again.
     pub fn signed_here(&self) -> &Arc<SignedHere> {
-        &self.signed_here
+        self.memory.signed_here()
     }
 
     /// The commit hash after the last committed block.

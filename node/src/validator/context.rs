@@ -12,8 +12,8 @@ use weft_types::{
 };
 
 use super::committed::CommittedState;
+use super::memory::ValidationMemory;
 use super::modules::ModuleCheck;
-use super::signed_here::SignedHere;
 
 /// A committed chaincode definition with its endorsement policy resolved.
 pub(crate) struct Definition {
@@ -34,8 +34,9 @@ pub(crate) struct BlockContext<'a, S: ?Sized> {
     pub(crate) orgs: Vec<&'a str>,
     /// Checks the modules of lifecycle transactions.
     pub(crate) modules: &'a dyn ModuleCheck,
-    /// The endorsements this peer signed, not verified again.
-    pub(crate) signed_here: Option<&'a SignedHere>,
+    /// What this peer established before: its own endorsements and the
+    /// certificates it verified are not verified again.
+    pub(crate) memory: Option<&'a ValidationMemory>,
     default_endorsement: Result<Arc<ResolvedPolicy>, String>,
     certs: RwLock<HashMap<Digest, Result<CertificateBody, String>>>,
     definitions: Mutex<HashMap<String, Option<Arc<Definition>>>>,
@@ -46,7 +47,7 @@ impl<'a, S: CommittedState + ?Sized> BlockContext<'a, S> {
         config: &'a ChannelConfig,
         state: &'a S,
         modules: &'a dyn ModuleCheck,
-        signed_here: Option<&'a SignedHere>,
+        memory: Option<&'a ValidationMemory>,
         number: u64,
         now: u64,
     ) -> Self {
@@ -59,7 +60,7 @@ impl<'a, S: CommittedState + ?Sized> BlockContext<'a, S> {
             now,
             orgs,
             modules,
-            signed_here,
+            memory,
             default_endorsement,
             certs: RwLock::new(HashMap::new()),
             definitions: Mutex::new(HashMap::new()),
@@ -78,10 +79,11 @@ impl<'a, S: CommittedState + ?Sized> BlockContext<'a, S> {
         {
             return known.clone();
         }
-        let result = self
-            .config
-            .verify_certificate(cert, self.now)
-            .map_err(|e| e.to_string());
+        let result = match self.memory {
+            Some(memory) => memory.verify_certificate(self.config, cert, &digest, self.now),
+            None => self.config.verify_certificate(cert, self.now),
+        }
+        .map_err(|e| e.to_string());
         self.certs
             .write()
             .unwrap_or_else(PoisonError::into_inner)

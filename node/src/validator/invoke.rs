@@ -66,10 +66,10 @@ pub(crate) fn check<S: CommittedState + ?Sized>(
         }
         signers.insert(&body.org, body.role);
         // An endorsement this peer signed itself passes every check.
-        if ctx
-            .signed_here
-            .is_some_and(|here| here.signed(&body.public_key, &response_digest, &e.signature))
-        {
+        if ctx.memory.is_some_and(|m| {
+            m.signed_here()
+                .signed(&body.public_key, &response_digest, &e.signature)
+        }) {
             continue;
         }
         checks.push(SignatureCheck::new(

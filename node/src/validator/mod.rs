@@ -34,6 +34,7 @@ mod context;
 mod endorsement_policy;
 mod invoke;
 mod lifecycle;
+mod memory;
 mod modules;
 mod mvcc;
 mod outcome;
@@ -43,6 +44,7 @@ use weft_types::batch_verify as signatures;
 mod stage1;
 
 pub use committed::{CommittedState, MemoryState};
+pub use memory::{CERTIFICATE_MEMO_GENERATION, ValidationMemory};
 pub use modules::{ModuleCheck, StaticModuleCheck};
 pub use mvcc::check_mvcc;
 pub use outcome::{BlockValidation, KeyPolicyUpdate, StateWrite, TxAction, TxCheck, TxWrites};

@@ -11,10 +11,10 @@ use weft_types::{
 use super::committed::CommittedState;
 use super::context::BlockContext;
 use super::invoke::Pending;
+use super::memory::ValidationMemory;
 use super::modules::ModuleCheck;
 use super::outcome::TxCheck;
 use super::signatures::{self, SignatureCheck};
-use super::signed_here::SignedHere;
 use super::{invoke, lifecycle};
 
 /// Who made a signature that is checked in a transaction's batch.
@@ -30,13 +30,14 @@ pub(crate) enum Signer {
 
 /// Runs stage 1 over every envelope of `block`, in parallel. Certificates are
 /// checked at the block's time, never the local clock. Endorsements found in
-/// `signed_here` (made by this peer) are not verified again. Errors only
+/// `memory` (made by this peer), and certificates it verified before, are
+/// not verified again. Errors only
 /// when `state` cannot be read.
 pub fn check_transactions<S: CommittedState + ?Sized>(
     config: &weft_types::ChannelConfig,
     state: &S,
     modules: &dyn ModuleCheck,
-    signed_here: Option<&SignedHere>,
+    memory: Option<&ValidationMemory>,
     block: &Block,
 ) -> Result<Vec<TxCheck>, S::Error> {
     let digests: Vec<Digest> = block
@@ -44,7 +45,7 @@ pub fn check_transactions<S: CommittedState + ?Sized>(
         .par_iter()
         .map(Envelope::payload_digest)
         .collect();
-    check_transactions_with_digests(config, state, modules, signed_here, block, &digests)
+    check_transactions_with_digests(config, state, modules, memory, block, &digests)
 }
 
 /// [`check_transactions`] given each envelope's
@@ -57,7 +58,7 @@ pub fn check_transactions_with_digests<S: CommittedState + ?Sized>(
     config: &weft_types::ChannelConfig,
     state: &S,
     modules: &dyn ModuleCheck,
-    signed_here: Option<&SignedHere>,
+    memory: Option<&ValidationMemory>,
     block: &Block,
     payload_digests: &[Digest],
 ) -> Result<Vec<TxCheck>, S::Error> {
@@ -70,7 +71,7 @@ pub fn check_transactions_with_digests<S: CommittedState + ?Sized>(
         config,
         state,
         modules,
-        signed_here,
+        memory,
         block.number(),
         block.header.time_secs(),
     );
