@@ -30,6 +30,7 @@ pub mod channel;
 pub mod committer;
 pub mod endorser;
 pub mod gateway;
+mod generations;
 pub mod ledger;
 pub mod peer;
 pub mod runtime;

@@ -108,14 +108,18 @@ fn check_keys(ctx: &Context, lock: &Lock) -> Result<()> {
 /// Without this a customer could name any bank's account as the funder
 /// and have it paid out on another bank member's verdict.
 fn paid_by_its_oracle(lock: &Lock, role: Role, from: &str) -> Result<()> {
-    let oracle = lock.keys.iter().find(|k| k.role == role);
-    match oracle {
-        Some(key) if key.public_key == from => Ok(()),
-        _ => Err(Error::new(format!(
-            "the {role} account {from} pays only on its own verdict: the lock's {role} \
-             oracle key must be {from}"
-        ))),
+    let named = lock
+        .keys
+        .iter()
+        .find(|k| k.role == role)
+        .map_or("none", |k| k.public_key.as_str());
+    if named == from {
+        return Ok(());
     }
+    Err(Error::new(format!(
+        "the money comes from {role} account {from}, which pays only on its own verdict: \
+         the lock's {role} oracle key must be {from}, it names {named}"
+    )))
 }
 
 fn single_op(lock: &Lock) -> Result<&Operation> {

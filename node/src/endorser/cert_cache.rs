@@ -3,11 +3,12 @@
 //! hash and one validity-window comparison instead of an ed25519 verify and
 //! a JSON parse.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 use weft_types::{Certificate, CertificateBody, CertificateError, ChannelConfig, Digest};
+
+use crate::generations::Generations;
 
 /// Certificates the endorser keeps verified, at most. Each entry is a
 /// digest and a parsed body (a few hundred bytes), so the cache stays well
@@ -30,30 +31,26 @@ pub const CERT_CACHE_ENTRIES: usize = 4096;
 /// certificates in use stay cached, and flooding the cache with new
 /// certificates only costs their owners a re-verification.
 pub(crate) struct CertCache {
-    inner: RwLock<Generations>,
-    half_capacity: usize,
+    inner: Mutex<Inner>,
 }
 
-struct Generations {
+struct Inner {
     /// The configuration the entries were verified against: the entries
     /// are valid for this very `Arc` only, so replacing the configuration
     /// (which always makes a new `Arc`) drops them. Holding it keeps its
     /// address from being reused.
     config: Option<Arc<ChannelConfig>>,
-    current: HashMap<Digest, Arc<CertificateBody>>,
-    previous: HashMap<Digest, Arc<CertificateBody>>,
+    bodies: Generations<Digest, Arc<CertificateBody>>,
 }
 
 impl CertCache {
     /// An empty cache holding at most `capacity` certificates (at least 2).
     pub(crate) fn new(capacity: usize) -> Self {
         CertCache {
-            inner: RwLock::new(Generations {
+            inner: Mutex::new(Inner {
                 config: None,
-                current: HashMap::new(),
-                previous: HashMap::new(),
+                bodies: Generations::new(capacity / 2),
             }),
-            half_capacity: (capacity / 2).max(1),
         }
     }
 
@@ -79,42 +76,31 @@ impl CertCache {
     }
 
     fn lookup(&self, config: &Arc<ChannelConfig>, digest: &Digest) -> Option<Arc<CertificateBody>> {
-        let inner = self.inner.read();
+        let mut inner = self.inner.lock();
         if !inner.is_for(config) {
             return None;
         }
-        if let Some(body) = inner.current.get(digest) {
-            return Some(Arc::clone(body));
-        }
-        let body = Arc::clone(inner.previous.get(digest)?);
-        drop(inner);
-        // A hit in the old generation: keep it for the next one.
-        self.insert(config, *digest, Arc::clone(&body));
-        Some(body)
+        // A hit in the old generation is kept for the next one.
+        inner.bodies.get_renewed(digest).cloned()
     }
 
     fn insert(&self, config: &Arc<ChannelConfig>, digest: Digest, body: Arc<CertificateBody>) {
-        let mut inner = self.inner.write();
+        let mut inner = self.inner.lock();
         if !inner.is_for(config) {
             // Another configuration: nothing cached is known to hold under it.
             inner.config = Some(Arc::clone(config));
-            inner.current.clear();
-            inner.previous.clear();
+            inner.bodies.clear();
         }
-        if inner.current.len() >= self.half_capacity {
-            inner.previous = std::mem::take(&mut inner.current);
-        }
-        inner.current.insert(digest, body);
+        inner.bodies.insert(digest, body);
     }
 
     /// How many certificates are cached.
     pub(crate) fn len(&self) -> usize {
-        let inner = self.inner.read();
-        inner.current.len() + inner.previous.len()
+        self.inner.lock().bodies.len()
     }
 }
 
-impl Generations {
+impl Inner {
     fn is_for(&self, config: &Arc<ChannelConfig>) -> bool {
         self.config.as_ref().is_some_and(|c| Arc::ptr_eq(c, config))
     }

@@ -9,7 +9,6 @@
 //! certificates that passed are remembered, so certificates that fail cost
 //! their full check every time and cannot push out good ones.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -18,6 +17,7 @@ use weft_types::{
 };
 
 use super::signed_here::SignedHere;
+use crate::generations::Generations;
 
 /// How many certificates one generation remembers; two are kept. An entry
 /// is a digest, a root key and a parsed body (a few hundred bytes).
@@ -64,6 +64,7 @@ impl ValidationMemory {
     /// `cert` checked against `config` at `now` (unix seconds), as
     /// [`TrustStore::verify_certificate`] would, without verifying the org's
     /// signature again when it was verified under the same root key.
+    /// `digest` must be `cert`'s [`Certificate::digest`] (the caller has it).
     pub(crate) fn verify_certificate(
         &self,
         config: &ChannelConfig,
@@ -71,29 +72,25 @@ impl ValidationMemory {
         digest: &Digest,
         now: u64,
     ) -> Result<CertificateBody, CertificateError> {
+        debug_assert_eq!(cert.digest(), *digest, "the digest of another certificate");
         self.certificates.verify(config, cert, digest, now)
     }
 }
+
+/// A remembered certificate: the root key that signed it and its body.
+type Known = Arc<(PublicKey, CertificateBody)>;
 
 /// Certificates that passed, by [`Certificate::digest`], with the root key
 /// that signed them; two generations of `generation` entries.
 #[derive(Debug)]
 struct CertificateMemo {
-    generation: usize,
-    generations: Mutex<Generations>,
-}
-
-#[derive(Debug, Default)]
-struct Generations {
-    newer: HashMap<Digest, Arc<(PublicKey, CertificateBody)>>,
-    older: HashMap<Digest, Arc<(PublicKey, CertificateBody)>>,
+    generations: Mutex<Generations<Digest, Known>>,
 }
 
 impl CertificateMemo {
     fn new(generation: usize) -> Self {
         CertificateMemo {
-            generation: generation.max(1),
-            generations: Mutex::new(Generations::default()),
+            generations: Mutex::new(Generations::new(generation)),
         }
     }
 
@@ -113,42 +110,19 @@ impl CertificateMemo {
         }
         let body = config.verify_certificate(cert, now)?;
         if let Some(root) = config.org_root(&body.org) {
-            self.remember(*digest, Arc::new((*root, body.clone())));
+            let known = Arc::new((*root, body.clone()));
+            self.generations.lock().insert(*digest, known);
         }
         Ok(body)
     }
 
-    fn lookup(&self, digest: &Digest) -> Option<Arc<(PublicKey, CertificateBody)>> {
-        let mut g = self.generations.lock();
-        if let Some(known) = g.newer.get(digest) {
-            return Some(Arc::clone(known));
-        }
-        // In use again: carry it into the newer generation.
-        let known = g.older.remove(digest)?;
-        self.insert(&mut g, *digest, Arc::clone(&known));
-        Some(known)
-    }
-
-    fn remember(&self, digest: Digest, known: Arc<(PublicKey, CertificateBody)>) {
-        let mut g = self.generations.lock();
-        self.insert(&mut g, digest, known);
-    }
-
-    fn insert(
-        &self,
-        g: &mut Generations,
-        digest: Digest,
-        known: Arc<(PublicKey, CertificateBody)>,
-    ) {
-        if g.newer.len() >= self.generation {
-            g.older = std::mem::take(&mut g.newer);
-        }
-        g.newer.insert(digest, known);
+    /// A remembered certificate; one in use again is kept for longer.
+    fn lookup(&self, digest: &Digest) -> Option<Known> {
+        self.generations.lock().get_renewed(digest).cloned()
     }
 
     fn len(&self) -> usize {
-        let g = self.generations.lock();
-        g.newer.len() + g.older.len()
+        self.generations.lock().len()
     }
 }
 

@@ -6,7 +6,9 @@
 //! - Stage 1, [`check_transactions`], checks each transaction on its own, in
 //!   parallel: envelope, channel, creator, tx id, signatures (ed25519 batch
 //!   verification per run of 32 transactions, by ZIP 215; the peer's own
-//!   endorsements left out), the endorsed response and rw-set,
+//!   endorsements left out, and the org signature of certificates it
+//!   verified in earlier blocks not checked again: [`ValidationMemory`]),
+//!   the endorsed response and rw-set,
 //!   endorsements, chaincode definition and endorsement policies; lifecycle
 //!   and configuration approvals. Its result per transaction is a [`TxCheck`].
 //! - Stage 2, [`check_mvcc`], goes through the block in order: duplicate tx

@@ -8,10 +8,10 @@
 //! honest signature passes every check. A transaction's verdict is therefore
 //! the same on every peer, whichever signatures each of them left out.
 
-use std::collections::HashMap;
-
 use parking_lot::Mutex;
 use weft_types::{Digest, PublicKey, Signature};
+
+use crate::generations::Generations;
 
 /// How many signatures one generation holds; two are kept, so between
 /// this many and twice as many of the latest signatures are remembered.
@@ -23,14 +23,7 @@ pub const SIGNED_HERE_GENERATION: usize = 32_768;
 /// simply verified, as anyone else's.
 #[derive(Debug)]
 pub struct SignedHere {
-    generation: usize,
-    generations: Mutex<Generations>,
-}
-
-#[derive(Debug, Default)]
-struct Generations {
-    newer: HashMap<Signature, (PublicKey, Digest)>,
-    older: HashMap<Signature, (PublicKey, Digest)>,
+    generations: Mutex<Generations<Signature, (PublicKey, Digest)>>,
 }
 
 impl Default for SignedHere {
@@ -43,34 +36,27 @@ impl SignedHere {
     /// Remembers up to `2 * generation` signatures.
     pub fn new(generation: usize) -> Self {
         SignedHere {
-            generation: generation.max(1),
-            generations: Mutex::new(Generations::default()),
+            generations: Mutex::new(Generations::new(generation)),
         }
     }
 
     /// Records that this peer signed `digest` with `key`, making `signature`.
     /// Only a signature the peer made itself may be recorded.
     pub fn remember(&self, key: PublicKey, digest: Digest, signature: Signature) {
-        let mut g = self.generations.lock();
-        if g.newer.len() >= self.generation {
-            g.older = std::mem::take(&mut g.newer);
-        }
-        g.newer.insert(signature, (key, digest));
+        self.generations.lock().insert(signature, (key, digest));
     }
 
     /// Whether this peer made `signature` over `digest` with `key`.
     pub fn signed(&self, key: &PublicKey, digest: &Digest, signature: &Signature) -> bool {
-        let g = self.generations.lock();
-        g.newer
+        self.generations
+            .lock()
             .get(signature)
-            .or_else(|| g.older.get(signature))
             .is_some_and(|(k, d)| k == key && d == digest)
     }
 
     /// How many signatures are remembered.
     pub fn len(&self) -> usize {
-        let g = self.generations.lock();
-        g.newer.len() + g.older.len()
+        self.generations.lock().len()
     }
 
     /// Whether none is.

@@ -348,9 +348,11 @@ pub(crate) fn payers_grant_their_payments(run: &mut Runner<'_>) {
         *from = TELLER.id();
     }
     let bank_only = format!(
-        "the bank account {} pays only on its own verdict: the lock's bank oracle key must be {}",
+        "the money comes from bank account {}, which pays only on its own verdict: the lock's \
+         bank oracle key must be {}, it names {}",
         TELLER.id(),
-        TELLER.id()
+        TELLER.id(),
+        BANK.id()
     );
     refused_lock(net, &ALICE, &teller_pays, &bank_only);
     // Named as the bank oracle, the teller lends from its own account.
@@ -385,16 +387,22 @@ pub(crate) fn payers_grant_their_payments(run: &mut Runner<'_>) {
         &ALICE,
         &refund(CLERK, FD),
         &format!(
-            "the fd account {} pays only on its own verdict: the lock's fd oracle key must be {}",
+            "the money comes from fd account {}, which pays only on its own verdict: the lock's \
+             fd oracle key must be {}, it names {}",
             CLERK.id(),
-            CLERK.id()
+            CLERK.id(),
+            FD.id()
         ),
     );
     refused_lock(
         net,
         &ALICE,
         &refund(FD, CLERK),
-        &format!("the lock's fd oracle key must be {}", FD.id()),
+        &format!(
+            "the lock's fd oracle key must be {}, it names {}",
+            FD.id(),
+            CLERK.id()
+        ),
     );
     let by_clerk = refund(CLERK, CLERK);
     let r = lock(net, &ALICE, &by_clerk);

@@ -18,7 +18,8 @@
 //! submit's outcome is unknown (a timeout) may still commit later and would
 //! then block the customer's next application: it stays *unsettled*, looked
 //! up again before each of the customer's next events and cancelled if it
-//! turns up, for `UNSETTLED_FOR`. Closed loop only, as in the paper.
+//! turns up, for a minute or four call timeouts, whichever is longer.
+//! Closed loop only, as in the paper.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -34,7 +35,7 @@ use weft_client::ClientError;
 use super::driver::{Driver, outcome};
 use super::report::Outcome;
 use crate::loc::flows::{self, Application, Funding, Oracles};
-use crate::loc::parties::{LocNetwork, Party, ensure_account, evaluate_json, issue};
+use crate::loc::parties::{Landed, LocNetwork, Party, ensure_account, evaluate_json, issue};
 
 /// The workload's name.
 pub(crate) const NAME: &str = "loc-mix";
@@ -49,7 +50,8 @@ const SETUP_CONCURRENCY: usize = 32;
 const IDLE_PAUSE: Duration = Duration::from_millis(100);
 
 /// How long a lock whose submit's outcome is unknown is looked for again
-/// before it is taken never to commit.
+/// before it is taken never to commit: at least this, and at least four
+/// call timeouts.
 const UNSETTLED_FOR: Duration = Duration::from_secs(60);
 
 /// Money each teller issues to itself, and to its FD partner.
@@ -90,6 +92,38 @@ pub(crate) struct LocMix {
     /// Per customer: locks not on the ledger when their event failed,
     /// whose submit's outcome was unknown, and since when.
     unsettled: Mutex<HashMap<usize, Vec<(String, Instant)>>>,
+    /// How long an unsettled lock is looked for.
+    unsettled_for: Duration,
+}
+
+/// Where a lock stands once [`close_if_open`] is done with it.
+enum Closed {
+    /// It was unlocked: its operations ran.
+    Unlocked,
+    /// It is cancelled (now, or before).
+    Cancelled,
+    /// It is not on the ledger (of the customer's gateway).
+    Missing,
+    /// It could not be read or cancelled.
+    Unknown,
+}
+
+/// Reads `customer`'s lock `lock_id` and cancels it if it is still locked.
+async fn close_if_open(customer: &Party, lock_id: &str) -> Closed {
+    let record: Result<LockRecord, ClientError> =
+        evaluate_json(&customer.contract, "get_lock", &[lock_id]).await;
+    match record {
+        Ok(record) => match record.status {
+            LockStatus::Unlocked => Closed::Unlocked,
+            LockStatus::Cancelled => Closed::Cancelled,
+            LockStatus::Locked => match flows::cancel(customer, lock_id, &|_| {}).await {
+                Ok(_) => Closed::Cancelled,
+                Err(_) => Closed::Unknown,
+            },
+        },
+        Err(e) if e.to_string().contains("does not exist") => Closed::Missing,
+        Err(_) => Closed::Unknown,
+    }
 }
 
 impl LocMix {
@@ -119,18 +153,25 @@ impl LocMix {
                 terms.month_ms
             );
         }
-        net.ensure_oracle(&cad).await?;
+        let cad_registered = net.ensure_oracle(&cad).await?;
         let clients = customers.div_ceil(CUSTOMERS_PER_CLIENT).max(1);
         eprintln!(
             "setup: {clients} funding lanes (a bank teller and an FD payer each, both \
              oracles) and {customers} customers"
         );
-        let lanes: Vec<anyhow::Result<(Oracles, Funding)>> = futures::stream::iter(0..clients)
+        let lanes: Vec<anyhow::Result<Lender>> = futures::stream::iter(0..clients)
             .map(|i| fund_lane(&net, &cad, run_id, i))
             .buffer_unordered(SETUP_CONCURRENCY)
             .collect()
             .await;
-        let funding = lanes.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+        let lanes = lanes.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+        // Locks name the lanes' oracles: the endorsing peers must know them.
+        let registrations: Vec<_> = cad_registered
+            .into_iter()
+            .chain(lanes.iter().flat_map(|l| l.registrations.iter().copied()))
+            .collect();
+        net.wait_on_every_peer(&registrations).await?;
+        let funding = lanes.into_iter().map(|l| (l.oracles, l.funding)).collect();
         let enrolled: Vec<anyhow::Result<Party>> = futures::stream::iter(0..customers)
             .map(|i| enrol_customer(&net, run_id, i))
             .buffered(SETUP_CONCURRENCY)
@@ -161,6 +202,7 @@ impl LocMix {
             nonce: AtomicU64::new(0),
             run_id: run_id.to_string(),
             unsettled: Mutex::default(),
+            unsettled_for: UNSETTLED_FOR.max(timeout * 4),
         })
     }
 
@@ -212,7 +254,8 @@ impl LocMix {
     /// Looks up customer `c`'s unsettled locks: one that committed after
     /// all is cancelled (nobody unlocks it: its event ended when the lock's
     /// submit failed), so it does not block the customer's next event; one
-    /// still missing is kept until [`UNSETTLED_FOR`] has passed.
+    /// still missing is kept until `unsettled_for` has passed, one that
+    /// cannot be read is kept.
     async fn settle(&self, c: usize) {
         let Some(locks) = self.unsettled.lock().ok().and_then(|mut u| u.remove(&c)) else {
             return;
@@ -220,14 +263,10 @@ impl LocMix {
         let customer = &self.customers[c];
         let mut kept = Vec::new();
         for (lock_id, since) in locks {
-            let record: Result<LockRecord, ClientError> =
-                evaluate_json(&customer.contract, "get_lock", &[&lock_id]).await;
-            let settled = match record {
-                Ok(record) if record.status == LockStatus::Locked => {
-                    flows::cancel(customer, &lock_id, &|_| {}).await.is_ok()
-                }
-                Ok(_) => true,
-                Err(_) => since.elapsed() >= UNSETTLED_FOR,
+            let settled = match close_if_open(customer, &lock_id).await {
+                Closed::Unlocked | Closed::Cancelled => true,
+                Closed::Missing => since.elapsed() >= self.unsettled_for,
+                Closed::Unknown => false,
             };
             if !settled {
                 kept.push((lock_id, since));
@@ -247,26 +286,17 @@ impl LocMix {
     /// aside). A lock not found although the outcome of its submit is
     /// `unknown` is kept unsettled.
     async fn recover(&self, c: usize, lock_id: &str, unknown: bool) -> Option<bool> {
-        let customer = &self.customers[c];
-        let record: Result<LockRecord, ClientError> =
-            evaluate_json(&customer.contract, "get_lock", &[lock_id]).await;
-        match record {
-            Ok(record) => match record.status {
-                LockStatus::Unlocked => Some(true),
-                LockStatus::Cancelled => Some(false),
-                LockStatus::Locked => flows::cancel(customer, lock_id, &|_| {})
-                    .await
-                    .ok()
-                    .map(|_| false),
-            },
-            Err(e) if e.to_string().contains("does not exist") => {
+        match close_if_open(&self.customers[c], lock_id).await {
+            Closed::Unlocked => Some(true),
+            Closed::Cancelled => Some(false),
+            Closed::Missing => {
                 if unknown && let Ok(mut unsettled) = self.unsettled.lock() {
                     let locks = unsettled.entry(c).or_default();
                     locks.push((lock_id.to_string(), Instant::now()));
                 }
                 Some(false)
             }
-            Err(_) => None,
+            Closed::Unknown => None,
         }
     }
 
@@ -346,9 +376,11 @@ impl Driver for LocMix {
 }
 
 /// Whether a failed call may have taken effect all the same: its answer
-/// was lost (a timeout, a broken connection, a gateway failing inside).
+/// was lost (a timeout, a broken connection, a gateway failing inside). An
+/// overloaded gateway (429) refused the call before doing it.
 fn outcome_unknown(e: &ClientError) -> bool {
-    e.is_transient() || matches!(e, ClientError::Protocol { .. })
+    (e.is_transient() && !matches!(e, ClientError::Overloaded { .. }))
+        || matches!(e, ClientError::Protocol { .. })
 }
 
 /// Whether an event's operations ran, and how it ended: an unlock refused
@@ -367,15 +399,24 @@ fn ended(result: Result<flows::Ended, ClientError>) -> (bool, Outcome) {
     }
 }
 
+/// A funding lane as set up.
+struct Lender {
+    /// The lane's teller and payer, and the shared CAD oracle.
+    oracles: Oracles,
+    /// The teller's asset.
+    funding: Funding,
+    /// Where the registrations of the teller and the payer landed.
+    registrations: Vec<Landed>,
+}
+
 /// A teller of the bank and an FD payer, each with an account and
-/// registered as its role's oracle; the teller issues funds to both. The
-/// lane's oracles (with the shared `cad`) and its asset.
+/// registered as its role's oracle; the teller issues funds to both.
 async fn fund_lane(
     net: &LocNetwork,
     cad: &Party,
     run_id: &str,
     i: usize,
-) -> anyhow::Result<(Oracles, Funding)> {
+) -> anyhow::Result<Lender> {
     let teller = net
         .enroll_connected(Role::Bank, &format!("teller-{run_id}-{i}"))
         .await?;
@@ -404,18 +445,22 @@ async fn fund_lane(
     )
     .await
     .context("funding an FD account")?;
+    // Both were enrolled just now: their keys are not registered yet.
+    let mut registrations = Vec::new();
     for party in [&teller, &payer] {
-        net.ensure_oracle(party).await?;
+        registrations.push(net.register_oracle(party).await?);
     }
-    let funding = Funding {
-        issuer: teller.account(),
-    };
-    let oracles = Oracles {
-        bank: teller,
-        cad: cad.clone(),
-        fd: payer,
-    };
-    Ok((oracles, funding))
+    Ok(Lender {
+        funding: Funding {
+            issuer: teller.account(),
+        },
+        oracles: Oracles {
+            bank: teller,
+            cad: cad.clone(),
+            fd: payer,
+        },
+        registrations,
+    })
 }
 
 /// A customer with an account.

@@ -127,8 +127,9 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
         terms.income_max,
         terms.asset_max
     ));
+    let mut registrations = Vec::new();
     for party in [&bank, &cad, &fd] {
-        net.ensure_oracle(party).await?;
+        registrations.extend(net.ensure_oracle(party).await?);
         say(format!(
             "{} is an oracle of {} (key {})",
             party.label(),
@@ -136,6 +137,8 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
             short(&party.account())
         ));
     }
+    // The bank's and the regulator's peers endorse the locks naming them.
+    net.wait_on_every_peer(&registrations).await?;
     ensure_account(&bank, "BANK-VAULT-0001").await?;
     ensure_account(&fd, "FD-TREASURY-0001").await?;
     issue(

@@ -14,6 +14,25 @@ use super::{CHAINCODE, ROLES};
 use crate::deploy::{self, DeployRequest};
 use crate::up;
 
+/// A transaction committed on some peer: its block and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Landed {
+    /// The block it is in.
+    pub block: u64,
+    /// The transaction.
+    pub tx_id: TxId,
+}
+
+impl Landed {
+    /// Where `committed` landed.
+    pub fn of(committed: &weft_client::Committed) -> Landed {
+        Landed {
+            block: committed.block,
+            tx_id: committed.tx_id,
+        }
+    }
+}
+
 /// One member playing a role: its identity and its connection to its own
 /// org's gateway.
 #[derive(Clone)]
@@ -225,19 +244,51 @@ impl LocNetwork {
     }
 
     /// Registers `party`'s key as an oracle key of its role unless it is
-    /// one: its org's admin registers it.
-    pub async fn ensure_oracle(&self, party: &Party) -> anyhow::Result<()> {
+    /// one (see [`LocNetwork::register_oracle`]).
+    pub async fn ensure_oracle(&self, party: &Party) -> anyhow::Result<Option<Landed>> {
         let role_name = party.role.as_str();
         let keys: Vec<String> = evaluate_json(&party.contract, "oracle_keys", &[role_name]).await?;
         if keys.contains(&party.account()) {
-            return Ok(());
+            return Ok(None);
         }
+        self.register_oracle(party).await.map(Some)
+    }
+
+    /// Has `party`'s org admin register its key as an oracle key of its
+    /// role (again, if it is one: that changes nothing). The registration
+    /// is committed on the admin's peer; a lock naming the key is endorsed
+    /// by other peers, which must have it too
+    /// ([`LocNetwork::wait_on_every_peer`]).
+    pub async fn register_oracle(&self, party: &Party) -> anyhow::Result<Landed> {
+        let role_name = party.role.as_str();
         let admin = self.admin(party.role).await?;
-        admin
+        let registered = admin
             .contract
             .submit("register_oracle", &[role_name, &party.account()])
             .await
             .with_context(|| format!("registering {} as a {role_name} oracle", party.label()))?;
+        Ok(Landed::of(&registered))
+    }
+
+    /// Waits until the peer of every role's gateway (customers use the
+    /// bank's) has committed all of `landed`: the block of the latest, since
+    /// a peer commits blocks in order.
+    pub async fn wait_on_every_peer(&self, landed: &[Landed]) -> anyhow::Result<()> {
+        let Some(latest) = landed.iter().max_by_key(|l| l.block) else {
+            return Ok(());
+        };
+        for role in [Role::Bank, Role::Cad, Role::Fd, Role::Regulator] {
+            self.admin(role)
+                .await?
+                .wait_for(latest.tx_id, super::flows::PEER_WAIT)
+                .await
+                .with_context(|| {
+                    format!(
+                        "waiting for the {role} peer to reach block {}",
+                        latest.block
+                    )
+                })?;
+        }
         Ok(())
     }
 
@@ -297,17 +348,7 @@ impl LocNetwork {
             .await?;
         // Every role's next call goes to its own peer: each must know LoC
         // is configured first.
-        for role in Role::ALL {
-            if role != Role::Bank {
-                self.admin(role)
-                    .await?
-                    .wait_for(configured.tx_id, super::flows::PEER_WAIT)
-                    .await
-                    .with_context(|| {
-                        format!("waiting for the {role} peer to see LoC configured")
-                    })?;
-            }
-        }
+        self.wait_on_every_peer(&[Landed::of(&configured)]).await?;
         Ok(deployment)
     }
 }
