@@ -85,9 +85,12 @@ impl Executor {
         let permit = admission.0;
         let (tx, rx) = oneshot::channel();
         let job = move || {
-            let _permit = permit;
+            let outcome = catch_unwind(AssertUnwindSafe(f));
+            // The turn goes back before the answer does, so a caller that
+            // has its answer finds the turn free again.
+            drop(permit);
             // On a panic `tx` is dropped unanswered: reported below.
-            if let Ok(value) = catch_unwind(AssertUnwindSafe(f)) {
+            if let Ok(value) = outcome {
                 // The receiver may have gone (the client hung up): nothing to do.
                 let _ = tx.send(value);
             }
