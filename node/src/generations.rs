@@ -60,12 +60,6 @@ impl<K: Hash + Eq, V> Generations<K, V> {
         self.newer.get(key)
     }
 
-    /// Forgets everything.
-    pub(crate) fn clear(&mut self) {
-        self.newer.clear();
-        self.older.clear();
-    }
-
     /// How many entries are kept.
     pub(crate) fn len(&self) -> usize {
         self.newer.len() + self.older.len()
@@ -93,8 +87,6 @@ mod tests {
         g.insert(5, 51);
         assert_eq!(g.get(&4), Some(&40));
         assert_eq!(g.get(&5), Some(&51));
-        g.clear();
-        assert_eq!(g.len(), 0);
     }
 
     #[test]

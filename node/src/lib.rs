@@ -26,6 +26,7 @@
 //!
 //! The protocol types and the policy language are re-exported here.
 
+mod cert_cache;
 pub mod channel;
 pub mod committer;
 pub mod endorser;

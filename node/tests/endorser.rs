@@ -543,7 +543,7 @@ fn a_cached_certificate_is_still_checked_against_the_clock() {
 }
 
 #[test]
-fn a_configuration_change_drops_cached_certificates() {
+fn a_configuration_change_applies_to_cached_certificates() {
     let f = Fixture::new();
     let org2 = f.net.clients[1].clone();
     let proposal = signed_by(&org2, |_| {});
@@ -754,6 +754,7 @@ fn simulations_never_see_a_half_committed_block() {
 fn an_endorser_records_its_endorsements_as_validation_looks_them_up() {
     let f = Fixture::new();
     let here = Arc::new(SignedHere::default());
+    let memory = ValidationMemory::new(Arc::clone(&here));
     let peer0 = &f.net.peers[0];
     let remembering = Endorser::new(
         Arc::clone(&f.ledgers[0]),
@@ -761,13 +762,16 @@ fn an_endorser_records_its_endorsements_as_validation_looks_them_up() {
         peer0.clone(),
         f.config.clone(),
     )
-    .remembering(Arc::clone(&here));
+    .remembering(&memory);
     let proposal = f.proposal(CC, "create", &["asset9", "alice", "7"]);
     let responses = vec![
         remembering.endorse(&proposal, &none()).unwrap(),
         f.endorsers[1].endorse(&proposal, &none()).unwrap(),
     ];
     assert_eq!(here.len(), 1, "the one endorsement signed here");
+    // The creator's certificate, verified at endorsement, is in the cache
+    // validation reads.
+    assert_eq!(memory.certificates_remembered(), 1);
     let envelope = f.net.submit(&f.client().clone(), proposal, responses);
     let TxBody::Invoke(tx) = envelope.decode().unwrap().body else {
         unreachable!()
@@ -779,7 +783,6 @@ fn an_endorser_records_its_endorsements_as_validation_looks_them_up() {
         assert_eq!(here.signed(&key, &digest, &e.signature), mine);
     }
     let block = f.net.next_block(&f.last.lock().unwrap(), vec![envelope]);
-    let memory = ValidationMemory::new(Arc::clone(&here));
     let codes = |memory: Option<&ValidationMemory>| {
         let state = f.ledgers[0].snapshot();
         let checks = check_transactions(

@@ -36,9 +36,7 @@ use weft_types::{Block, BlockHeader, ChannelConfig, Digest};
 use crate::channel::ConfigHandle;
 use crate::ledger::Ledger;
 use crate::runtime::Runtime;
-use crate::validator::{
-    SignedHere, TxCheck, ValidationMemory, check_mvcc, check_transactions_with_digests,
-};
+use crate::validator::{TxCheck, ValidationMemory, check_mvcc, check_transactions_with_digests};
 
 pub use error::CommitError;
 pub use events::{BlockEvent, TxEvent};
@@ -363,11 +361,12 @@ impl Committer {
         &self.config
     }
 
-    /// Where this peer's endorser records the endorsements it signs
-    /// ([`Endorser::remembering`](crate::endorser::Endorser::remembering)),
-    /// so that validation does not verify them again.
-    pub fn signed_here(&self) -> &Arc<SignedHere> {
-        self.memory.signed_here()
+    /// What this peer's validation takes as established — the endorsements
+    /// the peer signed and the certificates it verified — which its
+    /// endorser shares
+    /// ([`Endorser::remembering`](crate::endorser::Endorser::remembering)).
+    pub fn memory(&self) -> &ValidationMemory {
+        &self.memory
     }
 
     /// The commit hash after the last committed block.

@@ -19,8 +19,8 @@ use weft_types::{
     transient_digest,
 };
 
-use super::cert_cache::CertCache;
 use super::error::EndorseError;
+use crate::cert_cache::CertCache;
 
 /// A proposal whose creator, signature, tx id and transient map have been
 /// checked: what [`super::Endorser::authenticate`] returns, and what the
@@ -186,7 +186,7 @@ fn authenticate_unsigned(
         });
     }
     let creator = certs
-        .verify(&config, &signed.signer, now)
+        .verify(&*config, &signed.signer, now)
         .map_err(EndorseError::Creator)?;
     if !matches!(creator.role, Role::Client | Role::Admin) {
         return Err(EndorseError::CreatorRole {

@@ -15,13 +15,13 @@ use weft_types::{
 use crate::channel::ConfigHandle;
 use crate::ledger::{Ledger, Snapshot};
 use crate::runtime::Runtime;
-use crate::validator::SignedHere;
+use crate::validator::{SignedHere, ValidationMemory};
 
 use super::authenticate::{Authenticated, Prepared, Verified, authenticate, prepare};
-use super::cert_cache::{CERT_CACHE_ENTRIES, CertCache};
 use super::error::EndorseError;
 use super::invoke::MAX_INVOKE_DEPTH;
 use super::simulate::{Ran, run};
+use crate::cert_cache::{CERT_CACHE_ENTRIES, CertCache};
 
 /// Native stack the host side of one call level may use on top of the
 /// Wasm stack limit (wasmtime's entry, host functions, the simulator).
@@ -55,7 +55,7 @@ pub struct Endorser {
     runtime: Arc<Runtime>,
     identity: Identity,
     config: ConfigHandle,
-    certs: CertCache,
+    certs: Arc<CertCache>,
     clock: Clock,
     /// Where the endorsements signed are recorded for this peer's validator.
     signed_here: Option<Arc<SignedHere>>,
@@ -107,17 +107,21 @@ impl Endorser {
             runtime,
             identity,
             config,
-            certs: CertCache::new(CERT_CACHE_ENTRIES),
+            certs: Arc::new(CertCache::new(CERT_CACHE_ENTRIES)),
             clock: Arc::new(system_clock),
             signed_here: None,
         }
     }
 
-    /// Records every endorsement signed in `signed_here`, the committer's
-    /// ([`Committer::signed_here`](crate::committer::Committer::signed_here)),
-    /// so this peer's validator does not verify its own signatures again.
-    pub fn remembering(mut self, signed_here: Arc<SignedHere>) -> Self {
-        self.signed_here = Some(signed_here);
+    /// Shares `memory`, the committer's
+    /// ([`Committer::memory`](crate::committer::Committer::memory)): every
+    /// endorsement signed is recorded there, so this peer's validator does
+    /// not verify its own signatures again, and verified certificates go
+    /// into one cache for both (a creator's certificate checked at
+    /// endorsement is not verified again at commit).
+    pub fn remembering(mut self, memory: &ValidationMemory) -> Self {
+        self.signed_here = Some(Arc::clone(memory.signed_here()));
+        self.certs = Arc::clone(memory.certificates());
         self
     }
 
@@ -131,7 +135,7 @@ impl Endorser {
     /// Keeps at most `entries` verified creator certificates (default
     /// [`CERT_CACHE_ENTRIES`]).
     pub fn with_cert_cache_entries(mut self, entries: usize) -> Self {
-        self.certs = CertCache::new(entries);
+        self.certs = Arc::new(CertCache::new(entries));
         self
     }
 
@@ -141,15 +145,15 @@ impl Endorser {
     }
 
     /// Verifies `cert` against `config` at `now` (unix seconds) through this
-    /// endorser's certificate cache: a certificate seen before under this
-    /// configuration costs a hash, not an ed25519 verify.
+    /// endorser's certificate cache: a certificate seen before under the
+    /// same org root key costs a hash, not an ed25519 verify.
     pub fn verify_certificate(
         &self,
         config: &Arc<weft_types::ChannelConfig>,
         cert: &weft_types::Certificate,
         now: u64,
     ) -> Result<Arc<weft_types::CertificateBody>, weft_types::CertificateError> {
-        self.certs.verify(config, cert, now)
+        self.certs.verify(&**config, cert, now)
     }
 
     /// How many verified creator certificates are cached now.

@@ -27,9 +27,11 @@
 //! [`MAX_INVOKE_DEPTH`] deep, no re-entry, one fuel budget per proposal).
 //!
 //! Checks run cheapest first. Creator certificates verified once are kept
-//! (at most [`CERT_CACHE_ENTRIES`], dropped when the channel configuration
-//! changes, the validity window re-checked on every use), so a returning
-//! client costs one ed25519 verification. Unlike the validator, which checks
+//! (at most [`CERT_CACHE_ENTRIES`], shared with the peer's validator when
+//! [`Endorser::remembering`] its memory; a cached certificate counts only
+//! while the channel names the root key that signed it, its validity
+//! window re-checked on every use), so a returning client costs one
+//! ed25519 verification. Unlike the validator, which checks
 //! certificates at the block's time, the endorser uses its clock: an
 //! endorsement is a statement about now.
 //!
@@ -38,7 +40,6 @@
 //! snapshot, released before the response is signed.
 
 mod authenticate;
-mod cert_cache;
 #[allow(clippy::module_inception)]
 mod endorser;
 mod error;
@@ -47,8 +48,8 @@ mod modules;
 mod sig_batch;
 mod simulate;
 
+pub use crate::cert_cache::CERT_CACHE_ENTRIES;
 pub use authenticate::{Authenticated, Prepared, Verified};
-pub use cert_cache::CERT_CACHE_ENTRIES;
 pub use endorser::{Endorsed, Endorser};
 pub use error::EndorseError;
 pub use invoke::MAX_INVOKE_DEPTH;

@@ -295,8 +295,8 @@ mod tests {
     use weft_types::{Domain, Identity, SignedProposal};
 
     use super::super::authenticate::prepare;
-    use super::super::cert_cache::CertCache;
     use super::*;
+    use crate::cert_cache::CertCache;
 
     const PATIENCE: Duration = Duration::from_secs(10);
 

@@ -55,7 +55,7 @@ pub fn run(options: PeerOptions) -> Result<(), Box<dyn std::error::Error>> {
             peer.identity.clone(),
             peer.committer.config().clone(),
         )
-        .remembering(peer.committer.signed_here().clone()),
+        .remembering(peer.committer.memory()),
     );
     let (gateway_listen, p2p_listen) = (
         peer.config.gateway_listen.clone(),

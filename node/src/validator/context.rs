@@ -80,7 +80,10 @@ impl<'a, S: CommittedState + ?Sized> BlockContext<'a, S> {
             return known.clone();
         }
         let result = match self.memory {
-            Some(memory) => memory.verify_certificate(self.config, cert, &digest, self.now),
+            Some(memory) => memory
+                .certificates()
+                .verify_digested(self.config, cert, &digest, self.now)
+                .map(|body| (*body).clone()),
             None => self.config.verify_certificate(cert, self.now),
         }
         .map_err(|e| e.to_string());

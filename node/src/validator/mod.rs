@@ -46,7 +46,7 @@ use weft_types::batch_verify as signatures;
 mod stage1;
 
 pub use committed::{CommittedState, MemoryState};
-pub use memory::{CERTIFICATE_MEMO_GENERATION, ValidationMemory};
+pub use memory::ValidationMemory;
 pub use modules::{ModuleCheck, StaticModuleCheck};
 pub use mvcc::check_mvcc;
 pub use outcome::{BlockValidation, KeyPolicyUpdate, StateWrite, TxAction, TxCheck, TxWrites};
