@@ -38,6 +38,18 @@ pub struct Committed {
     pub result: Vec<u8>,
 }
 
+impl Committed {
+    /// Where it was committed, without its result.
+    pub fn status(&self) -> CommitStatus {
+        CommitStatus {
+            tx_id: self.tx_id,
+            block: self.block,
+            index: self.index,
+            code: self.code,
+        }
+    }
+}
+
 /// The answer to [`crate::Gateway::submit_signed`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Submitted {

@@ -161,15 +161,18 @@ impl Endpoint {
         (left > 0).then(|| Duration::from_millis(left))
     }
 
-    /// The error of a call of new work while the gateway holds it off.
-    fn held(&self, left: Duration) -> ClientError {
-        ClientError::Overloaded {
-            message: format!(
-                "{} answered 429 and asked for no new work for a while ({} ms left); not sent",
-                self.base,
-                left.as_millis()
-            ),
-            retry_after: Some(left),
+    /// The error a call of new work gets while the gateway holds it off.
+    fn check_hold(&self) -> Result<()> {
+        match self.hold() {
+            Some(left) => Err(ClientError::Overloaded {
+                message: format!(
+                    "{} answered 429 and asked for no new work for a while ({} ms left); not sent",
+                    self.base,
+                    left.as_millis()
+                ),
+                retry_after: Some(left),
+            }),
+            None => Ok(()),
         }
     }
 }
@@ -244,24 +247,25 @@ impl Transport {
         &self.signer
     }
 
+    /// The gateway calls go to first.
+    fn current(&self) -> &Endpoint {
+        &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()]
+    }
+
     /// The base URL calls go to first.
     pub(crate) fn current_url(&self) -> &str {
-        &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()].base
+        &self.current().base
     }
 
     /// How much longer the gateway calls go to first holds new work off
     /// (after a 429 that said for how long).
     pub(crate) fn hold(&self) -> Option<Duration> {
-        self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()].hold()
+        self.current().hold()
     }
 
     /// [`Transport::hold`] as the error a call of new work gets.
     pub(crate) fn check_hold(&self) -> Result<()> {
-        let endpoint = &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()];
-        match endpoint.hold() {
-            Some(left) => Err(endpoint.held(left)),
-            None => Ok(()),
-        }
+        self.current().check_hold()
     }
 
     /// Logs in to the first gateway that can be reached.
@@ -318,10 +322,8 @@ impl Transport {
         call: &Call,
     ) -> std::result::Result<reqwest::Response, Failure> {
         let endpoint = &self.endpoints[idx];
-        if call.new_work
-            && let Some(left) = endpoint.hold()
-        {
-            return Err(Failure::Error(endpoint.held(left)));
+        if call.new_work {
+            endpoint.check_hold().map_err(Failure::Error)?;
         }
         let token = self.token(idx, None).await?;
         let resp = self.request(idx, call, &token).await?;

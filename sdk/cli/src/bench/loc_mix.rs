@@ -35,7 +35,7 @@ use weft_client::ClientError;
 use super::driver::{Driver, outcome};
 use super::report::Outcome;
 use crate::loc::flows::{self, Application, Funding, Oracles};
-use crate::loc::parties::{Landed, LocNetwork, Party, ensure_account, evaluate_json, issue};
+use crate::loc::parties::{LocNetwork, Party, ensure_account, evaluate_json, issue};
 
 /// The workload's name.
 pub(crate) const NAME: &str = "loc-mix";
@@ -168,7 +168,7 @@ impl LocMix {
         // Locks name the lanes' oracles: the endorsing peers must know them.
         let registrations: Vec<_> = cad_registered
             .into_iter()
-            .chain(lanes.iter().flat_map(|l| l.registrations.iter().copied()))
+            .chain(lanes.iter().flat_map(|l| l.registrations.iter().cloned()))
             .collect();
         net.wait_on_every_peer(&registrations).await?;
         let funding = lanes.into_iter().map(|l| (l.oracles, l.funding)).collect();
@@ -405,8 +405,8 @@ struct Lender {
     oracles: Oracles,
     /// The teller's asset.
     funding: Funding,
-    /// Where the registrations of the teller and the payer landed.
-    registrations: Vec<Landed>,
+    /// Where the registrations of the teller and the payer committed.
+    registrations: Vec<weft_client::CommitStatus>,
 }
 
 /// A teller of the bank and an FD payer, each with an account and

@@ -7,31 +7,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use loc::{Deployment, Issuance, Role, RoleOrgs, Terms};
-use weft_client::{ClientError, Contract, Gateway, GatewayConfig, Profile, Signer, Stage, Wallet};
+use weft_client::{
+    ClientError, CommitStatus, Contract, Gateway, GatewayConfig, Profile, Signer, Stage, Wallet,
+};
 use weft_types::{Domain, Identity, OrgAuthority, Policy, SigningKey, TxId, sha3_256};
 
 use super::{CHAINCODE, ROLES};
 use crate::deploy::{self, DeployRequest};
 use crate::up;
-
-/// A transaction committed on some peer: its block and id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Landed {
-    /// The block it is in.
-    pub block: u64,
-    /// The transaction.
-    pub tx_id: TxId,
-}
-
-impl Landed {
-    /// Where `committed` landed.
-    pub fn of(committed: &weft_client::Committed) -> Landed {
-        Landed {
-            block: committed.block,
-            tx_id: committed.tx_id,
-        }
-    }
-}
 
 /// One member playing a role: its identity and its connection to its own
 /// org's gateway.
@@ -245,7 +228,7 @@ impl LocNetwork {
 
     /// Registers `party`'s key as an oracle key of its role unless it is
     /// one (see [`LocNetwork::register_oracle`]).
-    pub async fn ensure_oracle(&self, party: &Party) -> anyhow::Result<Option<Landed>> {
+    pub async fn ensure_oracle(&self, party: &Party) -> anyhow::Result<Option<CommitStatus>> {
         let role_name = party.role.as_str();
         let keys: Vec<String> = evaluate_json(&party.contract, "oracle_keys", &[role_name]).await?;
         if keys.contains(&party.account()) {
@@ -259,7 +242,7 @@ impl LocNetwork {
     /// is committed on the admin's peer; a lock naming the key is endorsed
     /// by other peers, which must have it too
     /// ([`LocNetwork::wait_on_every_peer`]).
-    pub async fn register_oracle(&self, party: &Party) -> anyhow::Result<Landed> {
+    pub async fn register_oracle(&self, party: &Party) -> anyhow::Result<CommitStatus> {
         let role_name = party.role.as_str();
         let admin = self.admin(party.role).await?;
         let registered = admin
@@ -267,14 +250,14 @@ impl LocNetwork {
             .submit("register_oracle", &[role_name, &party.account()])
             .await
             .with_context(|| format!("registering {} as a {role_name} oracle", party.label()))?;
-        Ok(Landed::of(&registered))
+        Ok(registered.status())
     }
 
     /// Waits until the peer of every role's gateway (customers use the
-    /// bank's) has committed all of `landed`: the block of the latest, since
-    /// a peer commits blocks in order.
-    pub async fn wait_on_every_peer(&self, landed: &[Landed]) -> anyhow::Result<()> {
-        let Some(latest) = landed.iter().max_by_key(|l| l.block) else {
+    /// bank's) has committed all of `committed`: the block of the latest,
+    /// since a peer commits blocks in order.
+    pub async fn wait_on_every_peer(&self, committed: &[CommitStatus]) -> anyhow::Result<()> {
+        let Some(latest) = committed.iter().max_by_key(|l| l.block) else {
             return Ok(());
         };
         for role in [Role::Bank, Role::Cad, Role::Fd, Role::Regulator] {
@@ -348,7 +331,7 @@ impl LocNetwork {
             .await?;
         // Every role's next call goes to its own peer: each must know LoC
         // is configured first.
-        self.wait_on_every_peer(&[Landed::of(&configured)]).await?;
+        self.wait_on_every_peer(&[configured.status()]).await?;
         Ok(deployment)
     }
 }
