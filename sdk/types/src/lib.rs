@@ -51,11 +51,6 @@ mod validation;
 pub use block::{
     Block, BlockError, BlockHeader, BlockMetadata, BlockSignature, data_hash, data_hash_of,
 };
-/// The header with which a gateway's 429 (overloaded) answer says for how
-/// many milliseconds a client should send it no new work (endorse,
-/// evaluate). `Retry-After` says the same in whole seconds, rounded up.
-pub const RETRY_AFTER_MS_HEADER: &str = "x-weft-retry-after-ms";
-
 pub use bytes::{Bytes, from_base64, to_base64};
 pub use certificate::{
     Certificate, CertificateBody, CertificateError, Identity, OrgAuthority, Role, TrustStore,
@@ -82,6 +77,11 @@ pub use tx::{
 };
 pub use validation::ValidationCode;
 pub use weft_policy::Policy;
+
+/// The header with which a gateway's 429 (overloaded) answer says for how
+/// many milliseconds a client should send it no new work (endorse,
+/// evaluate). `Retry-After` says the same in whole seconds, rounded up.
+pub const RETRY_AFTER_MS_HEADER: &str = "x-weft-retry-after-ms";
 
 /// JSON bytes of a protocol value. Protocol types only hold strings, numbers,
 /// byte strings and maps keyed by strings, which always serialize.
