@@ -15,7 +15,7 @@ use criterion::{BatchSize, Criterion, Throughput};
 use weft_abi::{self as abi, Outcome, TxInfo, TxKind};
 use weft_chaincode::Contract;
 use weft_chaincode::sim::{self, TxSimulator};
-use weft_node::committer::{Committer, block_updates};
+use weft_node::committer::{CommitSite, Committer, block_updates};
 use weft_node::ledger::Ledger;
 use weft_node::runtime::{Runtime, RuntimeConfig};
 use weft_node::validator::{StaticModuleCheck, check_mvcc, check_transactions, validate_block};
@@ -75,7 +75,8 @@ fn chain() -> Chain {
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = Arc::new(Ledger::open(dir.path()).expect("ledger"));
     let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).expect("runtime"));
-    let reference = Committer::open(ledger.clone(), runtime, &net.genesis()).expect("genesis");
+    let reference =
+        Committer::open(ledger.clone(), runtime, &net.genesis(), "Org1").expect("genesis");
     let mut blocks =
         vec![net.next_block(&net.genesis().header, vec![net.lifecycle(&def, &module)])];
     reference.commit(blocks[0].clone()).expect("deploy");
@@ -107,7 +108,8 @@ fn fresh(chain: &Chain) -> (tempfile::TempDir, Committer) {
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = Arc::new(Ledger::open(dir.path()).expect("ledger"));
     let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).expect("runtime"));
-    let committer = Committer::open(ledger, runtime, &chain.net.genesis()).expect("genesis");
+    let committer =
+        Committer::open(ledger, runtime, &chain.net.genesis(), "Org1").expect("genesis");
     for block in &chain.blocks[..2] {
         committer.commit(block.clone()).expect("setup block");
     }
@@ -195,7 +197,12 @@ fn split(c: &mut Criterion, chain: &Chain) {
                     let snapshot = committer.ledger().snapshot();
                     validate_block(&config, &snapshot, block).expect("validate")
                 };
-                let updates = block_updates(&validation).expect("updates");
+                let site = CommitSite {
+                    ledger: committer.ledger(),
+                    org: "Org1",
+                    block: block.number(),
+                };
+                let updates = block_updates(&validation, site).expect("updates");
                 let mut flagged = block.clone();
                 flagged.metadata.validation_flags = validation.codes;
                 (dir, committer, flagged, updates)

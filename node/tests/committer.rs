@@ -24,7 +24,7 @@ struct Peer {
 fn open(dir: TempDir, genesis: &Block) -> Result<Peer, CommitError> {
     let ledger = Arc::new(Ledger::open(dir.path()).unwrap());
     let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
-    let committer = Committer::open(ledger, runtime, genesis)?;
+    let committer = Committer::open(ledger, runtime, genesis, "Org1")?;
     Ok(Peer { dir, committer })
 }
 

@@ -146,7 +146,7 @@ fn a_peer_killed_at_random_moments_converges_to_the_same_ledger() {
     // every block is simulated against its state, then committed by it.
     let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
     let reference = Arc::new(Ledger::open(root.join("reference")).unwrap());
-    let committer = Committer::open(reference.clone(), runtime, &net.genesis()).unwrap();
+    let committer = Committer::open(reference.clone(), runtime, &net.genesis(), "Org1").unwrap();
     let echo = wat::parse_file("tests/fixtures/echo.wat").unwrap();
     let def = net.definition("kv", 1, &echo, None);
     let mut tip = net.genesis().header;

@@ -47,8 +47,9 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Arc::new(Ledger::open(dir.path()).unwrap());
         let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
-        let committer =
-            Arc::new(Committer::open(ledger.clone(), runtime.clone(), &net.genesis()).unwrap());
+        let committer = Arc::new(
+            Committer::open(ledger.clone(), runtime.clone(), &net.genesis(), "Org1").unwrap(),
+        );
         let identity = net.peers[0].clone();
         let endorser = Arc::new(Endorser::new(
             ledger,

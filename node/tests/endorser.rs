@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use weft_node::abi::InvokeResponse;
 use weft_node::channel::ConfigHandle;
-use weft_node::committer::block_updates;
+use weft_node::committer::{CommitSite, block_updates};
 use weft_node::endorser::{EndorseError, Endorser, MAX_INVOKE_DEPTH};
 use weft_node::ledger::{BlockUpdates, LIFECYCLE_NAMESPACE, Ledger, StateWrite, TxUpdates};
 use weft_node::runtime::{Runtime, RuntimeConfig, RuntimeError};
@@ -232,7 +232,12 @@ impl Fixture {
 fn commit_validated(net: &TestNetwork, ledger: &Ledger, mut block: Block) -> BlockValidation {
     let verdict = validate_block(&net.config, &ledger.snapshot(), &block).unwrap();
     block.metadata.validation_flags = verdict.codes.clone();
-    let updates = block_updates(&verdict).unwrap();
+    let site = CommitSite {
+        ledger,
+        org: "Org1",
+        block: block.number(),
+    };
+    let updates = block_updates(&verdict, site).unwrap();
     ledger.commit(&block, &updates).unwrap();
     verdict
 }
@@ -504,6 +509,9 @@ fn a_definition_without_its_module_is_an_internal_error() {
                 key: "orphan".into(),
                 value: Some(serde_json::to_vec(&def).unwrap()),
             }],
+            private_hashes: Vec::new(),
+            private_data: Vec::new(),
+            private_missing: Vec::new(),
             policy_writes: vec![],
         }],
         modules: vec![],

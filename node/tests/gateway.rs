@@ -122,9 +122,11 @@ impl Fixture {
             .map(|i| {
                 let dir = tempfile::tempdir().unwrap();
                 let ledger = Arc::new(Ledger::open(dir.path()).unwrap());
-                let committer =
-                    Arc::new(Committer::open(ledger.clone(), runtime.clone(), &genesis).unwrap());
                 let identity = net.peers[i].clone();
+                let committer = Arc::new(
+                    Committer::open(ledger.clone(), runtime.clone(), &genesis, identity.org())
+                        .unwrap(),
+                );
                 let endorser = Arc::new(Endorser::new(
                     ledger,
                     runtime.clone(),
@@ -892,7 +894,8 @@ async fn submit_reports_an_unreachable_ordering_service() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Arc::new(Ledger::open(dir.path()).unwrap());
     let runtime = runtime();
-    let committer = Arc::new(Committer::open(ledger.clone(), runtime.clone(), &genesis).unwrap());
+    let committer =
+        Arc::new(Committer::open(ledger.clone(), runtime.clone(), &genesis, "Org1").unwrap());
     let endorser = Arc::new(Endorser::new(
         ledger,
         runtime,

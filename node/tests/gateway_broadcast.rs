@@ -160,7 +160,7 @@ impl Fixture {
         let ledger = Arc::new(Ledger::open(dir.path()).unwrap());
         let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
         let committer =
-            Arc::new(Committer::open(ledger.clone(), runtime.clone(), &genesis).unwrap());
+            Arc::new(Committer::open(ledger.clone(), runtime.clone(), &genesis, "Org1").unwrap());
         let endorser = Arc::new(Endorser::new(
             ledger,
             runtime,

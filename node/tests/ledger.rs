@@ -392,7 +392,9 @@ fn reference_commit_hash(
     let changing: Vec<&TxUpdates> = updates
         .txs
         .iter()
-        .filter(|t| !t.writes.is_empty() || !t.policy_writes.is_empty())
+        .filter(|t| {
+            !t.writes.is_empty() || !t.policy_writes.is_empty() || !t.private_hashes.is_empty()
+        })
         .collect();
     h.update(&(changing.len() as u64).to_be_bytes());
     for tx in changing {
@@ -428,6 +430,16 @@ fn reference_commit_hash(
                 })
                 .collect(),
         );
+        h.update(&(tx.private_hashes.len() as u64).to_be_bytes());
+        for p in &tx.private_hashes {
+            h.update_prefixed(p.ns.as_bytes());
+            h.update_prefixed(p.collection.as_bytes());
+            h.update(&p.key_hash.0);
+            match &p.value_hash {
+                None => h.update(&[0]),
+                Some(v) => h.update(&[1]).update(&v.0),
+            };
+        }
     }
     h.finalize()
 }

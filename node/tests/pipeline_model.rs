@@ -149,7 +149,7 @@ fn run(seed: u64, blocks: usize, txs_per_block: u64) {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Arc::new(Ledger::open(dir.path()).unwrap());
     let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
-    let committer = Committer::open(ledger.clone(), runtime, &net.genesis()).unwrap();
+    let committer = Committer::open(ledger.clone(), runtime, &net.genesis(), "Org1").unwrap();
     let echo = wat::parse_file("tests/fixtures/echo.wat").unwrap();
     let def: ChaincodeDefinition = net.definition(NS, 1, &echo, None);
     let mut tip = net.genesis().header;

@@ -861,3 +861,129 @@ fn bad_signatures_among_many_are_found_in_their_batch() {
     let out = check(&n, envelopes, &expected);
     assert_eq!(out.valid_writes.len(), 98);
 }
+
+/// `open` with a collection `c` of Org1 only, member-only for writes.
+fn with_collection(mut n: Net) -> Net {
+    let mut def = definition(OPEN, 1, Some("OR('Org1.peer', 'Org2.peer')"));
+    def.collections = vec![weft_types::CollectionConfig {
+        name: "c".into(),
+        member_orgs_policy: Policy::parse("OR('Org1.member')").unwrap(),
+        required_peer_count: 0,
+        maximum_peer_count: 1,
+        block_to_live: 0,
+        member_only_read: true,
+        member_only_write: true,
+        endorsement_policy: None,
+    }];
+    n.state.definitions.insert(OPEN.into(), def);
+    n
+}
+
+/// A read/write set of `open` touching collection `c` only.
+fn private_rw(reads: &[(&str, Option<Version>)], writes: &[(&str, Option<&str>)]) -> RwSet {
+    let key_hash = |k: &str| sha3_256(k.as_bytes());
+    let mut reads: Vec<weft_types::HashedRead> = reads
+        .iter()
+        .map(|(k, v)| weft_types::HashedRead {
+            key_hash: key_hash(k),
+            version: *v,
+        })
+        .collect();
+    reads.sort_by_key(|r| r.key_hash);
+    let mut writes: Vec<weft_types::HashedWrite> = writes
+        .iter()
+        .map(|(k, v)| weft_types::HashedWrite {
+            key_hash: key_hash(k),
+            value_hash: v.map(|v| sha3_256(v.as_bytes())),
+        })
+        .collect();
+    writes.sort_by_key(|w| w.key_hash);
+    RwSet {
+        namespaces: vec![NsRwSet {
+            namespace: OPEN.into(),
+            collections: vec![weft_types::CollectionHashedRwSet {
+                collection: "c".into(),
+                reads,
+                writes,
+                private_rwset_hash: sha3_256(b"the private writes"),
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[test]
+fn private_reads_are_checked_on_their_key_hashes() {
+    let mut n = with_collection(net());
+    n.state
+        .private_versions
+        .insert((OPEN.into(), "c".into(), sha3_256(b"k")), v(1, 0));
+    let fresh = n.invoke(private_rw(&[("k", Some(v(1, 0)))], &[]));
+    let stale = n.invoke(private_rw(&[("k", Some(v(0, 3)))], &[]));
+    let absent = n.invoke(private_rw(&[("nope", Some(v(1, 0)))], &[]));
+    check(
+        &n,
+        vec![
+            fresh.on(OPEN).build(),
+            stale.on(OPEN).build(),
+            absent.on(OPEN).build(),
+        ],
+        &[
+            (Code::Valid, ""),
+            (
+                Code::MvccReadConflict,
+                "was read at version (0, 3) but is version (1, 0)",
+            ),
+            (Code::MvccReadConflict, "but is absent now"),
+        ],
+    );
+    // A private write earlier in the block makes a later read stale, and a
+    // valid write's hashes are what the block commits.
+    let writer = n.invoke(private_rw(&[], &[("k", Some("new"))]));
+    let reader = n.invoke(private_rw(&[("k", Some(v(1, 0)))], &[]));
+    let out = check(
+        &n,
+        vec![writer.on(OPEN).build(), reader.on(OPEN).build()],
+        &[
+            (Code::Valid, ""),
+            (
+                Code::MvccReadConflict,
+                "transaction 0 earlier in this block wrote it",
+            ),
+        ],
+    );
+    let written = &out.valid_writes[0];
+    assert_eq!(written.private_hashes.len(), 1);
+    assert_eq!(written.private_hashes[0].key_hash, sha3_256(b"k"));
+    assert_eq!(written.private_hashes[0].value_hash, Some(sha3_256(b"new")));
+    assert_eq!(written.private_sets.len(), 1);
+    assert_eq!(
+        written.private_sets[0].hash,
+        sha3_256(b"the private writes")
+    );
+    let mut state = n.state.clone();
+    state.apply(BLOCK, &out);
+    assert_eq!(
+        state.private_versions[&(OPEN.to_string(), "c".to_string(), sha3_256(b"k"))],
+        v(BLOCK, 0)
+    );
+}
+
+#[test]
+fn a_member_only_collection_is_written_for_members_clients_only() {
+    let n = with_collection(net());
+    let member = n.invoke(private_rw(&[], &[("k", Some("x"))]));
+    let mut outsider = n.invoke(private_rw(&[], &[("k", Some("x"))]));
+    outsider.creator = n.clients[1].clone();
+    check(
+        &n,
+        vec![member.on(OPEN).build(), outsider.on(OPEN).build()],
+        &[
+            (Code::Valid, ""),
+            (
+                Code::InvalidPrivateData,
+                "written only by its members' clients, and Org2 is not a member",
+            ),
+        ],
+    );
+}

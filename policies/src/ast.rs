@@ -85,6 +85,18 @@ impl Policy {
         out
     }
 
+    /// Whether the policy uses `MAJORITY`, `ANY` or `ALL` somewhere, and so
+    /// involves every organisation of the channel.
+    pub fn names_every_org(&self) -> bool {
+        match self {
+            Policy::Principal(_) => false,
+            Policy::And(of) | Policy::Or(of) | Policy::OutOf { of, .. } => {
+                of.iter().any(Policy::names_every_org)
+            }
+            Policy::Implicit { .. } => true,
+        }
+    }
+
     fn collect_orgs<'a>(&'a self, out: &mut BTreeSet<&'a str>) {
         match self {
             Policy::Principal(p) => {

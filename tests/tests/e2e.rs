@@ -10,6 +10,7 @@
 //! networks at once would overload a small machine). Each scenario uses its
 //! own asset ids.
 
+#[allow(dead_code)] // each test binary uses part of the shared support
 mod support;
 
 use std::time::{Duration, Instant};
@@ -17,12 +18,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{CHANNEL, Network, PATIENCE, RawGateway};
+use support::{CHANNEL, Network, PATIENCE, RawGateway, committed_on};
 use weft_client::{ClientError, Committed, Gateway, Submitted};
 use weft_types::{
     Bytes, ChaincodeDefinition, ChaincodeId, Digest, Domain, Endorsement, Envelope, Identity,
     LifecycleTransaction, Policy, Proposal, ProposalResponsePayload, SignedProposal, Transaction,
-    TxBody, TxHeader, TxId, ValidationCode, from_base64, sha3_256, to_base64,
+    TxBody, TxHeader, ValidationCode, from_base64, sha3_256, to_base64,
 };
 
 const CC: &str = "asset-transfer";
@@ -123,22 +124,6 @@ async fn deploy(net: &Network, def: &ChaincodeDefinition, module: &[u8]) {
             gateway.current_url()
         );
     }
-}
-
-/// Waits until the other org's peer committed `tx_id` as `code`, so that
-/// the next endorsement (which needs both peers) sees the same state.
-async fn committed_on(gateway: &Gateway, tx_id: TxId, code: ValidationCode) {
-    let status = gateway
-        .transaction_status(tx_id, PATIENCE)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("{} never committed {tx_id}", gateway.current_url()));
-    assert_eq!(
-        status.code,
-        code,
-        "{} committed {tx_id}",
-        gateway.current_url()
-    );
 }
 
 /// The asset JSON asset-transfer stores and returns.

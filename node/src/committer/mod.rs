@@ -40,7 +40,7 @@ use crate::validator::{TxCheck, ValidationMemory, check_mvcc, check_transactions
 
 pub use error::CommitError;
 pub use events::{BlockEvent, TxEvent};
-pub use updates::block_updates;
+pub use updates::{CommitSite, block_updates};
 
 /// Block events kept for subscribers that fall behind; one that lags further
 /// gets [`broadcast::error::RecvError::Lagged`] and re-reads blocks from the
@@ -50,6 +50,8 @@ const EVENT_BUFFER: usize = 256;
 /// Validates and commits blocks to one channel's ledger.
 pub struct Committer {
     ledger: Arc<Ledger>,
+    /// The peer's org (collection membership).
+    org: String,
     runtime: Arc<Runtime>,
     config: ConfigHandle,
     /// The last committed header; the lock also serialises commits.
@@ -75,15 +77,18 @@ impl Committer {
     /// A committer over `ledger` for the channel `genesis` starts. Commits
     /// the genesis block if the ledger is empty; otherwise checks the ledger
     /// holds this genesis and resumes where it stopped.
+    /// `org` is the peer's: members of a private data collection store its
+    /// values, other peers its hashes only.
     pub fn open(
         ledger: Arc<Ledger>,
         runtime: Arc<Runtime>,
         genesis: &Block,
+        org: &str,
     ) -> Result<Committer, CommitError> {
         let genesis_config = genesis_config(genesis)?;
         let height = ledger.height();
         if height == 0 {
-            let committer = Committer::new(ledger, runtime, genesis_config, None);
+            let committer = Committer::new(ledger, runtime, genesis_config, None, org);
             committer.commit(genesis.clone())?;
             committer.replay();
             return Ok(committer);
@@ -107,7 +112,7 @@ impl Committer {
             })?
             .header;
         tracing::info!(height, commit_hash = %ledger.commit_hash(), "resuming the ledger");
-        let committer = Committer::new(ledger, runtime, config, Some(last));
+        let committer = Committer::new(ledger, runtime, config, Some(last), org);
         committer.replay();
         Ok(committer)
     }
@@ -134,9 +139,11 @@ impl Committer {
         runtime: Arc<Runtime>,
         config: ChannelConfig,
         last: Option<BlockHeader>,
+        org: &str,
     ) -> Committer {
         Committer {
             ledger,
+            org: org.to_string(),
             runtime,
             config: ConfigHandle::new(config),
             // Every precheck from now on reads state at least as new as
@@ -289,7 +296,14 @@ impl Committer {
         }
         let validation = check_mvcc(&snapshot, number, checks)?;
         drop(snapshot);
-        let updates = updates::block_updates(&validation)?;
+        let updates = updates::block_updates(
+            &validation,
+            CommitSite {
+                ledger: &self.ledger,
+                org: &self.org,
+                block: number,
+            },
+        )?;
         block.metadata.validation_flags = validation.codes.clone();
         block.metadata.commit_hash = None;
         let commit_hash = self.ledger.commit(&block, &updates)?;

@@ -1,19 +1,43 @@
 //! From the validator's verdict to the ledger's [`BlockUpdates`].
 
-use weft_types::to_json_bytes;
+use std::collections::BTreeMap;
+
+use weft_types::{CollectionConfig, TxId, to_json_bytes};
 
 use super::error::CommitError;
 use crate::ledger::{
-    BlockUpdates, CONFIG_KEY, CONFIG_NAMESPACE, LIFECYCLE_NAMESPACE, PolicyWrite, StateWrite,
-    TxUpdates,
+    BlockUpdates, CONFIG_KEY, CONFIG_NAMESPACE, LIFECYCLE_NAMESPACE, Ledger, OwedPrivateData,
+    PolicyWrite, PrivateHashWrite, StateWrite, TxUpdates, private_data_digest,
 };
-use crate::validator::BlockValidation;
+use crate::validator::{BlockValidation, TxWrites};
+
+/// Who commits: the ledger (definitions as of the block before, the
+/// transient store) and the org of the peer, whose membership of each
+/// collection decides whether it stores private values.
+#[derive(Clone, Copy)]
+pub struct CommitSite<'a> {
+    /// The ledger the block is committed to.
+    pub ledger: &'a Ledger,
+    /// The peer's org.
+    pub org: &'a str,
+    /// The block's number.
+    pub block: u64,
+}
 
 /// The writes of the valid transactions, plus what lifecycle and
 /// configuration transactions commit: the definition (JSON) under
 /// `_lifecycle/<name>` with its module, and the configuration (JSON) under
 /// `_config/channel`. Key-level policies are stored as their canonical text.
-pub fn block_updates(validation: &BlockValidation) -> Result<BlockUpdates, CommitError> {
+///
+/// Private writes: every peer stores their hashes (with the block at which
+/// the collection's block-to-live purges them); a member of the collection
+/// also stores the values it received (transient store) when they match
+/// the transaction's hash, and otherwise records them as owed.
+pub fn block_updates(
+    validation: &BlockValidation,
+    site: CommitSite<'_>,
+) -> Result<BlockUpdates, CommitError> {
+    let mut collections = Collections::default();
     let mut out = BlockUpdates::default();
     for w in &validation.valid_writes {
         let tx_id = validation
@@ -51,21 +75,107 @@ pub fn block_updates(validation: &BlockValidation) -> Result<BlockUpdates, Commi
                 value: Some(to_json_bytes(config)),
             });
         }
-        out.txs.push(TxUpdates {
-            tx_id,
-            index: w.tx,
-            timestamp_ms: w.timestamp_ms,
-            writes,
-            policy_writes: w
-                .key_policies
-                .iter()
-                .map(|p| PolicyWrite {
-                    ns: p.namespace.clone(),
-                    key: p.key.clone(),
-                    policy: p.policy.as_ref().map(ToString::to_string),
-                })
-                .collect(),
-        });
+        let mut tx = TxUpdates::new(tx_id, w.tx, w.timestamp_ms);
+        tx.writes = writes;
+        tx.policy_writes = w
+            .key_policies
+            .iter()
+            .map(|p| PolicyWrite {
+                ns: p.namespace.clone(),
+                key: p.key.clone(),
+                policy: p.policy.as_ref().map(ToString::to_string),
+            })
+            .collect();
+        private_updates(&mut tx, w, site, &mut collections)?;
+        out.txs.push(tx);
     }
     Ok(out)
+}
+
+/// Collection configurations by `(chaincode, collection)`, read once per block.
+#[derive(Default)]
+struct Collections(BTreeMap<(String, String), Option<CollectionConfig>>);
+
+impl Collections {
+    fn get(
+        &mut self,
+        ledger: &Ledger,
+        ns: &str,
+        collection: &str,
+    ) -> Result<Option<&CollectionConfig>, CommitError> {
+        let key = (ns.to_string(), collection.to_string());
+        if !self.0.contains_key(&key) {
+            let config = ledger
+                .definition(ns)?
+                .and_then(|d| d.collections.into_iter().find(|c| c.name == collection));
+            self.0.insert(key.clone(), config);
+        }
+        Ok(self.0.get(&key).and_then(Option::as_ref))
+    }
+}
+
+/// The private part of one valid transaction's updates.
+fn private_updates(
+    tx: &mut TxUpdates,
+    w: &TxWrites,
+    site: CommitSite<'_>,
+    collections: &mut Collections,
+) -> Result<(), CommitError> {
+    if w.private_sets.is_empty() {
+        return Ok(());
+    }
+    for p in &w.private_hashes {
+        let config = collections.get(site.ledger, &p.namespace, &p.collection)?;
+        let expires_at = config
+            .filter(|c| c.block_to_live > 0)
+            .map(|c| site.block.saturating_add(c.block_to_live).saturating_add(1));
+        tx.private_hashes.push(PrivateHashWrite {
+            ns: p.namespace.clone(),
+            collection: p.collection.clone(),
+            key_hash: p.key_hash,
+            value_hash: p.value_hash,
+            expires_at,
+        });
+    }
+    let mut received = None;
+    for set in &w.private_sets {
+        let member = collections
+            .get(site.ledger, &set.namespace, &set.collection)?
+            .is_some_and(|c| c.has_member(site.org));
+        if !member {
+            continue;
+        }
+        let waiting = match &mut received {
+            Some(waiting) => waiting,
+            None => received.insert(transient(site.ledger, &tx.tx_id)?),
+        };
+        let held = waiting.iter().position(|d| {
+            d.namespace == set.namespace
+                && d.collection == set.collection
+                && private_data_digest(d) == set.hash
+        });
+        match held {
+            Some(i) => tx.private_data.push(waiting.swap_remove(i)),
+            None => {
+                tracing::info!(
+                    tx = %tx.tx_id,
+                    collection = %format!("{}/{}", set.namespace, set.collection),
+                    "private data not received before commit; the reconciler will fetch it"
+                );
+                tx.private_missing.push(OwedPrivateData {
+                    ns: set.namespace.clone(),
+                    collection: set.collection.clone(),
+                    hash: set.hash,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn transient(
+    ledger: &Ledger,
+    tx_id: &TxId,
+) -> Result<Vec<weft_types::CollectionData>, CommitError> {
+    Ok(ledger.transient(tx_id)?)
 }

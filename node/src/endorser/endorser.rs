@@ -13,7 +13,7 @@ use weft_types::{
 };
 
 use crate::channel::ConfigHandle;
-use crate::ledger::{Ledger, Snapshot};
+use crate::ledger::{Ledger, PrivateReader, Snapshot};
 use crate::runtime::Runtime;
 use crate::validator::{SignedHere, ValidationMemory};
 
@@ -256,7 +256,7 @@ impl Endorser {
         transient: &BTreeMap<String, Bytes>,
     ) -> Result<Endorsed, EndorseError> {
         let tx_id = auth.proposal.header.tx_id;
-        let ran = self.with_snapshot(|snapshot| {
+        let ran = self.with_snapshot(auth, |snapshot| {
             if let Some((block, index, code)) = snapshot.tx(&tx_id)? {
                 return Err(EndorseError::DuplicateTxId {
                     tx_id,
@@ -295,7 +295,7 @@ impl Endorser {
         auth: &Authenticated,
         transient: &BTreeMap<String, Bytes>,
     ) -> Result<Response, EndorseError> {
-        let ran = self.with_snapshot(|snapshot| {
+        let ran = self.with_snapshot(auth, |snapshot| {
             run(&self.runtime, snapshot, auth, TxKind::Query, transient)
         })?;
         Ok(Response {
@@ -305,12 +305,18 @@ impl Endorser {
         })
     }
 
-    /// Runs `f` with a fresh snapshot, released as soon as `f` returns.
+    /// Runs `f` with a fresh snapshot, released as soon as `f` returns. It
+    /// reads private data for this peer's org on behalf of `auth`'s creator.
     fn with_snapshot<T>(
         &self,
+        auth: &Authenticated,
         f: impl FnOnce(&Arc<Snapshot>) -> Result<T, EndorseError>,
     ) -> Result<T, EndorseError> {
-        let snapshot = Arc::new(self.ledger.snapshot());
+        let reader = PrivateReader {
+            peer_org: self.identity.org().to_string(),
+            creator_org: auth.creator.org.clone(),
+        };
+        let snapshot = Arc::new(self.ledger.snapshot().for_reader(reader));
         let out = f(&snapshot);
         // Every simulator and invoker that shared it is gone with the call;
         // a clone left behind would hold commits back.

@@ -265,17 +265,16 @@ async fn endorse_here(
     admission: Admission,
 ) -> Result<ProposalResponse, GatewayError> {
     let endorser = gw.endorser.clone();
+    let tx_id = verified.authenticated().proposal.header.tx_id;
     let endorsed = gw
         .executor
         .run(admission, move || endorser.endorse_verified(&verified))
         .await?
         .map_err(|e| GatewayError::from_endorse(&e, gw.identity.org()))?;
     if !endorsed.private_writes.is_empty() {
-        // Dissemination to collection members is not part of the gateway yet.
-        tracing::warn!(
-            collections = endorsed.private_writes.len(),
-            "private writes are not disseminated by this gateway; members must reconcile them"
-        );
+        // The member peers hold the private writes before anyone holds the
+        // endorsement that commits their hashes.
+        super::private::disseminate(gw, tx_id, &endorsed.private_writes).await?;
     }
     Ok(endorsed.response)
 }
@@ -600,8 +599,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Arc::new(Ledger::open(dir.path()).unwrap());
         let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
-        let committer =
-            Arc::new(Committer::open(ledger.clone(), runtime.clone(), &net.genesis()).unwrap());
+        let committer = Arc::new(
+            Committer::open(ledger.clone(), runtime.clone(), &net.genesis(), "Org1").unwrap(),
+        );
         let peer = net.peers[0].clone();
         let config = committer.config().clone();
         let endorser = Arc::new(Endorser::new(ledger, runtime, peer.clone(), config));

@@ -24,15 +24,19 @@
 //! ```
 //!
 //! Files: `auth.rs` (challenges, tokens, the token check), `endorse.rs`
-//! (evaluate, endorse across orgs, the peer-to-peer endorse), `plan.rs`
+//! (evaluate, endorse across orgs, the peer-to-peer endorse), `private.rs`
+//! (private data pushed to and pulled from member peers), `plan.rs`
 //! (which orgs a policy needs; pure), `submit.rs` (orderers, commit
 //! waits), `reads.rs` (ledger reads, health), `events.rs` and `replay.rs`
 //! (server-sent events), `metrics.rs`, `openapi.rs`, `error.rs` (the error
 //! shape, extractors), `exec.rs` (chaincode threads), `api.rs` (bodies).
 //!
-//! **Invariant: the gateway never changes the ledger.** It reads it, asks
-//! the endorser (which signs, never writes) and the orderers; only the
-//! committer writes blocks. **Invariant: no input makes a handler panic**;
+//! **Invariant: the gateway never changes committed state.** It reads the
+//! ledger, asks the endorser (which signs, never writes) and the orderers;
+//! only the committer writes blocks. The only ledger writes here are
+//! private data: the transient store (writes waiting for their
+//! transaction) and reconciled values, each checked against the hash a
+//! committed transaction named. **Invariant: no input makes a handler panic**;
 //! every failure is an [`ErrorBody`] with its status.
 //!
 //! Proposal signatures (of evaluate, endorse and the peer-to-peer endorse)
@@ -60,6 +64,7 @@ pub mod exec;
 mod metrics;
 mod openapi;
 mod plan;
+pub mod private;
 mod reads;
 mod replay;
 pub mod submit;
@@ -187,7 +192,7 @@ impl Gateway {
                 committer.height(),
             ));
         }
-        Ok(Arc::new(Gateway {
+        let gw = Arc::new(Gateway {
             broadcaster: broadcaster::Broadcaster::for_channel(
                 http.clone(),
                 committer.config().clone(),
@@ -206,7 +211,11 @@ impl Gateway {
             streams: Arc::new(Semaphore::new(events::MAX_EVENT_STREAMS)),
             metrics,
             clock: Arc::new(clock),
-        }))
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(private::reconcile(Arc::downgrade(&gw)));
+        }
+        Ok(gw)
     }
 
     /// This peer, `name@org`.
@@ -253,7 +262,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
 /// `p2p_listen`.
 pub fn p2p_router(gw: Arc<Gateway>) -> Router {
     finish(
-        Router::new().route("/v1/endorse", post(endorse::p2p_endorse)),
+        Router::new()
+            .route("/v1/endorse", post(endorse::p2p_endorse))
+            .route("/v1/private/push", post(private::push))
+            .route("/v1/private/pull", post(private::pull)),
         gw,
         "p2p ",
     )

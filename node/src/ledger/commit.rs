@@ -9,6 +9,7 @@ use super::Ledger;
 use super::commit_hash::commit_hash;
 use super::error::LedgerError;
 use super::keys;
+use super::private;
 use super::reads;
 use super::records::{self, Savepoint};
 use super::updates::{BlockUpdates, TxUpdates};
@@ -96,8 +97,14 @@ fn prepare(
     let hash = commit_hash(&current.commit_hash, number, flags, updates);
 
     let mut batch = sled::Batch::default();
+    // Purges first: a write of the same key later in the batch wins.
+    private::purge_expired(tree, &mut batch, number)?;
+    private::purge_transient(tree, &mut batch, number)?;
     for tx in &updates.txs {
         apply_tx(&mut batch, number, tx);
+        if !tx.private_data.is_empty() || !tx.private_missing.is_empty() {
+            private::drop_transient(tree, &mut batch, &tx.tx_id)?;
+        }
     }
     index_txs(tree, &mut batch, block, updates)?;
     for module in &updates.modules {
@@ -187,6 +194,7 @@ fn apply_tx(batch: &mut sled::Batch, number: u64, tx: &TxUpdates) {
             None => batch.remove(policy_key),
         }
     }
+    private::apply_tx(batch, version, tx);
 }
 
 /// A tx index entry for every transaction whose id is known: from the

@@ -9,7 +9,10 @@
 //! transactions that change something, then for each of them in block order:
 //! its index (u32 BE), its state writes (count u64 BE; each: ns and key
 //! prefixed, then `0` for a delete or `1` and the prefixed value), its
-//! key-policy writes (the same shape, the policy text as the value) `)`.
+//! key-policy writes (the same shape, the policy text as the value), its
+//! private hash writes (count u64 BE; each: ns and collection prefixed, the
+//! key hash (32), then `0` for a delete or `1` and the value hash (32)) `)`.
+//! Private values are not covered: only the collection's members hold them.
 //! "Prefixed" means [`Hasher::update_prefixed`] (u64 BE length, then the
 //! bytes). Transactions with no changes are skipped, so whether the
 //! committer lists them does not matter. Tx ids and timestamps are not
@@ -51,6 +54,20 @@ pub fn commit_hash(
                 p.policy.as_deref().map(str::as_bytes),
             );
         }
+        h.update(&(tx.private_hashes.len() as u64).to_be_bytes());
+        for p in &tx.private_hashes {
+            h.update_prefixed(p.ns.as_bytes())
+                .update_prefixed(p.collection.as_bytes())
+                .update(p.key_hash.as_bytes());
+            match &p.value_hash {
+                None => {
+                    h.update(&[0]);
+                }
+                Some(v) => {
+                    h.update(&[1]).update(v.as_bytes());
+                }
+            }
+        }
     }
     h.finalize()
 }
@@ -71,7 +88,7 @@ fn entry(h: &mut Hasher, ns: &str, key: &str, value: Option<&[u8]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::updates::{PolicyWrite, StateWrite, TxUpdates};
+    use crate::ledger::updates::{PolicyWrite, PrivateHashWrite, StateWrite, TxUpdates};
     use weft_types::TxId;
 
     fn tx(index: u32, writes: Vec<StateWrite>) -> TxUpdates {
@@ -80,6 +97,9 @@ mod tests {
             index,
             timestamp_ms: 0,
             writes,
+            private_hashes: Vec::new(),
+            private_data: Vec::new(),
+            private_missing: Vec::new(),
             policy_writes: Vec::new(),
         }
     }
@@ -149,5 +169,28 @@ mod tests {
             policy: Some("OR('a.member')".into()),
         });
         assert_ne!(h, commit_hash(&Digest::ZERO, 1, &flags, &policy));
+        let mut private = base.clone();
+        private.txs[0].private_hashes.push(PrivateHashWrite {
+            ns: "cc".into(),
+            collection: "c".into(),
+            key_hash: Digest([2; 32]),
+            value_hash: Some(Digest([3; 32])),
+            expires_at: None,
+        });
+        let with_private = commit_hash(&Digest::ZERO, 1, &flags, &private);
+        assert_ne!(h, with_private);
+        private.txs[0].private_hashes[0].value_hash = None;
+        assert_ne!(
+            with_private,
+            commit_hash(&Digest::ZERO, 1, &flags, &private)
+        );
+        // What only members hold does not count.
+        let mut member = base.clone();
+        member.txs[0].private_data.push(weft_types::CollectionData {
+            namespace: "cc".into(),
+            collection: "c".into(),
+            writes: Vec::new(),
+        });
+        assert_eq!(h, commit_hash(&Digest::ZERO, 1, &flags, &member));
     }
 }

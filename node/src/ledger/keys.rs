@@ -13,15 +13,20 @@
 //! | `S`    | ns_len u32, ns, key                              | block u64, tx u32, value |
 //! | `H`    | ns_len u32, ns, key_len u32, key, block u64, tx u32 | tx id (32), timestamp_ms u64, tag u8 (0 delete, 1 put), value |
 //! | `P`    | ns_len u32, ns, key                              | key-level policy text |
-//! | `V`    | ns_len u32, ns, coll_len u32, coll, key          | private value: block u64, tx u32, value (reserved) |
-//! | `X`    | ns_len u32, ns, coll_len u32, coll, key          | private hash: block u64, tx u32, hash (32) (reserved) |
+//! | `V`    | ns_len u32, ns, coll_len u32, coll, key hash (32) | private value (members only): block u64, tx u32, value |
+//! | `X`    | ns_len u32, ns, coll_len u32, coll, key hash (32) | private value hash (every peer): block u64, tx u32, hash (32) |
+//! | `D`    | block u64, tx u32, ns_len u32, ns, coll_len u32, coll | a committed transaction's private writes (members only): JSON `CollectionData` |
+//! | `O`    | block u64, tx u32, ns_len u32, ns, coll_len u32, coll | private writes a member lacks (owed): their `private_rwset_hash` (32) |
+//! | `E`    | expiry block u64, ns_len u32, ns, coll_len u32, coll, key hash (32) | a private key to purge at that block (block-to-live): the block that wrote it, u64 |
+//! | `R`    | tx id (32), ns_len u32, ns, coll_len u32, coll    | transient store (received, not yet committed): received at height u64, JSON `CollectionData` |
+//! | `Q`    | height u64, tx id (32), ns_len u32, ns, coll_len u32, coll | transient store by the height it arrived at (for its purge): empty |
 //! | `W`    | module hash (32 bytes)                           | Wasm module bytes |
 //! | `M`    | `savepoint`                                      | height u64, commit hash (32), last block hash (32) |
 //!
 //! The state key ends with the raw key, so all of a namespace's keys share
 //! one prefix and sort by key bytes — the order of Rust's `str`.
 
-use weft_types::TxId;
+use weft_types::{Digest, TxId};
 
 /// Blocks by number.
 pub(crate) const BLOCK: u8 = b'B';
@@ -35,10 +40,20 @@ pub(crate) const STATE: u8 = b'S';
 pub(crate) const HISTORY: u8 = b'H';
 /// Key-level endorsement policies.
 pub(crate) const KEY_POLICY: u8 = b'P';
-/// Private state (reserved: nothing writes it yet).
+/// Private state (members of the collection only).
 pub(crate) const PRIVATE: u8 = b'V';
-/// Private hashes (reserved: nothing writes them yet).
+/// Private value hashes by key hash (every peer).
 pub(crate) const PRIVATE_HASH: u8 = b'X';
+/// Committed private writes per transaction and collection (members only).
+pub(crate) const PRIVATE_DATA: u8 = b'D';
+/// Private writes of committed transactions that a member lacks.
+pub(crate) const PRIVATE_MISSING: u8 = b'O';
+/// Private keys to purge at a block (block-to-live).
+pub(crate) const PRIVATE_EXPIRY: u8 = b'E';
+/// The transient store: private writes received before their transaction commits.
+pub(crate) const TRANSIENT: u8 = b'R';
+/// The transient store by arrival height.
+pub(crate) const TRANSIENT_BY_HEIGHT: u8 = b'Q';
 /// Chaincode modules by sha3-256.
 pub(crate) const MODULE: u8 = b'W';
 /// The savepoint record.
@@ -104,12 +119,109 @@ pub(crate) fn history(ns: &str, key: &str, block: u64, tx: u32) -> Vec<u8> {
     out
 }
 
-/// A private-state or private-hash key.
-pub(crate) fn private(prefix: u8, ns: &str, collection: &str, key: &str) -> Vec<u8> {
+/// A private-state key (`prefix` [`PRIVATE`]) or private-hash key
+/// ([`PRIVATE_HASH`]): both by the key's sha3-256, so a block-to-live purge,
+/// which every peer runs from hashes, finds the value too.
+pub(crate) fn private(prefix: u8, ns: &str, collection: &str, key_hash: &Digest) -> Vec<u8> {
     let mut out = ns_prefix(prefix, ns);
     push_len_prefixed(&mut out, collection.as_bytes());
-    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(key_hash.as_bytes());
     out
+}
+
+/// `ns_len || ns || coll_len || coll`, appended.
+fn push_collection(out: &mut Vec<u8>, ns: &str, collection: &str) {
+    push_len_prefixed(out, ns.as_bytes());
+    push_len_prefixed(out, collection.as_bytes());
+}
+
+/// A per-transaction private record (`D`, `O`).
+pub(crate) fn private_of_tx(
+    prefix: u8,
+    block: u64,
+    tx: u32,
+    ns: &str,
+    collection: &str,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 12 + 8 + ns.len() + collection.len());
+    out.push(prefix);
+    out.extend_from_slice(&block.to_be_bytes());
+    out.extend_from_slice(&tx.to_be_bytes());
+    push_collection(&mut out, ns, collection);
+    out
+}
+
+/// Decodes the block, tx, namespace and collection of a [`private_of_tx`] key.
+pub(crate) fn decode_private_of_tx(key: &[u8]) -> Option<(u64, u32, String, String)> {
+    let block = u64::from_be_bytes(key.get(1..9)?.try_into().ok()?);
+    let tx = u32::from_be_bytes(key.get(9..13)?.try_into().ok()?);
+    let (ns, rest) = take_len_prefixed(key.get(13..)?)?;
+    let (collection, rest) = take_len_prefixed(rest)?;
+    rest.is_empty().then_some((block, tx, ns, collection))
+}
+
+fn take_len_prefixed(bytes: &[u8]) -> Option<(String, &[u8])> {
+    let len = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let part = bytes.get(4..4 + len)?;
+    Some((String::from_utf8(part.to_vec()).ok()?, &bytes[4 + len..]))
+}
+
+/// A block-to-live record: purge `key_hash` of `(ns, collection)` at `expiry`.
+pub(crate) fn private_expiry(
+    expiry: u64,
+    ns: &str,
+    collection: &str,
+    key_hash: &Digest,
+) -> Vec<u8> {
+    let mut out = by_block(PRIVATE_EXPIRY, expiry).to_vec();
+    push_collection(&mut out, ns, collection);
+    out.extend_from_slice(key_hash.as_bytes());
+    out
+}
+
+/// Decodes the namespace, collection and key hash of a [`private_expiry`] key.
+pub(crate) fn decode_private_expiry(key: &[u8]) -> Option<(String, String, Digest)> {
+    let (ns, rest) = take_len_prefixed(key.get(9..)?)?;
+    let (collection, rest) = take_len_prefixed(rest)?;
+    let hash: [u8; 32] = rest.try_into().ok()?;
+    Some((ns, collection, Digest(hash)))
+}
+
+/// What every transient record of `tx_id` starts with.
+pub(crate) fn transient_prefix(tx_id: &TxId) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 32 + 40);
+    out.push(TRANSIENT);
+    out.extend_from_slice(tx_id.0.as_bytes());
+    out
+}
+
+/// A transient record.
+pub(crate) fn transient(tx_id: &TxId, ns: &str, collection: &str) -> Vec<u8> {
+    let mut out = transient_prefix(tx_id);
+    push_collection(&mut out, ns, collection);
+    out
+}
+
+/// The arrival-height index entry of a transient record.
+pub(crate) fn transient_by_height(
+    height: u64,
+    tx_id: &TxId,
+    ns: &str,
+    collection: &str,
+) -> Vec<u8> {
+    let mut out = by_block(TRANSIENT_BY_HEIGHT, height).to_vec();
+    out.extend_from_slice(tx_id.0.as_bytes());
+    push_collection(&mut out, ns, collection);
+    out
+}
+
+/// The transient record a [`transient_by_height`] key indexes.
+pub(crate) fn transient_of_index(index_key: &[u8]) -> Option<Vec<u8>> {
+    let rest = index_key.get(9..)?;
+    let mut out = Vec::with_capacity(1 + rest.len());
+    out.push(TRANSIENT);
+    out.extend_from_slice(rest);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -154,8 +266,8 @@ mod tests {
     #[test]
     fn private_keys_separate_collections() {
         assert_ne!(
-            private(PRIVATE, "cc", "a", "bc"),
-            private(PRIVATE, "cc", "ab", "c")
+            private(PRIVATE, "cc", "a", &Digest([1; 32])),
+            private(PRIVATE, "c", "ca", &Digest([1; 32]))
         );
     }
 }

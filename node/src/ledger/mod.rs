@@ -37,14 +37,22 @@
 //! one height from its first read to its last. The `Ledger`'s own read
 //! methods each take a snapshot for the duration of one call.
 //!
-//! Private state and private hashes have reserved prefixes (`V`, `X`) that
-//! the snapshot reads; nothing writes them yet.
+//! **Private data** (`private.rs`): every peer stores the hashes of private
+//! writes (`X`, by key hash, with the write's version) — they are part of the
+//! commit hash and what private reads are validated against. Members of a
+//! collection also store the values (`V`) and each transaction's writes
+//! (`D`, served to members that missed them); a member that lacked the data
+//! at commit records what it owes (`O`) for the reconciler. Private writes
+//! received before their transaction commits wait in the transient store
+//! (`R`/`Q`), dropped when the transaction commits or after
+//! [`TRANSIENT_RETENTION_BLOCKS`]. Block-to-live purges go through `E`.
 
 mod blockfile;
 mod commit;
 mod commit_hash;
 mod error;
 mod keys;
+mod private;
 mod reads;
 mod records;
 mod snapshot;
@@ -63,8 +71,11 @@ use weft_types::{
 
 pub use commit_hash::commit_hash;
 pub use error::LedgerError;
-pub use snapshot::{LatestState, Snapshot};
-pub use updates::{BlockUpdates, PolicyWrite, StateWrite, TxUpdates};
+pub use private::{PrivateValue, TRANSIENT_RETENTION_BLOCKS, private_data_digest};
+pub use snapshot::{LatestState, PrivateReader, Snapshot};
+pub use updates::{
+    BlockUpdates, OwedPrivateData, PolicyWrite, PrivateHashWrite, StateWrite, TxUpdates,
+};
 
 use blockfile::BlockFile;
 use records::Savepoint;
@@ -155,6 +166,7 @@ impl Ledger {
             tree: self.tree.clone(),
             blocks: self.blocks.clone(),
             savepoint: self.savepoint.read_arc(),
+            reader: None,
         }
     }
 

@@ -149,37 +149,6 @@ pub(crate) fn key_policy(
         .map_err(|_| LedgerError::corrupt("key policy", "not UTF-8"))
 }
 
-/// A private value and its version (nothing writes these yet).
-pub(crate) fn private_get(
-    tree: &sled::Tree,
-    ns: &str,
-    collection: &str,
-    key: &str,
-) -> Result<Option<(Vec<u8>, Version)>, LedgerError> {
-    let Some(raw) = tree.get(keys::private(keys::PRIVATE, ns, collection, key))? else {
-        return Ok(None);
-    };
-    let (version, value) = records::decode_versioned(&raw, "private state")?;
-    Ok(Some((value.to_vec(), version)))
-}
-
-/// A private value's hash and its version (nothing writes these yet).
-pub(crate) fn private_hash(
-    tree: &sled::Tree,
-    ns: &str,
-    collection: &str,
-    key: &str,
-) -> Result<Option<([u8; 32], Version)>, LedgerError> {
-    let Some(raw) = tree.get(keys::private(keys::PRIVATE_HASH, ns, collection, key))? else {
-        return Ok(None);
-    };
-    let (version, hash) = records::decode_versioned(&raw, "private hash")?;
-    Ok(Some((
-        records::decode_digest(hash, "private hash")?.0,
-        version,
-    )))
-}
-
 /// Where a transaction is recorded: block, index and validation code.
 pub(crate) fn tx(
     tree: &sled::Tree,

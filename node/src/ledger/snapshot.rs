@@ -3,10 +3,11 @@
 
 use parking_lot::RawRwLock;
 use parking_lot::lock_api::ArcRwLockReadGuard;
-use weft_abi::{HistoryEntry, HostError};
+use weft_abi::{ErrorCode, HistoryEntry, HostError};
 use weft_chaincode::sim::StateView;
 use weft_types::{
     Block, ChaincodeDefinition, ChannelConfig, Digest, Policy, TxId, ValidationCode, Version,
+    sha3_256,
 };
 
 use crate::validator::CommittedState;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use super::blockfile::BlockFile;
 use super::error::LedgerError;
+use super::private::{self, PrivateValue};
 use super::records::Savepoint;
 use super::{CONFIG_KEY, CONFIG_NAMESPACE, LIFECYCLE_NAMESPACE, keys, reads};
 
@@ -31,6 +33,18 @@ pub struct Snapshot {
     pub(crate) tree: sled::Tree,
     pub(crate) blocks: Arc<BlockFile>,
     pub(crate) savepoint: ArcRwLockReadGuard<RawRwLock, Savepoint>,
+    pub(crate) reader: Option<PrivateReader>,
+}
+
+/// On whose behalf a simulation reads private data: the peer's org (only
+/// members of a collection hold its values) and the creator's org (a
+/// member-only-read collection refuses other orgs' clients).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateReader {
+    /// The org of the peer running the simulation.
+    pub peer_org: String,
+    /// The org of the proposal's creator.
+    pub creator_org: String,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -42,6 +56,84 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
+    /// The snapshot, reading private data for `reader`. Without a reader a
+    /// snapshot refuses private reads (hashes are open to all).
+    pub fn for_reader(mut self, reader: PrivateReader) -> Self {
+        self.reader = Some(reader);
+        self
+    }
+
+    /// The private value of `key` in `(ns, collection)` as this peer holds
+    /// it, with no membership check.
+    pub fn private_value(
+        &self,
+        ns: &str,
+        collection: &str,
+        key: &str,
+    ) -> Result<PrivateValue, LedgerError> {
+        private::get(&self.tree, ns, collection, key)
+    }
+
+    /// The committed value hash and version of the private key whose
+    /// sha3-256 is `key_hash`.
+    pub fn private_hash(
+        &self,
+        ns: &str,
+        collection: &str,
+        key_hash: &Digest,
+    ) -> Result<Option<(Digest, Version)>, LedgerError> {
+        private::hash_of(&self.tree, ns, collection, key_hash)
+    }
+
+    /// A private read by a simulation: the membership rules of the
+    /// collection for [`Snapshot::for_reader`]'s reader, then the value.
+    fn member_read(
+        &self,
+        ns: &str,
+        collection: &str,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, Version)>, HostError> {
+        let not_allowed = |m: String| HostError::new(ErrorCode::NotAllowed, m);
+        let Some(reader) = &self.reader else {
+            return Err(not_allowed(
+                "private data is read only in a simulation on behalf of a client".into(),
+            ));
+        };
+        let name = format!("{ns}/{collection}");
+        let config = self
+            .definition(ns)?
+            .and_then(|d| d.collections.into_iter().find(|c| c.name == collection))
+            .ok_or_else(|| {
+                HostError::new(
+                    ErrorCode::UnknownCollection,
+                    format!("there is no private data collection {name}"),
+                )
+            })?;
+        if !config.has_member(&reader.peer_org) {
+            return Err(not_allowed(format!(
+                "the peers of {} are not members of collection {name} and hold only hashes of \
+                 its data; ask a peer of a member org",
+                reader.peer_org
+            )));
+        }
+        if config.member_only_read && !config.has_member(&reader.creator_org) {
+            return Err(not_allowed(format!(
+                "{} is not a member of collection {name}, which only its members may read",
+                reader.creator_org
+            )));
+        }
+        match private::get(&self.tree, ns, collection, key)? {
+            PrivateValue::Absent => Ok(None),
+            PrivateValue::Here(value, version) => Ok(Some((value, version))),
+            PrivateValue::NotHere(version) => Err(not_allowed(format!(
+                "the private value of {key:?} in {name} (written by transaction {} of block {}) \
+                 has not reached this peer yet; it is being reconciled from the other members, \
+                 retry shortly",
+                version.tx, version.block
+            ))),
+        }
+    }
+
     /// Blocks committed: the number of the next block. The state is that
     /// after block `height - 1`.
     pub fn height(&self) -> u64 {
@@ -157,6 +249,15 @@ macro_rules! committed_state_over_tree {
                 reads::key_policy_parsed(&self.tree, namespace, key)
             }
 
+            fn private_version(
+                &self,
+                namespace: &str,
+                collection: &str,
+                key_hash: &Digest,
+            ) -> Result<Option<Version>, LedgerError> {
+                Ok(private::hash_of(&self.tree, namespace, collection, key_hash)?.map(|(_, v)| v))
+            }
+
             fn tx_exists(&self, tx_id: &TxId) -> Result<bool, LedgerError> {
                 Ok(self.tree.contains_key(keys::tx(tx_id))?)
             }
@@ -218,7 +319,7 @@ impl StateView for Snapshot {
         collection: &str,
         key: &str,
     ) -> Result<Option<(Vec<u8>, Version)>, HostError> {
-        Ok(reads::private_get(&self.tree, ns, collection, key)?)
+        self.member_read(ns, collection, key)
     }
 
     fn private_hash(
@@ -227,7 +328,8 @@ impl StateView for Snapshot {
         collection: &str,
         key: &str,
     ) -> Result<Option<([u8; 32], Version)>, HostError> {
-        Ok(reads::private_hash(&self.tree, ns, collection, key)?)
+        let found = Snapshot::private_hash(self, ns, collection, &sha3_256(key.as_bytes()))?;
+        Ok(found.map(|(hash, version)| (hash.0, version)))
     }
 
     fn key_policy(&self, ns: &str, key: &str) -> Result<Option<String>, HostError> {

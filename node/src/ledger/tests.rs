@@ -50,6 +50,9 @@ fn put(tx_id: TxId, index: u32, key: &str, value: &str) -> TxUpdates {
             key: key.into(),
             value: Some(value.as_bytes().to_vec()),
         }],
+        private_hashes: Vec::new(),
+        private_data: Vec::new(),
+        private_missing: Vec::new(),
         policy_writes: Vec::new(),
     }
 }
@@ -164,6 +167,9 @@ fn commit_applies_writes_deletes_history_and_policies() {
             key: "a".into(),
             value: None,
         }],
+        private_hashes: Vec::new(),
+        private_data: Vec::new(),
+        private_missing: Vec::new(),
         policy_writes: vec![PolicyWrite {
             ns: "cc".into(),
             key: "a".into(),
@@ -375,8 +381,13 @@ fn snapshot_is_a_static_sendable_state_view() {
     let ledger = Ledger::open(dir.path()).unwrap();
     let snapshot = ledger.snapshot();
     assert_view(&snapshot);
-    assert_eq!(snapshot.private_get("cc", "coll", "k").unwrap(), None);
-    assert_eq!(snapshot.private_hash("cc", "coll", "k").unwrap(), None);
+    // Private values only for a reader; hashes for anyone.
+    let refused = StateView::private_get(&snapshot, "cc", "coll", "k").unwrap_err();
+    assert_eq!(refused.code, weft_abi::ErrorCode::NotAllowed);
+    assert_eq!(
+        StateView::private_hash(&snapshot, "cc", "coll", "k").unwrap(),
+        None
+    );
     assert_eq!(StateView::key_policy(&snapshot, "cc", "k").unwrap(), None);
     assert!(StateView::history(&snapshot, "cc", "k").unwrap().is_empty());
 }
@@ -442,4 +453,311 @@ fn blocks_stored_past_the_savepoint_come_back_for_replay_and_a_torn_tail_is_cut(
     assert_eq!(ledger.height(), 3);
     assert!(ledger.blocks_above_savepoint().is_empty());
     assert_eq!(ledger.block(1).unwrap().unwrap().header, b1.header);
+}
+
+/// Private writes of `(cc, coll)` as the collection's data.
+fn private_data(coll: &str, writes: &[(&str, Option<&str>)]) -> weft_types::CollectionData {
+    weft_types::CollectionData {
+        namespace: "cc".into(),
+        collection: coll.into(),
+        writes: writes
+            .iter()
+            .map(|(k, v)| weft_types::PrivateWriteData {
+                key: (*k).into(),
+                value: v.map(Bytes::from),
+                purge: false,
+            })
+            .collect(),
+    }
+}
+
+/// The hash writes every peer commits for `data`.
+fn hashes_of(data: &weft_types::CollectionData, expires_at: Option<u64>) -> Vec<PrivateHashWrite> {
+    data.writes
+        .iter()
+        .map(|w| PrivateHashWrite {
+            ns: data.namespace.clone(),
+            collection: data.collection.clone(),
+            key_hash: weft_types::sha3_256(w.key.as_bytes()),
+            value_hash: w.value.as_ref().map(|v| weft_types::sha3_256(v)),
+            expires_at,
+        })
+        .collect()
+}
+
+/// Commits one valid transaction `tx` with `updates` filled by `fill`.
+fn commit_private(
+    ledger: &Ledger,
+    id: &Identity,
+    fill: impl FnOnce(&mut TxUpdates),
+) -> (TxId, Version) {
+    let (env, tx_id) = envelope(id);
+    let b = block(ledger, vec![env], vec![ValidationCode::Valid]);
+    let mut tx = TxUpdates::new(tx_id, 0, 1);
+    fill(&mut tx);
+    let number = b.number();
+    ledger
+        .commit(
+            &b,
+            &BlockUpdates {
+                txs: vec![tx],
+                modules: Vec::new(),
+            },
+        )
+        .unwrap();
+    (
+        tx_id,
+        Version {
+            block: number,
+            tx: 0,
+        },
+    )
+}
+
+#[test]
+fn members_store_values_every_peer_stores_hashes_and_owed_data_is_reconciled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, id) = ledger_with_genesis(&dir);
+    let held = private_data("held", &[("k", Some("secret"))]);
+    let owed = private_data("owed", &[("k", Some("other")), ("gone", None)]);
+    let (tx_id, version) = commit_private(&ledger, &id, |tx| {
+        tx.private_hashes = hashes_of(&held, None);
+        tx.private_hashes.extend(hashes_of(&owed, None));
+        tx.private_data = vec![held.clone()];
+        tx.private_missing = vec![OwedPrivateData {
+            ns: "cc".into(),
+            collection: "owed".into(),
+            hash: private_data_digest(&owed),
+        }];
+    });
+    let snapshot = ledger.snapshot();
+    assert_eq!(
+        snapshot.private_value("cc", "held", "k").unwrap(),
+        PrivateValue::Here(b"secret".to_vec(), version)
+    );
+    assert_eq!(
+        snapshot
+            .private_hash("cc", "owed", &weft_types::sha3_256(b"k"))
+            .unwrap(),
+        Some((weft_types::sha3_256(b"other"), version))
+    );
+    // The hash is committed, the value is not here yet.
+    assert_eq!(
+        snapshot.private_value("cc", "owed", "k").unwrap(),
+        PrivateValue::NotHere(version)
+    );
+    assert_eq!(
+        snapshot.private_value("cc", "owed", "never").unwrap(),
+        PrivateValue::Absent
+    );
+    drop(snapshot);
+    assert_eq!(
+        ledger
+            .private_data_of(version.block, 0, "cc", "held")
+            .unwrap(),
+        Some(held)
+    );
+    let missing = ledger.missing_private(10).unwrap();
+    let item = weft_types::MissingPrivateData {
+        block: version.block,
+        tx: 0,
+        namespace: "cc".into(),
+        collection: "owed".into(),
+    };
+    assert_eq!(missing, vec![(item.clone(), private_data_digest(&owed))]);
+    // Data that does not match the committed hash changes nothing.
+    let forged = private_data("owed", &[("k", Some("forged")), ("gone", None)]);
+    assert!(!ledger.reconcile(&item, &forged).unwrap());
+    assert_eq!(ledger.missing_private(10).unwrap().len(), 1);
+    assert!(ledger.reconcile(&item, &owed).unwrap());
+    assert!(ledger.missing_private(10).unwrap().is_empty());
+    assert_eq!(
+        ledger.snapshot().private_value("cc", "owed", "k").unwrap(),
+        PrivateValue::Here(b"other".to_vec(), version)
+    );
+    assert_eq!(
+        ledger
+            .private_data_of(version.block, 0, "cc", "owed")
+            .unwrap(),
+        Some(owed.clone())
+    );
+    // Once stored, a second delivery is not owed any more.
+    assert!(!ledger.reconcile(&item, &owed).unwrap());
+    assert_eq!(
+        ledger.tx(&tx_id).unwrap().map(|(b, _, _)| b),
+        Some(version.block)
+    );
+}
+
+#[test]
+fn reconciled_data_does_not_overwrite_a_later_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, id) = ledger_with_genesis(&dir);
+    let first = private_data("c", &[("k", Some("v1"))]);
+    let (_, v1) = commit_private(&ledger, &id, |tx| {
+        tx.private_hashes = hashes_of(&first, None);
+        tx.private_missing = vec![OwedPrivateData {
+            ns: "cc".into(),
+            collection: "c".into(),
+            hash: private_data_digest(&first),
+        }];
+    });
+    let second = private_data("c", &[("k", Some("v2"))]);
+    let (_, v2) = commit_private(&ledger, &id, |tx| {
+        tx.private_hashes = hashes_of(&second, None);
+        tx.private_data = vec![second.clone()];
+    });
+    let item = weft_types::MissingPrivateData {
+        block: v1.block,
+        tx: 0,
+        namespace: "cc".into(),
+        collection: "c".into(),
+    };
+    assert!(ledger.reconcile(&item, &first).unwrap());
+    assert_eq!(
+        ledger.snapshot().private_value("cc", "c", "k").unwrap(),
+        PrivateValue::Here(b"v2".to_vec(), v2)
+    );
+}
+
+#[test]
+fn the_transient_store_empties_when_its_transaction_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, id) = ledger_with_genesis(&dir);
+    let data = private_data("c", &[("k", Some("v"))]);
+    let (env, tx_id) = envelope(&id);
+    ledger
+        .store_transient(&tx_id, std::slice::from_ref(&data))
+        .unwrap();
+    let (_, other) = envelope(&id);
+    ledger
+        .store_transient(&other, std::slice::from_ref(&data))
+        .unwrap();
+    assert_eq!(ledger.transient(&tx_id).unwrap(), vec![data.clone()]);
+    let b = block(&ledger, vec![env], vec![ValidationCode::Valid]);
+    let mut tx = TxUpdates::new(tx_id, 0, 1);
+    tx.private_hashes = hashes_of(&data, None);
+    tx.private_data = vec![data.clone()];
+    ledger
+        .commit(
+            &b,
+            &BlockUpdates {
+                txs: vec![tx],
+                modules: Vec::new(),
+            },
+        )
+        .unwrap();
+    assert!(ledger.transient(&tx_id).unwrap().is_empty());
+    assert_eq!(ledger.transient(&other).unwrap(), vec![data]);
+}
+
+#[test]
+fn block_to_live_purges_values_and_hashes_unless_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, id) = ledger_with_genesis(&dir);
+    // Written at block 1, purged when block 3 commits.
+    let a = private_data("c", &[("a", Some("1")), ("b", Some("1"))]);
+    commit_private(&ledger, &id, |tx| {
+        tx.private_hashes = hashes_of(&a, Some(3));
+        tx.private_data = vec![a.clone()];
+    });
+    // "b" is written again at block 2, to live until block 10.
+    let b = private_data("c", &[("b", Some("2"))]);
+    let (_, v2) = commit_private(&ledger, &id, |tx| {
+        tx.private_hashes = hashes_of(&b, Some(10));
+        tx.private_data = vec![b.clone()];
+    });
+    assert!(matches!(
+        ledger.snapshot().private_value("cc", "c", "a").unwrap(),
+        PrivateValue::Here(..)
+    ));
+    assert!(ledger.private_data_of(1, 0, "cc", "c").unwrap().is_some());
+    commit_private(&ledger, &id, |_| {});
+    // Block 1's own record of its writes is gone, block 2's stays.
+    assert_eq!(ledger.private_data_of(1, 0, "cc", "c").unwrap(), None);
+    assert_eq!(
+        ledger.private_data_of(2, 0, "cc", "c").unwrap(),
+        Some(b.clone())
+    );
+    let snapshot = ledger.snapshot();
+    assert_eq!(
+        snapshot.private_value("cc", "c", "a").unwrap(),
+        PrivateValue::Absent
+    );
+    assert_eq!(
+        snapshot
+            .private_hash("cc", "c", &weft_types::sha3_256(b"a"))
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        snapshot.private_value("cc", "c", "b").unwrap(),
+        PrivateValue::Here(b"2".to_vec(), v2)
+    );
+}
+
+#[test]
+fn a_reader_sees_the_rules_of_the_collection() {
+    use weft_types::{ChaincodeDefinition, CollectionConfig, Policy};
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, id) = ledger_with_genesis(&dir);
+    let def = ChaincodeDefinition {
+        channel: "weft".into(),
+        name: "cc".into(),
+        version: "1".into(),
+        sequence: 1,
+        module_hash: Digest::ZERO,
+        endorsement_policy: None,
+        collections: vec![CollectionConfig {
+            name: "c".into(),
+            member_orgs_policy: Policy::parse("OR('Bank.member')").unwrap(),
+            required_peer_count: 0,
+            maximum_peer_count: 1,
+            block_to_live: 0,
+            member_only_read: true,
+            member_only_write: true,
+            endorsement_policy: None,
+        }],
+    };
+    let data = private_data("c", &[("k", Some("v"))]);
+    let (_, version) = commit_private(&ledger, &id, |tx| {
+        tx.writes.push(StateWrite {
+            ns: LIFECYCLE_NAMESPACE.into(),
+            key: "cc".into(),
+            value: Some(serde_json::to_vec(&def).unwrap()),
+        });
+        tx.private_hashes = hashes_of(&data, None);
+        tx.private_data = vec![data];
+    });
+    let reader = |peer: &str, creator: &str| {
+        ledger.snapshot().for_reader(PrivateReader {
+            peer_org: peer.into(),
+            creator_org: creator.into(),
+        })
+    };
+    assert_eq!(
+        StateView::private_get(&reader("Bank", "Bank"), "cc", "c", "k").unwrap(),
+        Some((b"v".to_vec(), version))
+    );
+    let not_member = StateView::private_get(&reader("CAD", "CAD"), "cc", "c", "k").unwrap_err();
+    assert_eq!(not_member.code, ErrorCode::NotAllowed);
+    assert!(
+        not_member.message.contains("not members"),
+        "{}",
+        not_member.message
+    );
+    let other_client = StateView::private_get(&reader("Bank", "CAD"), "cc", "c", "k").unwrap_err();
+    assert!(
+        other_client.message.contains("CAD is not a member"),
+        "{}",
+        other_client.message
+    );
+    let unknown = StateView::private_get(&reader("Bank", "Bank"), "cc", "nope", "k").unwrap_err();
+    assert_eq!(unknown.code, ErrorCode::UnknownCollection);
+    // Hashes are for everyone.
+    assert!(
+        StateView::private_hash(&reader("CAD", "CAD"), "cc", "c", "k")
+            .unwrap()
+            .is_some()
+    );
 }

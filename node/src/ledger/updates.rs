@@ -1,7 +1,7 @@
 //! [`BlockUpdates`]: what the committer hands the ledger besides the block —
 //! the writes of the block's valid transactions, in block order.
 
-use weft_types::{Block, TxId};
+use weft_types::{Block, CollectionData, Digest, TxId};
 
 use super::error::LedgerError;
 
@@ -36,13 +36,64 @@ pub struct TxUpdates {
     pub writes: Vec<StateWrite>,
     /// Key-level endorsement policy changes, applied in order.
     pub policy_writes: Vec<PolicyWrite>,
+    /// Private writes as hashes: every peer stores these.
+    pub private_hashes: Vec<PrivateHashWrite>,
+    /// The private writes themselves, per collection, where this peer is a
+    /// member and holds data matching the transaction's hashes. Not part of
+    /// the commit hash (non-members do not have them).
+    pub private_data: Vec<CollectionData>,
+    /// Collections written whose private writes this peer should hold as a
+    /// member but does not: recorded for the reconciler.
+    pub private_missing: Vec<OwedPrivateData>,
 }
 
 impl TxUpdates {
+    /// An entry with no changes yet.
+    pub fn new(tx_id: TxId, index: u32, timestamp_ms: u64) -> Self {
+        TxUpdates {
+            tx_id,
+            index,
+            timestamp_ms,
+            writes: Vec::new(),
+            policy_writes: Vec::new(),
+            private_hashes: Vec::new(),
+            private_data: Vec::new(),
+            private_missing: Vec::new(),
+        }
+    }
+
     /// Whether the transaction changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.policy_writes.is_empty()
+        self.writes.is_empty() && self.policy_writes.is_empty() && self.private_hashes.is_empty()
     }
+}
+
+/// One private write as every peer stores it: the key's and the value's hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateHashWrite {
+    /// The chaincode namespace.
+    pub ns: String,
+    /// The collection.
+    pub collection: String,
+    /// sha3-256 of the key.
+    pub key_hash: Digest,
+    /// sha3-256 of the value; `None` deletes the key.
+    pub value_hash: Option<Digest>,
+    /// The block at which the value is purged (the collection's
+    /// block-to-live); `None` keeps it.
+    pub expires_at: Option<u64>,
+}
+
+/// Private writes a member peer lacks: the collection and the hash the
+/// data must match when it arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwedPrivateData {
+    /// The chaincode namespace.
+    pub ns: String,
+    /// The collection.
+    pub collection: String,
+    /// The transaction's `private_rwset_hash` for the collection.
+    pub hash: Digest,
 }
 
 /// One write or delete of a public key.

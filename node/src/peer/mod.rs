@@ -94,7 +94,12 @@ impl PeerNode {
         let genesis = load_genesis(&config.genesis_block)?;
         let ledger = Arc::new(Ledger::open(config.data_dir.join("ledger"))?);
         let runtime = Arc::new(Runtime::new(RuntimeConfig::default())?);
-        let committer = Arc::new(Committer::open(ledger, runtime.clone(), &genesis)?);
+        let committer = Arc::new(Committer::open(
+            ledger,
+            runtime.clone(),
+            &genesis,
+            identity.org(),
+        )?);
         tracing::info!(
             peer = %format!("{}@{}", identity.name(), identity.org()),
             height = committer.height(),

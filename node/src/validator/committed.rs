@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
 use std::ops::Bound;
 
-use weft_types::{Bytes, ChaincodeDefinition, Policy, TxId, Version};
+use weft_types::{Bytes, ChaincodeDefinition, Digest, Policy, TxId, Version};
 
 use super::outcome::BlockValidation;
 
@@ -39,6 +39,16 @@ pub trait CommittedState: Sync {
     /// The key-level endorsement policy of `key`, if one is set.
     fn key_policy(&self, namespace: &str, key: &str) -> Result<Option<Policy>, Self::Error>;
 
+    /// The version of the private key whose sha3-256 is `key_hash` in
+    /// `collection` of `namespace`, `None` if it does not exist. Every peer
+    /// has it, member or not.
+    fn private_version(
+        &self,
+        namespace: &str,
+        collection: &str,
+        key_hash: &Digest,
+    ) -> Result<Option<Version>, Self::Error>;
+
     /// Whether a transaction with this id is already on the ledger.
     fn tx_exists(&self, tx_id: &TxId) -> Result<bool, Self::Error>;
 
@@ -57,6 +67,8 @@ pub struct MemoryState {
     pub tx_ids: HashSet<TxId>,
     /// Chaincode definitions by name.
     pub definitions: BTreeMap<String, ChaincodeDefinition>,
+    /// `(namespace, collection, key hash) → version` of private keys.
+    pub private_versions: BTreeMap<(String, String, Digest), Version>,
 }
 
 impl MemoryState {
@@ -111,6 +123,17 @@ impl MemoryState {
                     }
                 }
             }
+            for w in &tx.private_hashes {
+                let k = (w.namespace.clone(), w.collection.clone(), w.key_hash);
+                match w.value_hash {
+                    Some(_) => {
+                        self.private_versions.insert(k, version);
+                    }
+                    None => {
+                        self.private_versions.remove(&k);
+                    }
+                }
+            }
             if let Some(def) = &tx.definition {
                 self.definitions.insert(def.name.clone(), def.clone());
             }
@@ -159,6 +182,18 @@ impl CommittedState for MemoryState {
             .key_policies
             .get(&(namespace.to_string(), key.to_string()))
             .cloned())
+    }
+
+    fn private_version(
+        &self,
+        namespace: &str,
+        collection: &str,
+        key_hash: &Digest,
+    ) -> Result<Option<Version>, Infallible> {
+        Ok(self
+            .private_versions
+            .get(&(namespace.to_string(), collection.to_string(), *key_hash))
+            .copied())
     }
 
     fn tx_exists(&self, tx_id: &TxId) -> Result<bool, Infallible> {

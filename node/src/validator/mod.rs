@@ -49,7 +49,10 @@ pub use committed::{CommittedState, MemoryState};
 pub use memory::ValidationMemory;
 pub use modules::{ModuleCheck, StaticModuleCheck};
 pub use mvcc::check_mvcc;
-pub use outcome::{BlockValidation, KeyPolicyUpdate, StateWrite, TxAction, TxCheck, TxWrites};
+pub use outcome::{
+    BlockValidation, KeyPolicyUpdate, PrivateHashWrite, PrivateSet, StateWrite, TxAction, TxCheck,
+    TxWrites,
+};
 pub use signed_here::{SIGNED_HERE_GENERATION, SignedHere};
 pub use stage1::{check_transactions, check_transactions_with_digests};
 

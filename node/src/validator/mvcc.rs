@@ -6,10 +6,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 
-use weft_types::{NsRwSet, RangeQueryInfo, RwSet, TxId, ValidationCode, Version};
+use weft_types::{Digest, NsRwSet, RangeQueryInfo, RwSet, TxId, ValidationCode, Version};
 
 use super::committed::CommittedState;
-use super::outcome::{BlockValidation, KeyPolicyUpdate, StateWrite, TxAction, TxCheck, TxWrites};
+use super::outcome::{
+    BlockValidation, KeyPolicyUpdate, PrivateHashWrite, PrivateSet, StateWrite, TxAction, TxCheck,
+    TxWrites,
+};
 
 type NsKey = (String, String);
 
@@ -18,6 +21,9 @@ type NsKey = (String, String);
 struct BlockUpdates {
     /// Key → `(writer's index, Some(new version) | None when deleted)`.
     values: BTreeMap<NsKey, (u32, Option<Version>)>,
+    /// Private key `(ns, collection, key hash)` → `(writer's index, Some(new
+    /// version) | None when deleted)`.
+    private: HashMap<(String, String, Digest), (u32, Option<Version>)>,
     /// Keys whose key-level policy changed → the changer's index.
     policies: HashMap<NsKey, u32>,
     /// Chaincodes (re)defined → the lifecycle transaction's index.
@@ -182,6 +188,9 @@ fn check_invoke<S: CommittedState + ?Sized>(
         if let Some(conflict) = check_reads(state, ns, updates)? {
             return Ok(Err((ValidationCode::MvccReadConflict, conflict)));
         }
+        if let Some(conflict) = check_private_reads(state, ns, updates)? {
+            return Ok(Err((ValidationCode::MvccReadConflict, conflict)));
+        }
     }
     for ns in &rwset.namespaces {
         for q in &ns.range_queries {
@@ -241,6 +250,43 @@ fn check_reads<S: CommittedState + ?Sized>(
                 show(read.version),
                 show(committed)
             )));
+        }
+    }
+    Ok(None)
+}
+
+/// MVCC_READ_CONFLICT when some private read of `ns` is stale, checked on
+/// the key's hash (which every peer has, member of the collection or not).
+fn check_private_reads<S: CommittedState + ?Sized>(
+    state: &S,
+    ns: &NsRwSet,
+    updates: &BlockUpdates,
+) -> Result<Option<String>, S::Error> {
+    for c in &ns.collections {
+        for read in &c.reads {
+            let k = (ns.namespace.clone(), c.collection.clone(), read.key_hash);
+            let what = || {
+                format!(
+                    "the private key with hash {} in {}/{}",
+                    read.key_hash, ns.namespace, c.collection
+                )
+            };
+            if let Some((j, _)) = updates.private.get(&k) {
+                return Ok(Some(format!(
+                    "{} was read at {} but transaction {j} earlier in this block wrote it",
+                    what(),
+                    show(read.version)
+                )));
+            }
+            let committed = state.private_version(&ns.namespace, &c.collection, &read.key_hash)?;
+            if committed != read.version {
+                return Ok(Some(format!(
+                    "{} was read at {} but is {} now",
+                    what(),
+                    show(read.version),
+                    show(committed)
+                )));
+            }
         }
     }
     Ok(None)
@@ -362,6 +408,22 @@ fn writes_of(index: u32, rwset: &RwSet) -> TxWrites {
                 key: p.key.clone(),
                 policy: p.policy.clone(),
             }));
+        for c in &ns.collections {
+            out.private_hashes
+                .extend(c.writes.iter().map(|w| PrivateHashWrite {
+                    namespace: ns.namespace.clone(),
+                    collection: c.collection.clone(),
+                    key_hash: w.key_hash,
+                    value_hash: w.value_hash,
+                }));
+            if !c.writes.is_empty() {
+                out.private_sets.push(PrivateSet {
+                    namespace: ns.namespace.clone(),
+                    collection: c.collection.clone(),
+                    hash: c.private_rwset_hash,
+                });
+            }
+        }
     }
     out
 }
@@ -377,6 +439,13 @@ fn record(updates: &mut BlockUpdates, block_number: u64, writes: &TxWrites) {
         updates
             .values
             .insert((w.namespace.clone(), w.key.clone()), (writes.tx, present));
+    }
+    for w in &writes.private_hashes {
+        let present = w.value_hash.map(|_| version);
+        updates.private.insert(
+            (w.namespace.clone(), w.collection.clone(), w.key_hash),
+            (writes.tx, present),
+        );
     }
     for p in &writes.key_policies {
         updates

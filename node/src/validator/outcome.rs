@@ -2,7 +2,8 @@
 //! ([`TxCheck`]) and of the whole block ([`BlockValidation`]).
 
 use weft_types::{
-    Bytes, ChaincodeDefinition, ChaincodeEvent, ChannelConfig, Policy, RwSet, TxId, ValidationCode,
+    Bytes, ChaincodeDefinition, ChaincodeEvent, ChannelConfig, Digest, Policy, RwSet, TxId,
+    ValidationCode,
 };
 
 /// The outcome of stage 1 (checks that need no other transaction) for one
@@ -95,6 +96,31 @@ pub struct KeyPolicyUpdate {
     pub policy: Option<Policy>,
 }
 
+/// A private write as every peer stores it: hashes only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateHashWrite {
+    /// The chaincode namespace.
+    pub namespace: String,
+    /// The collection.
+    pub collection: String,
+    /// sha3-256 of the key.
+    pub key_hash: Digest,
+    /// sha3-256 of the value; `None` deletes the key.
+    pub value_hash: Option<Digest>,
+}
+
+/// A collection a valid transaction writes, with the hash of its private
+/// writes: member peers store the writes they hold when they match it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateSet {
+    /// The chaincode namespace.
+    pub namespace: String,
+    /// The collection.
+    pub collection: String,
+    /// The rw-set's `private_rwset_hash`.
+    pub hash: Digest,
+}
+
 /// What one valid transaction changes. Values are written at version
 /// `(block number, tx)`.
 #[derive(Debug, Clone, Default)]
@@ -107,6 +133,10 @@ pub struct TxWrites {
     pub writes: Vec<StateWrite>,
     /// Key-level policy changes.
     pub key_policies: Vec<KeyPolicyUpdate>,
+    /// Private writes, as hashes, collection by collection in key-hash order.
+    pub private_hashes: Vec<PrivateHashWrite>,
+    /// The collections written, with the hash of their private writes.
+    pub private_sets: Vec<PrivateSet>,
     /// The chaincode invoked, for an invocation.
     pub chaincode: Option<String>,
     /// The event the invoked chaincode set, for an invocation.

@@ -66,6 +66,9 @@ pub(crate) fn tx_updates(tx_id: TxId, index: u32, writes: Vec<StateWrite>) -> Tx
         index,
         timestamp_ms: 5_000 + u64::from(index),
         writes,
+        private_hashes: Vec::new(),
+        private_data: Vec::new(),
+        private_missing: Vec::new(),
         policy_writes: Vec::new(),
     }
 }

@@ -18,8 +18,8 @@ use weft_client::{
 };
 use weft_policy::Signers;
 use weft_types::{
-    Bytes, ChaincodeDefinition, ChannelConfig, Domain, Endorsement, Envelope, Identity,
-    LifecycleTransaction, Policy, Role, Transaction, TxBody, TxHeader, sha3_256,
+    Bytes, ChaincodeDefinition, ChannelConfig, CollectionConfig, Domain, Endorsement, Envelope,
+    Identity, LifecycleTransaction, Policy, Role, Transaction, TxBody, TxHeader, sha3_256,
 };
 
 use crate::client_cmd::{self, DEFAULT_PROFILE};
@@ -48,6 +48,13 @@ pub struct DeployArgs {
     /// Version label. Default: the sequence number.
     #[arg(long)]
     pub version: Option<String>,
+    /// Private data collections: a JSON file holding an array of collection
+    /// configurations (`name`, `member_orgs_policy`, `required_peer_count`,
+    /// `maximum_peer_count`, and optionally `block_to_live`,
+    /// `member_only_read`, `member_only_write`, `endorsement_policy`).
+    /// Default: the current definition's for an upgrade, else none.
+    #[arg(long, value_name = "FILE")]
+    pub collections: Option<PathBuf>,
     /// Connection profile.
     #[arg(long, value_name = "FILE", default_value = DEFAULT_PROFILE)]
     pub profile: PathBuf,
@@ -68,6 +75,8 @@ pub struct DeployRequest {
     pub version: Option<String>,
     /// Endorsement policy; default: the current definition's, else the channel's.
     pub policy: Option<Policy>,
+    /// Private data collections; default: the current definition's, else none.
+    pub collections: Option<Vec<CollectionConfig>>,
 }
 
 /// A definition committed.
@@ -171,7 +180,11 @@ pub fn next_definition(
             .policy
             .clone()
             .or_else(|| current.and_then(|d| d.endorsement_policy.clone())),
-        collections: current.map(|d| d.collections.clone()).unwrap_or_default(),
+        collections: request
+            .collections
+            .clone()
+            .or_else(|| current.map(|d| d.collections.clone()))
+            .unwrap_or_default(),
     }
 }
 
@@ -289,17 +302,41 @@ pub fn run(args: DeployArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let collections = match args
+        .collections
+        .as_deref()
+        .map(read_collections)
+        .transpose()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: --collections: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let request = DeployRequest {
         name: args.name.clone(),
         module: bytes,
         version: args.version.clone(),
         policy,
+        collections,
     };
     client_cmd::block_on(async move {
         match deploy_and_wait(&args, request).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => report(e),
         }
+    })
+}
+
+/// The collection configurations of a `--collections` file.
+fn read_collections(path: &Path) -> Result<Vec<CollectionConfig>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}: not a JSON array of collection configurations: {e}",
+            path.display()
+        )
     })
 }
 
@@ -396,6 +433,7 @@ mod tests {
             module: b"module".to_vec(),
             version: None,
             policy: None,
+            collections: None,
         };
         let first = next_definition("weft", &request, None);
         assert_eq!((first.sequence, first.version.as_str()), (1, "1"));
@@ -416,6 +454,22 @@ mod tests {
         let third = next_definition("weft", &explicit, Some(&second));
         assert_eq!((third.sequence, third.version.as_str()), (3, "2.0-beta"));
         assert_eq!(third.endorsement_policy, explicit.policy);
+        assert!(third.collections.is_empty());
+
+        let collections: Vec<CollectionConfig> = serde_json::from_str(
+            r#"[{"name": "c", "member_orgs_policy": "OR('A.member')",
+                 "required_peer_count": 0, "maximum_peer_count": 1}]"#,
+        )
+        .unwrap();
+        let with_collections = DeployRequest {
+            collections: Some(collections.clone()),
+            ..explicit.clone()
+        };
+        let fourth = next_definition("weft", &with_collections, Some(&third));
+        assert_eq!(fourth.collections, collections);
+        // An upgrade that names none keeps them.
+        let fifth = next_definition("weft", &explicit, Some(&fourth));
+        assert_eq!(fifth.collections, collections);
     }
 
     #[test]
@@ -434,6 +488,7 @@ mod tests {
             module: b"module".to_vec(),
             version: None,
             policy: None,
+            collections: None,
         };
         let definition = next_definition("weft", &request, None);
         let envelope = lifecycle_envelope(&definition, b"module", &admins, 5);

@@ -50,6 +50,15 @@ pub struct CollectionConfig {
     pub endorsement_policy: Option<Policy>,
 }
 
+impl CollectionConfig {
+    /// Whether `org` (an org of the channel) is a member: named by a
+    /// principal of the member policy, or every org when the policy is
+    /// `ANY`, `MAJORITY` or `ALL` (or uses them).
+    pub fn has_member(&self, org: &str) -> bool {
+        self.member_orgs_policy.names_every_org() || self.member_orgs_policy.orgs().contains(org)
+    }
+}
+
 /// A chaincode as the channel defines it. Committed by a lifecycle
 /// transaction; a higher sequence upgrades it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

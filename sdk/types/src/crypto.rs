@@ -146,6 +146,8 @@ pub enum Domain {
     /// `ed25519_verify` (a loan application, an oracle's verdict): the
     /// chaincode rebuilds `tag || sha3_256(bytes)` from the bytes it holds.
     Chaincode,
+    /// A peer pushing private data to, or asking it of, another peer.
+    PrivateData,
 }
 
 impl Domain {
@@ -163,6 +165,7 @@ impl Domain {
             Domain::AuthChallenge => b"weft/v1/auth-challenge\0",
             Domain::ClusterHandshake => b"weft/v1/cluster-handshake\0",
             Domain::Chaincode => b"weft/v1/chaincode\0",
+            Domain::PrivateData => b"weft/v1/private-data\0",
         }
     }
 

@@ -43,6 +43,7 @@ mod channel;
 mod crypto;
 mod names;
 pub mod node_config;
+mod private;
 mod rwset;
 mod signed;
 mod tx;
@@ -64,6 +65,10 @@ pub use crypto::{
     CryptoError, Digest, Domain, Hasher, PublicKey, Signature, SigningKey, random_bytes, sha3_256,
 };
 pub use names::{MAX_NAME_BYTES, NameError, check_name};
+pub use private::{
+    CollectionData, MissingPrivateData, PrivateDataFound, PrivateDataPull, PrivateDataPullResponse,
+    PrivateDataPush, PrivateWriteData,
+};
 pub use rwset::{
     CollectionHashedRwSet, HashedRead, HashedWrite, KeyPolicyWrite, KvRead, KvWrite, NsRwSet,
     RangeQueryInfo, RwSet, Version,

@@ -161,6 +161,7 @@ fn domain_name(d: Domain) -> &'static str {
         Domain::AuthChallenge => "auth challenge",
         Domain::ClusterHandshake => "cluster handshake",
         Domain::Chaincode => "chaincode data",
+        Domain::PrivateData => "private data message",
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use weft_client::{Gateway, Wallet};
 use weft_tests::process::{Child, binary};
-use weft_types::{Domain, Identity, from_base64, sha3_256, to_base64};
+use weft_types::{Domain, Identity, TxId, ValidationCode, from_base64, sha3_256, to_base64};
 
 /// The organisations of the channel, in channel order.
 pub(crate) const ORGS: [&str; 2] = ["Org1", "Org2"];
@@ -24,8 +24,6 @@ pub(crate) const CHANNEL: &str = "weft";
 /// How long anything may take before a test gives up: generous, for a
 /// loaded 2-core machine running debug builds.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(120);
-/// Ports the network takes from its base port: two per orderer, two per peer.
-const PORTS: u16 = (ORDERERS as u16 + ORGS.len() as u16) * 2;
 
 /// One node of the manifest `weft network init` writes.
 #[derive(Debug, Clone)]
@@ -42,9 +40,13 @@ struct NodeEntry {
 pub(crate) struct Network {
     // Declared before `_dir`: the processes die before their files go.
     processes: Vec<(String, Child)>,
+    /// How each process was started (its command and log), to restart it.
+    commands: Vec<(PathBuf, PathBuf, PathBuf)>,
+    /// The channel's orgs, in channel order.
+    pub(crate) orgs: Vec<String>,
     /// The network directory (also a wallet of every member).
     pub(crate) dir: PathBuf,
-    /// Each org's gateway base URL (`http://127.0.0.1:P`), in [`ORGS`] order.
+    /// Each org's gateway base URL (`http://127.0.0.1:P`), in `orgs` order.
     pub(crate) gateways: Vec<String>,
     /// Each orderer's API address (`127.0.0.1:P`).
     pub(crate) orderer_apis: Vec<String>,
@@ -102,15 +104,21 @@ impl Network {
     /// writes a profile per org's client and admin, and starts every node.
     /// Call [`Network::wait_ready`] before using it.
     pub(crate) fn start() -> Network {
+        Network::start_with(&ORGS)
+    }
+
+    /// [`Network::start`] for the orgs `orgs`, one peer each.
+    pub(crate) fn start_with(orgs: &[&str]) -> Network {
         let weft = binary("weft", "weft");
         let orderer = binary("weft-orderer", "weft-orderer");
         let peer = binary("weft-node", "weft-peer");
         let tmp = tempfile::tempdir().expect("a temporary directory");
         let dir = tmp.path().join("net");
-        let base_port = free_port_run(PORTS);
+        // Two ports per orderer, two per peer.
+        let base_port = free_port_run((ORDERERS + orgs.len()) as u16 * 2);
         let out = Command::new(&weft)
             .args(["network", "init", "--orgs"])
-            .arg(ORGS.join(","))
+            .arg(orgs.join(","))
             .arg("--orderers")
             .arg(ORDERERS.to_string())
             .args(["--peers-per-org", "1", "--base-port"])
@@ -129,6 +137,7 @@ impl Network {
         let logs = tmp.path().join("logs");
         std::fs::create_dir_all(&logs).expect("create the log directory");
         let mut processes = Vec::new();
+        let mut commands = Vec::new();
         // Orderers first: peers pull blocks from them.
         for kind in ["orderer", "peer"] {
             for node in nodes.iter().filter(|n| n.kind == kind) {
@@ -137,9 +146,10 @@ impl Network {
                 command.arg("--config").arg(&node.config);
                 let log = logs.join(format!("{}.log", node.id));
                 processes.push((node.id.clone(), Child::spawn(&node.id, &mut command, &log)));
+                commands.push((program.clone(), node.config.clone(), log));
             }
         }
-        let gateways = ORGS
+        let gateways = orgs
             .iter()
             .map(|org| {
                 let node = nodes
@@ -157,12 +167,14 @@ impl Network {
         assert_eq!(orderer_apis.len(), ORDERERS, "network.json: {nodes:?}");
         let net = Network {
             processes,
+            commands,
+            orgs: orgs.iter().map(|o| o.to_string()).collect(),
             dir,
             gateways,
             orderer_apis,
             _dir: tmp,
         };
-        for (i, org) in ORGS.iter().enumerate() {
+        for (i, org) in orgs.iter().enumerate() {
             net.write_profile(i, &format!("client@{org}"));
             net.write_profile(i, &format!("admin@{org}"));
         }
@@ -173,10 +185,10 @@ impl Network {
     /// own org's gateway (`org`, index into [`ORGS`]) first, then the others.
     fn write_profile(&self, org: usize, label: &str) {
         let mut order: Vec<usize> = vec![org];
-        order.extend((0..ORGS.len()).filter(|i| *i != org));
+        order.extend((0..self.orgs.len()).filter(|i| *i != org));
         let gateways: Vec<Value> = order
             .iter()
-            .map(|&i| json!({"org": ORGS[i], "gateway": self.gateways[i]}))
+            .map(|&i| json!({"org": self.orgs[i], "gateway": self.gateways[i]}))
             .collect();
         let profile = json!({
             "channel": CHANNEL,
@@ -199,7 +211,11 @@ impl Network {
             .await
             .unwrap_or_else(|e| panic!("connect as {label}: {e}"));
         let org = label.split('@').nth(1).expect("a label is name@org");
-        let index = ORGS.iter().position(|o| *o == org).expect("a known org");
+        let index = self
+            .orgs
+            .iter()
+            .position(|o| o == org)
+            .expect("a known org");
         assert_eq!(
             gateway.current_url(),
             self.gateways[index],
@@ -213,6 +229,34 @@ impl Network {
         Wallet::open(&self.dir)
             .and_then(|w| w.get(label))
             .unwrap_or_else(|e| panic!("load {label}: {e}"))
+    }
+
+    /// Kills process `name` (`kill -9`).
+    pub(crate) fn kill(&mut self, name: &str) {
+        let (_, child) = self
+            .processes
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no process {name}"));
+        child.kill();
+    }
+
+    /// Starts process `name` again, with its configuration and data.
+    pub(crate) fn restart(&mut self, name: &str) {
+        let i = self
+            .processes
+            .iter()
+            .position(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no process {name}"));
+        let (program, config, log) = &self.commands[i];
+        let mut command = Command::new(program);
+        command.arg("--config").arg(config);
+        self.processes[i].1 = Child::spawn(name, &mut command, log);
+    }
+
+    /// The process names (`network.json` ids).
+    pub(crate) fn process_names(&self) -> Vec<String> {
+        self.processes.iter().map(|(n, _)| n.clone()).collect()
     }
 
     /// Panics, naming it, if a process has exited.
@@ -256,6 +300,22 @@ impl Network {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Waits until `gateway`'s peer committed `tx_id`, and checks it as `code`
+/// (so that, say, the next endorsement sees the same state everywhere).
+pub(crate) async fn committed_on(gateway: &Gateway, tx_id: TxId, code: ValidationCode) {
+    let status = gateway
+        .transaction_status(tx_id, PATIENCE)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{} never committed {tx_id}", gateway.current_url()));
+    assert_eq!(
+        status.code,
+        code,
+        "{} committed {tx_id}",
+        gateway.current_url()
+    );
 }
 
 /// GET `url` as JSON; `None` on any failure (not up yet).

@@ -301,6 +301,7 @@ impl LocNetwork {
                     module,
                     version: None,
                     policy: Some(Policy::parse(&policy)?),
+                    collections: None,
                 },
             )
             .await

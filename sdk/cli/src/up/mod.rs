@@ -312,6 +312,7 @@ async fn ensure_chaincode(network: &Network, gateway: &Gateway) -> anyhow::Resul
         module,
         version: None,
         policy: Some(Policy::parse(CHAINCODE_POLICY)?),
+        collections: None,
     };
     let deployed = deploy::deploy(gateway, &wallet, request)
         .await

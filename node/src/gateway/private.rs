@@ -1,0 +1,470 @@
+//! Private data between peers.
+//!
+//! - **Dissemination**: a peer that endorses a transaction with private
+//!   writes keeps them in its transient store if its org is a member of the
+//!   collection, and pushes them to other member peers (at most the
+//!   collection's `maximum_peer_count`, signed, `POST /v1/private/push` on
+//!   their p2p address) before its endorsement is returned; fewer than
+//!   `required_peer_count` acknowledgements fail the endorsement.
+//! - **Reconciliation**: a member peer that committed a transaction without
+//!   its private writes asks the other member peers for them
+//!   ([`reconcile`], `POST /v1/private/pull`) and stores them once they
+//!   match the hash the transaction committed.
+//!
+//! Both messages are signed by the sending peer; the receiver accepts them
+//! only from a peer the channel configuration lists, and only for
+//! collections of which both orgs are members.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use futures::future::join_all;
+use weft_chaincode::sim::CollectionWrites;
+use weft_types::{
+    Bytes, ChannelConfig, CollectionConfig, CollectionData, MissingPrivateData, PeerInfo,
+    PrivateDataPull, PrivateDataPullResponse, PrivateDataPush, PrivateWriteData, Role, Signed,
+    SignedPayload, TxId,
+};
+
+use super::Gateway;
+use super::endorse::describe_reqwest;
+use super::error::{ErrorCode, GatewayError, RawJson, Stage};
+
+/// How long an endorsing peer waits for a member peer to take private data.
+pub const PUSH_TIMEOUT_MS: u64 = 5_000;
+
+/// How far a pull request's time may be from the answering peer's clock.
+pub const PULL_MAX_SKEW_MS: u64 = 5 * 60 * 1000;
+
+/// Most items one pull may ask for.
+pub const MAX_PULL_ITEMS: usize = 256;
+
+/// How often the reconciler looks for private data this peer owes.
+pub const RECONCILE_INTERVAL_MS: u64 = 2_000;
+
+/// The collections of `namespace`'s current definition, by name.
+fn collection(
+    gw: &Gateway,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<CollectionConfig>, GatewayError> {
+    Ok(gw
+        .committer
+        .ledger()
+        .definition(namespace)?
+        .and_then(|d| d.collections.into_iter().find(|c| c.name == name)))
+}
+
+fn to_data(writes: &CollectionWrites) -> CollectionData {
+    CollectionData {
+        namespace: writes.namespace.clone(),
+        collection: writes.collection.clone(),
+        writes: writes
+            .writes
+            .iter()
+            .map(|w| PrivateWriteData {
+                key: w.key.clone(),
+                value: w.value.clone().map(Bytes),
+                purge: w.purge,
+            })
+            .collect(),
+    }
+}
+
+/// The other peers of the channel's member orgs of `config`, in a order
+/// that starts at a place chosen by `tx_id` (so the pushes of many
+/// transactions spread over the peers).
+fn member_peers<'c>(
+    channel: &'c ChannelConfig,
+    config: &CollectionConfig,
+    own: &str,
+    tx_id: &TxId,
+) -> Vec<(&'c str, &'c PeerInfo)> {
+    let mut peers: Vec<(&str, &PeerInfo)> = channel
+        .orgs
+        .iter()
+        .filter(|o| config.has_member(&o.name))
+        .flat_map(|o| o.peers.iter().map(move |p| (o.name.as_str(), p)))
+        .filter(|(org, p)| format!("{}@{org}", p.name) != own)
+        .collect();
+    if !peers.is_empty() {
+        let start = usize::from(tx_id.0.as_bytes()[0]) % peers.len();
+        peers.rotate_left(start);
+    }
+    peers
+}
+
+/// Keeps `tx_id`'s private writes here where this peer is a member, and
+/// pushes them to the member peers each collection asks for. Fails when a
+/// collection's `required_peer_count` peers did not take them.
+pub(crate) async fn disseminate(
+    gw: &Gateway,
+    tx_id: TxId,
+    writes: &[CollectionWrites],
+) -> Result<(), GatewayError> {
+    let channel = gw.committer.config().current();
+    let own_org = gw.identity.org();
+    let mut here = Vec::new();
+    // Peer (p2p address) → the collections pushed to it.
+    let mut pushes: BTreeMap<&str, (String, Vec<usize>)> = BTreeMap::new();
+    let mut sets = Vec::with_capacity(writes.len());
+    for (i, w) in writes.iter().enumerate() {
+        let config = collection(gw, &w.namespace, &w.collection)?.ok_or_else(|| {
+            GatewayError::internal(
+                Stage::Endorsement,
+                format!(
+                    "collection {}/{} vanished from its definition",
+                    w.namespace, w.collection
+                ),
+            )
+        })?;
+        let data = to_data(w);
+        if config.has_member(own_org) {
+            here.push(data.clone());
+        }
+        let targets = member_peers(&channel, &config, &gw.peer, &tx_id);
+        for (org, peer) in targets.iter().take(config.maximum_peer_count as usize) {
+            pushes
+                .entry(peer.p2p.as_str())
+                .or_insert_with(|| (format!("{}@{org}", peer.name), Vec::new()))
+                .1
+                .push(i);
+        }
+        sets.push((data, config));
+    }
+    if !here.is_empty() {
+        let ledger = gw.committer.ledger().clone();
+        tokio::task::spawn_blocking(move || ledger.store_transient(&tx_id, &here))
+            .await
+            .map_err(|e| GatewayError::internal(Stage::Endorsement, e.to_string()))??;
+    }
+    let calls = pushes.iter().map(|(p2p, (who, indices))| {
+        let push = PrivateDataPush {
+            channel: channel.channel.clone(),
+            tx_id,
+            collections: indices.iter().map(|&i| sets[i].0.clone()).collect(),
+        };
+        let signed = Signed::sign(&push, &gw.identity);
+        async move {
+            let body = weft_types::to_json_bytes(&signed);
+            let outcome = post_signed(gw, p2p, "/v1/private/push", body).await;
+            (who.as_str(), indices, outcome)
+        }
+    });
+    let mut acks = vec![0u32; sets.len()];
+    let mut failures = Vec::new();
+    for (who, indices, outcome) in join_all(calls).await {
+        match outcome {
+            Ok(_) => {
+                for &i in indices {
+                    acks[i] += 1;
+                }
+            }
+            Err(why) => {
+                tracing::warn!(peer = who, tx = %tx_id, "private data push failed: {why}");
+                failures.push(format!("{who}: {why}"));
+            }
+        }
+    }
+    for ((data, config), got) in sets.iter().zip(acks) {
+        if got < config.required_peer_count {
+            return Err(GatewayError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::EndorsementFailed,
+                Stage::Endorsement,
+                format!(
+                    "the private data of collection {}/{} reached {got} member peer(s) but must \
+                     reach {} before the endorsement is returned{}",
+                    data.namespace,
+                    data.collection,
+                    config.required_peer_count,
+                    if failures.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", failures.join("; "))
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Posts `body` (a signed message) to `path` on the p2p address `p2p`;
+/// the answer's bytes on success.
+async fn post_signed(
+    gw: &Gateway,
+    p2p: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<axum::body::Bytes, String> {
+    let answer = gw
+        .http
+        .post(format!("http://{p2p}{path}"))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .timeout(Duration::from_millis(PUSH_TIMEOUT_MS))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| describe_reqwest(&e))?;
+    let status = answer.status();
+    let bytes = answer.bytes().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!(
+            "{status}: {}",
+            super::endorse::truncate(&String::from_utf8_lossy(&bytes), 512)
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Checks that `signed` comes from a peer the channel lists, and returns
+/// its org.
+fn sending_peer<T: SignedPayload>(
+    gw: &Gateway,
+    channel: &Arc<ChannelConfig>,
+    signed: &Signed<T>,
+) -> Result<String, GatewayError> {
+    let now = gw.now_ms() / 1000;
+    let refused = |why: String| {
+        GatewayError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            Stage::Auth,
+            why,
+        )
+    };
+    let signer = gw
+        .endorser
+        .verify_certificate(channel, &signed.signer, now)
+        .map_err(|e| refused(format!("the sender's certificate is refused: {e}")))?;
+    let listed = channel.org(&signer.org).is_some_and(|o| {
+        o.peers
+            .iter()
+            .any(|p| p.name == signer.name && p.public_key == signer.public_key)
+    });
+    if signer.role != Role::Peer || !listed {
+        return Err(refused(format!(
+            "{}@{} ({}) is not a peer of the channel",
+            signer.name, signer.org, signer.role
+        )));
+    }
+    signed.verify_signature().map_err(|e| {
+        GatewayError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::BadSignature,
+            Stage::Auth,
+            e.to_string(),
+        )
+    })?;
+    Ok(signer.org.clone())
+}
+
+fn wrong_channel(channel: &ChannelConfig, named: &str) -> GatewayError {
+    GatewayError::malformed(format!(
+        "the message is for channel {named}, this peer serves {}",
+        channel.channel
+    ))
+}
+
+/// `POST /v1/private/push` (peer to peer): another peer hands over the
+/// private writes of a transaction it endorsed, for collections of which
+/// this peer's org is a member; they wait in the transient store until the
+/// transaction commits. 403 `forbidden` for a sender that is not a peer of
+/// the channel or a collection this peer is not a member of (nothing is
+/// stored then).
+pub(crate) async fn push(
+    State(gw): State<Arc<Gateway>>,
+    body: RawJson,
+) -> Result<StatusCode, GatewayError> {
+    let signed: Signed<PrivateDataPush> = body.parse()?;
+    let channel = gw.committer.config().current();
+    sending_peer(&gw, &channel, &signed)?;
+    let push = signed
+        .decode()
+        .map_err(|e| GatewayError::malformed(e.to_string()))?;
+    if push.channel != channel.channel {
+        return Err(wrong_channel(&channel, &push.channel));
+    }
+    let own = gw.identity.org();
+    for data in &push.collections {
+        let member =
+            collection(&gw, &data.namespace, &data.collection)?.is_some_and(|c| c.has_member(own));
+        if !member {
+            return Err(GatewayError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                Stage::Request,
+                format!(
+                    "{own} is not a member of collection {}/{}: its peers keep no private data of it",
+                    data.namespace, data.collection
+                ),
+            ));
+        }
+    }
+    let ledger = gw.committer.ledger().clone();
+    tokio::task::spawn_blocking(move || ledger.store_transient(&push.tx_id, &push.collections))
+        .await
+        .map_err(|e| GatewayError::internal(Stage::Request, e.to_string()))??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/private/pull` (peer to peer): a member peer asks for private
+/// writes of committed transactions it lacks. Answers the items this peer
+/// holds and the asking peer's org may see (a member of the collection);
+/// leaves out the others.
+pub(crate) async fn pull(
+    State(gw): State<Arc<Gateway>>,
+    body: RawJson,
+) -> Result<Json<PrivateDataPullResponse>, GatewayError> {
+    let signed: Signed<PrivateDataPull> = body.parse()?;
+    let channel = gw.committer.config().current();
+    let asker = sending_peer(&gw, &channel, &signed)?;
+    let pull = signed
+        .decode()
+        .map_err(|e| GatewayError::malformed(e.to_string()))?;
+    if pull.channel != channel.channel {
+        return Err(wrong_channel(&channel, &pull.channel));
+    }
+    if pull.requested_at_ms.abs_diff(gw.now_ms()) > PULL_MAX_SKEW_MS {
+        return Err(GatewayError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            Stage::Auth,
+            "the pull request is stale (or the clocks differ by more than 5 minutes)",
+        ));
+    }
+    if pull.wanted.len() > MAX_PULL_ITEMS {
+        return Err(GatewayError::malformed(format!(
+            "a pull asks for at most {MAX_PULL_ITEMS} items"
+        )));
+    }
+    let mut found = Vec::new();
+    for item in &pull.wanted {
+        let allowed = collection(&gw, &item.namespace, &item.collection)?
+            .is_some_and(|c| c.has_member(&asker));
+        if !allowed {
+            continue;
+        }
+        let data = gw.committer.ledger().private_data_of(
+            item.block,
+            item.tx,
+            &item.namespace,
+            &item.collection,
+        )?;
+        if let Some(data) = data {
+            found.push(weft_types::PrivateDataFound {
+                block: item.block,
+                tx: item.tx,
+                data,
+            });
+        }
+    }
+    Ok(Json(PrivateDataPullResponse { found }))
+}
+
+/// Runs for the life of the peer: every [`RECONCILE_INTERVAL_MS`], asks the
+/// other member peers for the private data this peer owes, and stores what
+/// matches. Returns when the gateway is dropped.
+pub async fn reconcile(gw: std::sync::Weak<Gateway>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(RECONCILE_INTERVAL_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(gw) = gw.upgrade() else { return };
+        match reconcile_once(&gw).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(items = n, "reconciled private data"),
+            Err(e) => tracing::warn!("private data reconciliation: {e}"),
+        }
+    }
+}
+
+/// One round of [`reconcile`]: how many owed items were stored.
+pub(crate) async fn reconcile_once(gw: &Gateway) -> Result<usize, String> {
+    let ledger = gw.committer.ledger().clone();
+    let owed = tokio::task::spawn_blocking(move || ledger.missing_private(MAX_PULL_ITEMS))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    if owed.is_empty() {
+        return Ok(0);
+    }
+    let channel = gw.committer.config().current();
+    // Peer → the owed items its org may hold.
+    let mut asks: BTreeMap<&str, Vec<MissingPrivateData>> = BTreeMap::new();
+    for (item, _) in &owed {
+        let Ok(Some(config)) = collection(gw, &item.namespace, &item.collection) else {
+            continue;
+        };
+        let tx = TxId(weft_types::Digest::default());
+        for (_, peer) in member_peers(&channel, &config, &gw.peer, &tx) {
+            asks.entry(peer.p2p.as_str())
+                .or_default()
+                .push(item.clone());
+        }
+    }
+    let mut stored = 0;
+    let mut remaining: Vec<MissingPrivateData> = owed.into_iter().map(|(i, _)| i).collect();
+    for (p2p, mut wanted) in asks {
+        wanted.retain(|w| remaining.contains(w));
+        if wanted.is_empty() {
+            continue;
+        }
+        let pull = PrivateDataPull {
+            channel: channel.channel.clone(),
+            requested_at_ms: gw.now_ms(),
+            wanted,
+        };
+        let answer = match pull_from(gw, p2p, &Signed::sign(&pull, &gw.identity)).await {
+            Ok(answer) => answer,
+            Err(why) => {
+                tracing::debug!(peer = p2p, "private data pull failed: {why}");
+                continue;
+            }
+        };
+        for found in answer.found {
+            let item = MissingPrivateData {
+                block: found.block,
+                tx: found.tx,
+                namespace: found.data.namespace.clone(),
+                collection: found.data.collection.clone(),
+            };
+            if !remaining.contains(&item) {
+                continue;
+            }
+            let ledger = gw.committer.ledger().clone();
+            let key = item.clone();
+            let done = tokio::task::spawn_blocking(move || ledger.reconcile(&key, &found.data))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            if done {
+                stored += 1;
+                remaining.retain(|r| *r != item);
+            } else {
+                tracing::warn!(
+                    peer = p2p,
+                    block = item.block,
+                    tx = item.tx,
+                    "private data from a peer does not match the committed hash; ignored"
+                );
+            }
+        }
+    }
+    Ok(stored)
+}
+
+async fn pull_from(
+    gw: &Gateway,
+    p2p: &str,
+    signed: &Signed<PrivateDataPull>,
+) -> Result<PrivateDataPullResponse, String> {
+    let body = weft_types::to_json_bytes(signed);
+    let bytes = post_signed(gw, p2p, "/v1/private/pull", body).await?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("its answer does not parse: {e}"))
+}

@@ -1,0 +1,378 @@
+//! Private data on the ledger: hashes for every peer, values for members,
+//! the transient store, what members owe, and block-to-live purges. The
+//! layouts are in `keys.rs`.
+
+use weft_chaincode::sim::{PrivateWrite, private_rwset_hash};
+use weft_types::{CollectionData, Digest, MissingPrivateData, TxId, Version, sha3_256};
+
+use super::Ledger;
+use super::error::LedgerError;
+use super::keys;
+use super::records;
+use super::updates::TxUpdates;
+
+/// How many blocks private writes wait in the transient store for their
+/// transaction to commit before they are dropped (the transaction was never
+/// ordered, or was invalid).
+pub const TRANSIENT_RETENTION_BLOCKS: u64 = 1_000;
+
+/// A private value as this peer holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrivateValue {
+    /// The key does not exist.
+    Absent,
+    /// The value and its version.
+    Here(Vec<u8>, Version),
+    /// The key exists (its hash is committed at this version) but this
+    /// peer does not hold the value: it is not a member, or it missed the
+    /// data and has not reconciled it yet.
+    NotHere(Version),
+}
+
+/// The `private_rwset_hash` of `data`: what the transaction's rw-set must
+/// carry for it.
+pub fn private_data_digest(data: &CollectionData) -> Digest {
+    let writes: Vec<PrivateWrite> = data
+        .writes
+        .iter()
+        .map(|w| PrivateWrite {
+            key: w.key.clone(),
+            value: w.value.as_ref().map(|v| v.0.clone()),
+            purge: w.purge,
+        })
+        .collect();
+    private_rwset_hash(&data.namespace, &data.collection, &writes)
+}
+
+/// The value of `key` and whether it is the committed one.
+pub(crate) fn get(
+    tree: &sled::Tree,
+    ns: &str,
+    collection: &str,
+    key: &str,
+) -> Result<PrivateValue, LedgerError> {
+    let key_hash = sha3_256(key.as_bytes());
+    let Some((_, committed)) = hash_of(tree, ns, collection, &key_hash)? else {
+        return Ok(PrivateValue::Absent);
+    };
+    let Some(raw) = tree.get(keys::private(keys::PRIVATE, ns, collection, &key_hash))? else {
+        return Ok(PrivateValue::NotHere(committed));
+    };
+    let (version, value) = records::decode_versioned(&raw, "private state")?;
+    if version != committed {
+        return Ok(PrivateValue::NotHere(committed));
+    }
+    Ok(PrivateValue::Here(value.to_vec(), version))
+}
+
+/// The value hash and version of the private key whose hash is `key_hash`.
+pub(crate) fn hash_of(
+    tree: &sled::Tree,
+    ns: &str,
+    collection: &str,
+    key_hash: &Digest,
+) -> Result<Option<(Digest, Version)>, LedgerError> {
+    let Some(raw) = tree.get(keys::private(keys::PRIVATE_HASH, ns, collection, key_hash))? else {
+        return Ok(None);
+    };
+    let (version, hash) = records::decode_versioned(&raw, "private hash")?;
+    Ok(Some((
+        records::decode_digest(hash, "private hash")?,
+        version,
+    )))
+}
+
+/// A valid transaction's private changes, into the block's batch.
+pub(super) fn apply_tx(batch: &mut sled::Batch, version: Version, tx: &TxUpdates) {
+    for p in &tx.private_hashes {
+        let key = keys::private(keys::PRIVATE_HASH, &p.ns, &p.collection, &p.key_hash);
+        match (&p.value_hash, p.expires_at) {
+            (Some(hash), expires_at) => {
+                batch.insert(key, records::encode_versioned(version, hash.as_bytes()));
+                if let Some(at) = expires_at {
+                    batch.insert(
+                        keys::private_expiry(at, &p.ns, &p.collection, &p.key_hash),
+                        &version.block.to_be_bytes()[..],
+                    );
+                }
+            }
+            (None, _) => batch.remove(key),
+        }
+    }
+    for data in &tx.private_data {
+        apply_values(batch, version, data);
+        batch.insert(
+            keys::private_of_tx(
+                keys::PRIVATE_DATA,
+                version.block,
+                version.tx,
+                &data.namespace,
+                &data.collection,
+            ),
+            weft_types::to_json_bytes(data),
+        );
+    }
+    for owed in &tx.private_missing {
+        batch.insert(
+            keys::private_of_tx(
+                keys::PRIVATE_MISSING,
+                version.block,
+                version.tx,
+                &owed.ns,
+                &owed.collection,
+            ),
+            &owed.hash.as_bytes()[..],
+        );
+    }
+}
+
+/// The values of `data` at `version`.
+fn apply_values(batch: &mut sled::Batch, version: Version, data: &CollectionData) {
+    for w in &data.writes {
+        let key_hash = sha3_256(w.key.as_bytes());
+        let key = keys::private(keys::PRIVATE, &data.namespace, &data.collection, &key_hash);
+        match &w.value {
+            Some(v) => batch.insert(key, records::encode_versioned(version, v)),
+            None => batch.remove(key),
+        }
+    }
+}
+
+/// Block-to-live: removes the private keys due at block `number` (hash
+/// and, where held, value), unless a later write replaced them.
+pub(super) fn purge_expired(
+    tree: &sled::Tree,
+    batch: &mut sled::Batch,
+    number: u64,
+) -> Result<(), LedgerError> {
+    let end = keys::by_block(keys::PRIVATE_EXPIRY, number.saturating_add(1));
+    // The blocks whose writes in a collection expire now.
+    let mut expired = std::collections::BTreeSet::new();
+    for entry in tree.range(&[keys::PRIVATE_EXPIRY][..]..&end[..]) {
+        let (key, value) = entry?;
+        batch.remove(&*key);
+        let (Some((ns, collection, key_hash)), Some(written)) = (
+            keys::decode_private_expiry(&key),
+            records::u64_at(&value, 0),
+        ) else {
+            return Err(LedgerError::corrupt("private expiry", "malformed record"));
+        };
+        let still_that_write = hash_of(tree, &ns, &collection, &key_hash)?
+            .is_some_and(|(_, version)| version.block == written);
+        if still_that_write {
+            batch.remove(keys::private(
+                keys::PRIVATE_HASH,
+                &ns,
+                &collection,
+                &key_hash,
+            ));
+            batch.remove(keys::private(keys::PRIVATE, &ns, &collection, &key_hash));
+        }
+        expired.insert((written, ns, collection));
+    }
+    // The transactions' own records of those writes go too (rewritten
+    // keys included: their old values expire all the same), and nothing
+    // expired is owed any longer.
+    for (written, ns, collection) in expired {
+        for prefix in [keys::PRIVATE_DATA, keys::PRIVATE_MISSING] {
+            for entry in tree.scan_prefix(keys::by_block(prefix, written)) {
+                let (key, _) = entry?;
+                let same = keys::decode_private_of_tx(&key)
+                    .is_some_and(|(_, _, n, c)| n == ns && c == collection);
+                if same {
+                    batch.remove(&*key);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Drops what waited in the transient store for `tx_id`.
+pub(super) fn drop_transient(
+    tree: &sled::Tree,
+    batch: &mut sled::Batch,
+    tx_id: &TxId,
+) -> Result<(), LedgerError> {
+    for entry in tree.scan_prefix(keys::transient_prefix(tx_id)) {
+        let (key, value) = entry?;
+        let height = records::u64_at(&value, 0)
+            .ok_or_else(|| LedgerError::corrupt("transient", "no height"))?;
+        let mut index = keys::by_block(keys::TRANSIENT_BY_HEIGHT, height).to_vec();
+        index.extend_from_slice(&key[1..]);
+        batch.remove(index);
+        batch.remove(&*key);
+    }
+    Ok(())
+}
+
+/// Drops transient entries that arrived more than
+/// [`TRANSIENT_RETENTION_BLOCKS`] before block `number`.
+pub(super) fn purge_transient(
+    tree: &sled::Tree,
+    batch: &mut sled::Batch,
+    number: u64,
+) -> Result<(), LedgerError> {
+    let Some(before) = number.checked_sub(TRANSIENT_RETENTION_BLOCKS) else {
+        return Ok(());
+    };
+    let end = keys::by_block(keys::TRANSIENT_BY_HEIGHT, before);
+    for entry in tree.range(&[keys::TRANSIENT_BY_HEIGHT][..]..&end[..]) {
+        let (key, _) = entry?;
+        if let Some(record) = keys::transient_of_index(&key) {
+            batch.remove(record);
+        }
+        batch.remove(&*key);
+    }
+    Ok(())
+}
+
+impl Ledger {
+    /// Keeps private writes received for `tx_id` until it commits (then the
+    /// committer takes them) or [`TRANSIENT_RETENTION_BLOCKS`] pass.
+    pub fn store_transient(
+        &self,
+        tx_id: &TxId,
+        collections: &[CollectionData],
+    ) -> Result<(), LedgerError> {
+        let height = self.height();
+        let mut batch = sled::Batch::default();
+        for data in collections {
+            let mut value = height.to_be_bytes().to_vec();
+            value.extend_from_slice(&weft_types::to_json_bytes(data));
+            batch.insert(
+                keys::transient(tx_id, &data.namespace, &data.collection),
+                value,
+            );
+            batch.insert(
+                keys::transient_by_height(height, tx_id, &data.namespace, &data.collection),
+                &[][..],
+            );
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// The private writes waiting for `tx_id`, collection by collection.
+    pub fn transient(&self, tx_id: &TxId) -> Result<Vec<CollectionData>, LedgerError> {
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix(keys::transient_prefix(tx_id)) {
+            let (_, value) = entry?;
+            let json = value
+                .get(8..)
+                .ok_or_else(|| LedgerError::corrupt("transient", "no height"))?;
+            out.push(
+                serde_json::from_slice(json)
+                    .map_err(|e| LedgerError::corrupt("transient", e.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` private writes this peer owes, oldest first, each with
+    /// the hash the data must match.
+    pub fn missing_private(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(MissingPrivateData, Digest)>, LedgerError> {
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix([keys::PRIVATE_MISSING]).take(limit) {
+            let (key, value) = entry?;
+            let (block, tx, namespace, collection) = keys::decode_private_of_tx(&key)
+                .ok_or_else(|| LedgerError::corrupt("missing private data", "malformed key"))?;
+            let hash = records::decode_digest(&value, "missing private data")?;
+            out.push((
+                MissingPrivateData {
+                    block,
+                    tx,
+                    namespace,
+                    collection,
+                },
+                hash,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The private writes transaction `tx` of `block` made in
+    /// `(ns, collection)`, where this peer holds them.
+    pub fn private_data_of(
+        &self,
+        block: u64,
+        tx: u32,
+        ns: &str,
+        collection: &str,
+    ) -> Result<Option<CollectionData>, LedgerError> {
+        let key = keys::private_of_tx(keys::PRIVATE_DATA, block, tx, ns, collection);
+        let Some(raw) = self.tree.get(key)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&raw)
+            .map(Some)
+            .map_err(|e| LedgerError::corrupt("private data", e.to_string()))
+    }
+
+    /// Stores private writes this peer owed, once they match the hash the
+    /// transaction committed. Values are written only for keys whose
+    /// committed hash is still this transaction's write (a later write
+    /// wins). `Ok(false)` when nothing is owed for `item` or the data does
+    /// not match (and nothing changes).
+    pub fn reconcile(
+        &self,
+        item: &MissingPrivateData,
+        data: &CollectionData,
+    ) -> Result<bool, LedgerError> {
+        let _serial = self.commit_lock.lock();
+        let owed_key = keys::private_of_tx(
+            keys::PRIVATE_MISSING,
+            item.block,
+            item.tx,
+            &item.namespace,
+            &item.collection,
+        );
+        let Some(raw) = self.tree.get(&owed_key)? else {
+            return Ok(false);
+        };
+        let expected = records::decode_digest(&raw, "missing private data")?;
+        if data.namespace != item.namespace
+            || data.collection != item.collection
+            || private_data_digest(data) != expected
+        {
+            return Ok(false);
+        }
+        let version = Version {
+            block: item.block,
+            tx: item.tx,
+        };
+        let mut batch = sled::Batch::default();
+        for w in &data.writes {
+            let key_hash = sha3_256(w.key.as_bytes());
+            let current = hash_of(&self.tree, &data.namespace, &data.collection, &key_hash)?;
+            if current.is_some_and(|(_, v)| v == version) {
+                let key =
+                    keys::private(keys::PRIVATE, &data.namespace, &data.collection, &key_hash);
+                match &w.value {
+                    Some(v) => batch.insert(key, records::encode_versioned(version, v)),
+                    None => batch.remove(key),
+                }
+            }
+        }
+        batch.insert(
+            keys::private_of_tx(
+                keys::PRIVATE_DATA,
+                item.block,
+                item.tx,
+                &item.namespace,
+                &item.collection,
+            ),
+            weft_types::to_json_bytes(data),
+        );
+        batch.remove(owed_key);
+        {
+            let _write = self.savepoint.write();
+            self.tree.apply_batch(batch)?;
+        }
+        self.db.flush()?;
+        Ok(true)
+    }
+}
