@@ -50,6 +50,7 @@ fn collections_keep_values_with_their_members_and_hashes_everywhere() {
         let recorded = members_read_others_are_refused(&net).await;
         no_block_holds_the_value(&net, recorded).await;
         a_non_member_client_cannot_write(&net).await;
+        an_org_keeps_what_it_is_handed_in_its_implicit_collection(&net).await;
         let org2_peer = net
             .process_names()
             .into_iter()
@@ -61,6 +62,7 @@ fn collections_keep_values_with_their_members_and_hashes_everywhere() {
         net.restart(&org2_peer);
         a_member_that_was_down_reconciles(&net, tx).await;
         peers_converge(&net).await;
+        only_members_store_the_values(&net);
     });
     net.assert_running();
 }
@@ -172,6 +174,11 @@ async fn members_read_others_are_refused(net: &Network) -> TxId {
         read(&org2, EAGER, "p1").await.unwrap(),
         position("XS-SECRET-4711")
     );
+    assert_eq!(
+        org2.current_url(),
+        net.gateways[1],
+        "Org2's own peer answered"
+    );
     let refused = read(&org3, EAGER, "p1").await.unwrap_err();
     let text = refused.to_string();
     assert!(
@@ -246,6 +253,27 @@ async fn a_non_member_client_cannot_write(net: &Network) {
     let org1 = net.connect("client@Org1").await;
     let absent = read(&org1, EAGER, "p-org3").await.unwrap_err();
     assert!(absent.to_string().contains("no position"), "{absent}");
+}
+
+/// Org3's client hands Org1 a position in Org1's implicit collection
+/// (defined by no one), through Org3's own peer: Org1's peer keeps it and
+/// serves it to Org1's client; Org2's peer refuses it.
+async fn an_org_keeps_what_it_is_handed_in_its_implicit_collection(net: &Network) {
+    const ORG1: &str = "_implicit_org_Org1";
+    let tx = record(net, "client@Org3", ORG1, "p-handed", "XS-HANDED-7").await;
+    let org1 = net.connect("client@Org1").await;
+    let org2 = net.connect("client@Org2").await;
+    committed_on(&org1, tx, ValidationCode::Valid).await;
+    committed_on(&org2, tx, ValidationCode::Valid).await;
+    assert_eq!(
+        read(&org1, ORG1, "p-handed").await.unwrap(),
+        position("XS-HANDED-7")
+    );
+    let refused = read(&org2, ORG1, "p-handed").await.unwrap_err();
+    assert!(
+        refused.to_string().contains("not members of collection"),
+        "{refused}"
+    );
 }
 
 /// With Org2's peer down, a write to the collection that needs one other
@@ -329,4 +357,33 @@ async fn peers_converge(net: &Network) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Whether some file under `dir` holds `needle`.
+fn dir_holds(dir: &std::path::Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|entry| {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            dir_holds(&path, needle)
+        } else {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            bytes.windows(needle.len()).any(|w| w == needle)
+        }
+    })
+}
+
+/// The member peers' data directories hold the position; the
+/// non-member's (blocks, state, transient store) holds it nowhere.
+fn only_members_store_the_values(net: &Network) {
+    let data = |org: &str| net.dir.join("data").join(format!("peer0.{org}"));
+    for org in ["Org1", "Org2"] {
+        assert!(
+            dir_holds(&data(org), b"XS-SECRET-4711"),
+            "{org}'s peer stores the value it is a member for"
+        );
+    }
+    assert!(
+        !dir_holds(&data("Org3"), b"XS-SECRET-4711"),
+        "the non-member's peer stores the private value"
+    );
 }

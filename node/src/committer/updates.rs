@@ -105,9 +105,14 @@ impl Collections {
     ) -> Result<Option<&CollectionConfig>, CommitError> {
         let key = (ns.to_string(), collection.to_string());
         if !self.0.contains_key(&key) {
-            let config = ledger
-                .definition(ns)?
-                .and_then(|d| d.collections.into_iter().find(|c| c.name == collection));
+            let orgs: Vec<String> = match ledger.channel_config()? {
+                Some(c) => c.orgs.into_iter().map(|o| o.name).collect(),
+                None => Vec::new(),
+            };
+            let config = ledger.definition(ns)?.and_then(|d| {
+                d.collection(collection, &orgs)
+                    .map(std::borrow::Cow::into_owned)
+            });
             self.0.insert(key.clone(), config);
         }
         Ok(self.0.get(&key).and_then(Option::as_ref))

@@ -315,6 +315,7 @@ impl Endorser {
         let reader = PrivateReader {
             peer_org: self.identity.org().to_string(),
             creator_org: auth.creator.org.clone(),
+            channel_orgs: auth.config.orgs.iter().map(|o| o.name.clone()).collect(),
         };
         let snapshot = Arc::new(self.ledger.snapshot().for_reader(reader));
         let out = f(&snapshot);

@@ -266,6 +266,8 @@ async fn endorse_here(
 ) -> Result<ProposalResponse, GatewayError> {
     let endorser = gw.endorser.clone();
     let tx_id = verified.authenticated().proposal.header.tx_id;
+    // At most the height the simulation reads (a block may commit meanwhile).
+    let height = gw.committer.height();
     let endorsed = gw
         .executor
         .run(admission, move || endorser.endorse_verified(&verified))
@@ -274,7 +276,7 @@ async fn endorse_here(
     if !endorsed.private_writes.is_empty() {
         // The member peers hold the private writes before anyone holds the
         // endorsement that commits their hashes.
-        super::private::disseminate(gw, tx_id, &endorsed.private_writes).await?;
+        super::private::disseminate(gw, tx_id, height, &endorsed.private_writes).await?;
     }
     Ok(endorsed.response)
 }
@@ -544,7 +546,7 @@ pub(crate) async fn p2p_endorse(
 
 /// Waits until this peer's ledger holds `height` blocks, at most
 /// [`CATCH_UP_WAIT_MS`].
-async fn catch_up(gw: &Gateway, height: u64) {
+pub(crate) async fn catch_up(gw: &Gateway, height: u64) {
     let mut commits = gw.committer.subscribe();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(CATCH_UP_WAIT_MS);
     while gw.committer.height() < height {

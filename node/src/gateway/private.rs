@@ -12,8 +12,11 @@
 //!   match the hash the transaction committed.
 //!
 //! Both messages are signed by the sending peer; the receiver accepts them
-//! only from a peer the channel configuration lists, and only for
-//! collections of which both orgs are members.
+//! only from a peer the channel configuration lists. A push is taken only
+//! for collections of which the receiver's org is a member (the endorser
+//! may not be one: a non-member may write a collection that is not
+//! member-only-write); a pull is answered only for collections of which
+//! the asking peer's org is a member, and only by the peer it names.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -46,17 +49,20 @@ pub const MAX_PULL_ITEMS: usize = 256;
 /// How often the reconciler looks for private data this peer owes.
 pub const RECONCILE_INTERVAL_MS: u64 = 2_000;
 
-/// The collections of `namespace`'s current definition, by name.
+/// Collection `name` of `namespace`'s current definition (or an org's
+/// implicit collection).
 fn collection(
     gw: &Gateway,
     namespace: &str,
     name: &str,
 ) -> Result<Option<CollectionConfig>, GatewayError> {
+    let channel = gw.committer.config().current();
+    let orgs = channel.org_names();
     Ok(gw
         .committer
         .ledger()
         .definition(namespace)?
-        .and_then(|d| d.collections.into_iter().find(|c| c.name == name)))
+        .and_then(|d| d.collection(name, &orgs).map(std::borrow::Cow::into_owned)))
 }
 
 fn to_data(writes: &CollectionWrites) -> CollectionData {
@@ -99,11 +105,13 @@ fn member_peers<'c>(
 }
 
 /// Keeps `tx_id`'s private writes here where this peer is a member, and
-/// pushes them to the member peers each collection asks for. Fails when a
-/// collection's `required_peer_count` peers did not take them.
+/// pushes them to the member peers each collection asks for (`height`: this
+/// peer's height when it simulated). Fails when a collection's
+/// `required_peer_count` peers did not take them.
 pub(crate) async fn disseminate(
     gw: &Gateway,
     tx_id: TxId,
+    height: u64,
     writes: &[CollectionWrites],
 ) -> Result<(), GatewayError> {
     let channel = gw.committer.config().current();
@@ -146,6 +154,7 @@ pub(crate) async fn disseminate(
         let push = PrivateDataPush {
             channel: channel.channel.clone(),
             tx_id,
+            height,
             collections: indices.iter().map(|&i| sets[i].0.clone()).collect(),
         };
         let signed = Signed::sign(&push, &gw.identity);
@@ -290,21 +299,28 @@ pub(crate) async fn push(
     if push.channel != channel.channel {
         return Err(wrong_channel(&channel, &push.channel));
     }
+    // The definitions the endorsement used, at most a while later.
+    super::endorse::catch_up(&gw, push.height).await;
     let own = gw.identity.org();
     for data in &push.collections {
-        let member =
-            collection(&gw, &data.namespace, &data.collection)?.is_some_and(|c| c.has_member(own));
-        if !member {
-            return Err(GatewayError::new(
-                StatusCode::FORBIDDEN,
-                ErrorCode::Forbidden,
-                Stage::Request,
-                format!(
-                    "{own} is not a member of collection {}/{}: its peers keep no private data of it",
-                    data.namespace, data.collection
-                ),
-            ));
-        }
+        let name = format!("{}/{}", data.namespace, data.collection);
+        let why = match collection(&gw, &data.namespace, &data.collection)? {
+            Some(c) if c.has_member(own) => continue,
+            Some(_) => format!(
+                "{own} is not a member of collection {name}: its peers keep no private data of it"
+            ),
+            None => format!(
+                "this peer knows no collection {name} at height {} (it may not have \
+                 committed the chaincode's definition yet)",
+                gw.committer.height()
+            ),
+        };
+        return Err(GatewayError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            Stage::Request,
+            why,
+        ));
     }
     let ledger = gw.committer.ledger().clone();
     tokio::task::spawn_blocking(move || ledger.store_transient(&push.tx_id, &push.collections))
@@ -329,6 +345,14 @@ pub(crate) async fn pull(
         .map_err(|e| GatewayError::malformed(e.to_string()))?;
     if pull.channel != channel.channel {
         return Err(wrong_channel(&channel, &pull.channel));
+    }
+    if pull.to != gw.peer {
+        return Err(GatewayError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            Stage::Auth,
+            format!("the pull request is for {}, not for {}", pull.to, gw.peer),
+        ));
     }
     if pull.requested_at_ms.abs_diff(gw.now_ms()) > PULL_MAX_SKEW_MS {
         return Err(GatewayError::new(
@@ -373,50 +397,79 @@ pub(crate) async fn pull(
 pub async fn reconcile(gw: std::sync::Weak<Gateway>) {
     let mut tick = tokio::time::interval(Duration::from_millis(RECONCILE_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Where the last round stopped: each round takes the next owed items,
+    // so ones no member can provide do not keep the others waiting.
+    let mut cursor = None;
     loop {
         tick.tick().await;
         let Some(gw) = gw.upgrade() else { return };
-        match reconcile_once(&gw).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(items = n, "reconciled private data"),
+        match reconcile_once(&gw, cursor.take()).await {
+            Ok((stored, last)) => {
+                if stored > 0 {
+                    tracing::info!(items = stored, "reconciled private data");
+                }
+                cursor = last;
+            }
             Err(e) => tracing::warn!("private data reconciliation: {e}"),
         }
     }
 }
 
-/// One round of [`reconcile`]: how many owed items were stored.
-pub(crate) async fn reconcile_once(gw: &Gateway) -> Result<usize, String> {
+/// One round of [`reconcile`] over the owed items after `after`: how many
+/// were stored, and where the next round starts (`None`: from the oldest).
+pub(crate) async fn reconcile_once(
+    gw: &Gateway,
+    after: Option<MissingPrivateData>,
+) -> Result<(usize, Option<MissingPrivateData>), String> {
     let ledger = gw.committer.ledger().clone();
-    let owed = tokio::task::spawn_blocking(move || ledger.missing_private(MAX_PULL_ITEMS))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    if owed.is_empty() {
-        return Ok(0);
-    }
+    let owed = tokio::task::spawn_blocking(move || {
+        ledger.missing_private_after(after.as_ref(), MAX_PULL_ITEMS)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    let next = if owed.len() == MAX_PULL_ITEMS {
+        owed.last().map(|(item, _)| item.clone())
+    } else {
+        None
+    };
     let channel = gw.committer.config().current();
-    // Peer → the owed items its org may hold.
-    let mut asks: BTreeMap<&str, Vec<MissingPrivateData>> = BTreeMap::new();
+    let own = gw.identity.org();
+    // (Peer's p2p address, its `name@org`) → the owed items its org may hold.
+    let mut asks: BTreeMap<(&str, String), Vec<MissingPrivateData>> = BTreeMap::new();
     for (item, _) in &owed {
-        let Ok(Some(config)) = collection(gw, &item.namespace, &item.collection) else {
+        let config =
+            collection(gw, &item.namespace, &item.collection).map_err(|e| format!("{e:?}"))?;
+        let Some(config) = config.filter(|c| c.has_member(own)) else {
+            // Removed, or this org left it: nothing to wait for.
+            tracing::info!(
+                collection = %format!("{}/{}", item.namespace, item.collection),
+                block = item.block,
+                "this peer's org is not a member any more; its private data is not fetched"
+            );
+            gw.committer
+                .ledger()
+                .forget_owed(item)
+                .map_err(|e| e.to_string())?;
             continue;
         };
         let tx = TxId(weft_types::Digest::default());
-        for (_, peer) in member_peers(&channel, &config, &gw.peer, &tx) {
-            asks.entry(peer.p2p.as_str())
+        for (org, peer) in member_peers(&channel, &config, &gw.peer, &tx) {
+            asks.entry((peer.p2p.as_str(), format!("{}@{org}", peer.name)))
                 .or_default()
                 .push(item.clone());
         }
     }
     let mut stored = 0;
     let mut remaining: Vec<MissingPrivateData> = owed.into_iter().map(|(i, _)| i).collect();
-    for (p2p, mut wanted) in asks {
+    for ((p2p, to), mut wanted) in asks {
         wanted.retain(|w| remaining.contains(w));
         if wanted.is_empty() {
             continue;
         }
         let pull = PrivateDataPull {
             channel: channel.channel.clone(),
+            to,
             requested_at_ms: gw.now_ms(),
             wanted,
         };
@@ -456,7 +509,7 @@ pub(crate) async fn reconcile_once(gw: &Gateway) -> Result<usize, String> {
             }
         }
     }
-    Ok(stored)
+    Ok((stored, next))
 }
 
 async fn pull_from(

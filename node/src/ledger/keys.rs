@@ -18,8 +18,8 @@
 //! | `D`    | block u64, tx u32, ns_len u32, ns, coll_len u32, coll | a committed transaction's private writes (members only): JSON `CollectionData` |
 //! | `O`    | block u64, tx u32, ns_len u32, ns, coll_len u32, coll | private writes a member lacks (owed): their `private_rwset_hash` (32) |
 //! | `E`    | expiry block u64, ns_len u32, ns, coll_len u32, coll, key hash (32) | a private key to purge at that block (block-to-live): the block that wrote it, u64 |
-//! | `R`    | tx id (32), ns_len u32, ns, coll_len u32, coll    | transient store (received, not yet committed): received at height u64, JSON `CollectionData` |
-//! | `Q`    | height u64, tx id (32), ns_len u32, ns, coll_len u32, coll | transient store by the height it arrived at (for its purge): empty |
+//! | `R`    | tx id (32), ns_len u32, ns, coll_len u32, coll, digest (32) | transient store (received, not yet committed; by the data's `private_rwset_hash`, so a bad copy cannot replace a good one): received at height u64, JSON `CollectionData` |
+//! | `Q`    | height u64, then the `R` key's rest              | transient store by the height it arrived at (for its purge): empty |
 //! | `W`    | module hash (32 bytes)                           | Wasm module bytes |
 //! | `M`    | `savepoint`                                      | height u64, commit hash (32), last block hash (32) |
 //!
@@ -196,9 +196,10 @@ pub(crate) fn transient_prefix(tx_id: &TxId) -> Vec<u8> {
 }
 
 /// A transient record.
-pub(crate) fn transient(tx_id: &TxId, ns: &str, collection: &str) -> Vec<u8> {
+pub(crate) fn transient(tx_id: &TxId, ns: &str, collection: &str, digest: &Digest) -> Vec<u8> {
     let mut out = transient_prefix(tx_id);
     push_collection(&mut out, ns, collection);
+    out.extend_from_slice(digest.as_bytes());
     out
 }
 
@@ -208,10 +209,12 @@ pub(crate) fn transient_by_height(
     tx_id: &TxId,
     ns: &str,
     collection: &str,
+    digest: &Digest,
 ) -> Vec<u8> {
     let mut out = by_block(TRANSIENT_BY_HEIGHT, height).to_vec();
     out.extend_from_slice(tx_id.0.as_bytes());
     push_collection(&mut out, ns, collection);
+    out.extend_from_slice(digest.as_bytes());
     out
 }
 

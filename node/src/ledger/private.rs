@@ -82,6 +82,37 @@ pub(crate) fn hash_of(
     )))
 }
 
+/// The version of the value this peer holds for `key_hash`, if any.
+pub(crate) fn value_version(
+    tree: &sled::Tree,
+    ns: &str,
+    collection: &str,
+    key_hash: &Digest,
+) -> Result<Option<Version>, LedgerError> {
+    let Some(raw) = tree.get(keys::private(keys::PRIVATE, ns, collection, key_hash))? else {
+        return Ok(None);
+    };
+    Ok(Some(records::decode_versioned(&raw, "private state")?.0))
+}
+
+/// Whether this peer owes (awaits from other members) the private writes
+/// transaction `version` made in `(ns, collection)`.
+pub(crate) fn owes(
+    tree: &sled::Tree,
+    version: Version,
+    ns: &str,
+    collection: &str,
+) -> Result<bool, LedgerError> {
+    let key = keys::private_of_tx(
+        keys::PRIVATE_MISSING,
+        version.block,
+        version.tx,
+        ns,
+        collection,
+    );
+    Ok(tree.contains_key(key)?)
+}
+
 /// A valid transaction's private changes, into the block's batch.
 pub(super) fn apply_tx(batch: &mut sled::Batch, version: Version, tx: &TxUpdates) {
     for p in &tx.private_hashes {
@@ -157,15 +188,18 @@ pub(super) fn purge_expired(
         ) else {
             return Err(LedgerError::corrupt("private expiry", "malformed record"));
         };
-        let still_that_write = hash_of(tree, &ns, &collection, &key_hash)?
-            .is_some_and(|(_, version)| version.block == written);
-        if still_that_write {
+        let written_then = |v: Version| v.block == written;
+        if hash_of(tree, &ns, &collection, &key_hash)?.is_some_and(|(_, v)| written_then(v)) {
             batch.remove(keys::private(
                 keys::PRIVATE_HASH,
                 &ns,
                 &collection,
                 &key_hash,
             ));
+        }
+        // The value by its own version: a member that missed a later
+        // delete or rewrite still holds this one.
+        if value_version(tree, &ns, &collection, &key_hash)?.is_some_and(written_then) {
             batch.remove(keys::private(keys::PRIVATE, &ns, &collection, &key_hash));
         }
         expired.insert((written, ns, collection));
@@ -229,7 +263,9 @@ pub(super) fn purge_transient(
 
 impl Ledger {
     /// Keeps private writes received for `tx_id` until it commits (then the
-    /// committer takes them) or [`TRANSIENT_RETENTION_BLOCKS`] pass.
+    /// committer takes them) or [`TRANSIENT_RETENTION_BLOCKS`] pass; flushed
+    /// before it returns. Copies that differ are kept side by side (the
+    /// committer takes the one matching the transaction's hash).
     pub fn store_transient(
         &self,
         tx_id: &TxId,
@@ -238,18 +274,19 @@ impl Ledger {
         let height = self.height();
         let mut batch = sled::Batch::default();
         for data in collections {
+            let digest = private_data_digest(data);
             let mut value = height.to_be_bytes().to_vec();
             value.extend_from_slice(&weft_types::to_json_bytes(data));
+            let (ns, coll) = (&data.namespace, &data.collection);
+            batch.insert(keys::transient(tx_id, ns, coll, &digest), value);
             batch.insert(
-                keys::transient(tx_id, &data.namespace, &data.collection),
-                value,
-            );
-            batch.insert(
-                keys::transient_by_height(height, tx_id, &data.namespace, &data.collection),
+                keys::transient_by_height(height, tx_id, ns, coll, &digest),
                 &[][..],
             );
         }
         self.tree.apply_batch(batch)?;
+        // Durable before the sender counts this peer as holding the data.
+        self.db.flush()?;
         Ok(())
     }
 
@@ -275,8 +312,33 @@ impl Ledger {
         &self,
         limit: usize,
     ) -> Result<Vec<(MissingPrivateData, Digest)>, LedgerError> {
+        self.missing_private_after(None, limit)
+    }
+
+    /// [`Ledger::missing_private`] from just after `after` (so a reconciler
+    /// that cannot fill the oldest items still reaches the later ones).
+    pub fn missing_private_after(
+        &self,
+        after: Option<&MissingPrivateData>,
+        limit: usize,
+    ) -> Result<Vec<(MissingPrivateData, Digest)>, LedgerError> {
+        let start = match after {
+            Some(item) => {
+                let mut key = keys::private_of_tx(
+                    keys::PRIVATE_MISSING,
+                    item.block,
+                    item.tx,
+                    &item.namespace,
+                    &item.collection,
+                );
+                key.push(0);
+                key
+            }
+            None => vec![keys::PRIVATE_MISSING],
+        };
+        let end = vec![keys::PRIVATE_MISSING + 1];
         let mut out = Vec::new();
-        for entry in self.tree.scan_prefix([keys::PRIVATE_MISSING]).take(limit) {
+        for entry in self.tree.range(start..end).take(limit) {
             let (key, value) = entry?;
             let (block, tx, namespace, collection) = keys::decode_private_of_tx(&key)
                 .ok_or_else(|| LedgerError::corrupt("missing private data", "malformed key"))?;
@@ -292,6 +354,19 @@ impl Ledger {
             ));
         }
         Ok(out)
+    }
+
+    /// Stops owing `item` (its collection no longer has this peer's org as
+    /// a member, or no longer exists): the reconciler gives up on it.
+    pub fn forget_owed(&self, item: &MissingPrivateData) -> Result<(), LedgerError> {
+        self.tree.remove(keys::private_of_tx(
+            keys::PRIVATE_MISSING,
+            item.block,
+            item.tx,
+            &item.namespace,
+            &item.collection,
+        ))?;
+        Ok(())
     }
 
     /// The private writes transaction `tx` of `block` made in
@@ -347,14 +422,18 @@ impl Ledger {
         let mut batch = sled::Batch::default();
         for w in &data.writes {
             let key_hash = sha3_256(w.key.as_bytes());
-            let current = hash_of(&self.tree, &data.namespace, &data.collection, &key_hash)?;
+            let (ns, coll) = (&data.namespace, &data.collection);
+            let key = keys::private(keys::PRIVATE, ns, coll, &key_hash);
+            let current = hash_of(&self.tree, ns, coll, &key_hash)?;
             if current.is_some_and(|(_, v)| v == version) {
-                let key =
-                    keys::private(keys::PRIVATE, &data.namespace, &data.collection, &key_hash);
                 match &w.value {
                     Some(v) => batch.insert(key, records::encode_versioned(version, v)),
                     None => batch.remove(key),
                 }
+            } else if value_version(&self.tree, ns, coll, &key_hash)?.is_some_and(|v| v < version) {
+                // A later write (also missed) or delete supersedes both this
+                // one and the value held: better none than a stale one.
+                batch.remove(key);
             }
         }
         batch.insert(

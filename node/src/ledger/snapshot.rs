@@ -45,6 +45,8 @@ pub struct PrivateReader {
     pub peer_org: String,
     /// The org of the proposal's creator.
     pub creator_org: String,
+    /// The channel's orgs (each has an implicit collection).
+    pub channel_orgs: Vec<String>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -102,7 +104,10 @@ impl Snapshot {
         let name = format!("{ns}/{collection}");
         let config = self
             .definition(ns)?
-            .and_then(|d| d.collections.into_iter().find(|c| c.name == collection))
+            .and_then(|d| {
+                d.collection(collection, &reader.channel_orgs)
+                    .map(std::borrow::Cow::into_owned)
+            })
             .ok_or_else(|| {
                 HostError::new(
                     ErrorCode::UnknownCollection,
@@ -125,13 +130,26 @@ impl Snapshot {
         match private::get(&self.tree, ns, collection, key)? {
             PrivateValue::Absent => Ok(None),
             PrivateValue::Here(value, version) => Ok(Some((value, version))),
-            PrivateValue::NotHere(version) => Err(not_allowed(format!(
-                "the private value of {key:?} in {name} (written by transaction {} of block {}) \
-                 has not reached this peer yet; it is being reconciled from the other members, \
-                 retry shortly",
-                version.tx, version.block
-            ))),
+            PrivateValue::NotHere(version) => {
+                let written = format!(
+                    "the private value of {key:?} in {name} (written by transaction {} of block {})",
+                    version.tx, version.block
+                );
+                let why = if private::owes(&self.tree, version, ns, collection)? {
+                    "has not reached this peer yet; it is being reconciled from the other \
+                     members, retry shortly"
+                } else {
+                    "is not held by this peer (its org was not a member when it was written, \
+                     or no member could provide it); ask another member's peer"
+                };
+                Err(not_allowed(format!("{written} {why}")))
+            }
         }
+    }
+
+    /// The channel's orgs of [`Snapshot::for_reader`]'s reader (none without one).
+    pub fn channel_orgs(&self) -> &[String] {
+        self.reader.as_ref().map_or(&[], |r| &r.channel_orgs)
     }
 
     /// Blocks committed: the number of the next block. The state is that

@@ -733,6 +733,7 @@ fn a_reader_sees_the_rules_of_the_collection() {
         ledger.snapshot().for_reader(PrivateReader {
             peer_org: peer.into(),
             creator_org: creator.into(),
+            channel_orgs: vec!["Bank".into(), "CAD".into()],
         })
     };
     assert_eq!(
@@ -760,4 +761,99 @@ fn a_reader_sees_the_rules_of_the_collection() {
             .unwrap()
             .is_some()
     );
+    // An org's implicit collection needs no definition; other orgs' peers
+    // and clients are refused, and an org off the channel has none.
+    let implicit = StateView::private_get(&reader("CAD", "CAD"), "cc", "_implicit_org_CAD", "k");
+    assert_eq!(implicit.unwrap(), None);
+    let refused = StateView::private_get(&reader("Bank", "Bank"), "cc", "_implicit_org_CAD", "k");
+    assert_eq!(refused.unwrap_err().code, ErrorCode::NotAllowed);
+    let off = StateView::private_get(&reader("Bank", "Bank"), "cc", "_implicit_org_FD", "k");
+    assert_eq!(off.unwrap_err().code, ErrorCode::UnknownCollection);
+}
+
+#[test]
+fn a_member_that_missed_a_delete_loses_the_stale_value_on_reconciling_and_on_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, id) = ledger_with_genesis(&dir);
+    // Block 1: the value, held; expires when block 4 commits.
+    let put = private_data("c", &[("k", Some("v1"))]);
+    let (_, v1) = commit_private(&ledger, &id, |tx| {
+        tx.private_hashes = hashes_of(&put, Some(4));
+        tx.private_data = vec![put.clone()];
+    });
+    // Block 2: deleted, and this peer missed it.
+    let delete = private_data("c", &[("k", None)]);
+    let (_, v2) = commit_private(&ledger, &id, |tx| {
+        tx.private_hashes = hashes_of(&delete, None);
+        tx.private_missing = vec![OwedPrivateData {
+            ns: "cc".into(),
+            collection: "c".into(),
+            hash: private_data_digest(&delete),
+        }];
+    });
+    // The stale value is not served: the key is gone.
+    assert_eq!(
+        ledger.snapshot().private_value("cc", "c", "k").unwrap(),
+        PrivateValue::Absent
+    );
+    // Block-to-live purges it by its own version though the hash moved on.
+    commit_private(&ledger, &id, |_| {});
+    commit_private(&ledger, &id, |_| {});
+    let held = |l: &Ledger| {
+        private::value_version(&l.tree, "cc", "c", &weft_types::sha3_256(b"k")).unwrap()
+    };
+    assert_eq!(held(&ledger), None, "purged at its expiry");
+    // And reconciling the delete removes a stale value too.
+    let dir2 = tempfile::tempdir().unwrap();
+    let (other, id2) = ledger_with_genesis(&dir2);
+    commit_private(&other, &id2, |tx| {
+        tx.private_hashes = hashes_of(&put, None);
+        tx.private_data = vec![put.clone()];
+    });
+    commit_private(&other, &id2, |tx| {
+        tx.private_hashes = hashes_of(&delete, None);
+        tx.private_missing = vec![OwedPrivateData {
+            ns: "cc".into(),
+            collection: "c".into(),
+            hash: private_data_digest(&delete),
+        }];
+    });
+    assert_eq!(held(&other), Some(v1));
+    let item = weft_types::MissingPrivateData {
+        block: v2.block,
+        tx: 0,
+        namespace: "cc".into(),
+        collection: "c".into(),
+    };
+    assert!(other.reconcile(&item, &delete).unwrap());
+    assert_eq!(held(&other), None);
+}
+
+#[test]
+fn owed_items_are_listed_from_a_cursor_and_can_be_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, id) = ledger_with_genesis(&dir);
+    for coll in ["a", "b", "c"] {
+        let data = private_data(coll, &[("k", Some("v"))]);
+        commit_private(&ledger, &id, |tx| {
+            tx.private_hashes = hashes_of(&data, None);
+            tx.private_missing = vec![OwedPrivateData {
+                ns: "cc".into(),
+                collection: coll.into(),
+                hash: private_data_digest(&data),
+            }];
+        });
+    }
+    let names = |items: Vec<(weft_types::MissingPrivateData, Digest)>| -> Vec<String> {
+        items.into_iter().map(|(i, _)| i.collection).collect()
+    };
+    let first = ledger.missing_private(2).unwrap();
+    assert_eq!(names(first.clone()), ["a", "b"]);
+    let rest = ledger.missing_private_after(Some(&first[1].0), 2).unwrap();
+    assert_eq!(names(rest), ["c"]);
+    ledger.forget_owed(&first[0].0).unwrap();
+    assert_eq!(names(ledger.missing_private(10).unwrap()), ["b", "c"]);
+    // Whether the value is owed is what a reader is told.
+    assert!(private::owes(&ledger.tree, Version { block: 2, tx: 0 }, "cc", "b").unwrap());
+    assert!(!private::owes(&ledger.tree, Version { block: 1, tx: 0 }, "cc", "a").unwrap());
 }

@@ -125,7 +125,7 @@ fn check_collections<S: CommittedState + ?Sized>(
 ) -> Result<bool, Failure> {
     let mut needs_chaincode_policy = false;
     for c in &ns.collections {
-        let Some(config) = def.def.collections.iter().find(|k| k.name == c.collection) else {
+        let Some(config) = def.def.collection(&c.collection, &ctx.config.org_names()) else {
             return Err((
                 ValidationCode::InvalidPrivateData,
                 format!(

@@ -102,9 +102,7 @@ fn non_member_write<S: CommittedState + ?Sized>(
             };
             let refused = def
                 .def
-                .collections
-                .iter()
-                .find(|k| k.name == c.collection)
+                .collection(&c.collection, &ctx.config.org_names())
                 .is_some_and(|k| k.member_only_write && !k.has_member(org));
             if refused {
                 return Ok(Some(format!(

@@ -50,7 +50,33 @@ pub struct CollectionConfig {
     pub endorsement_policy: Option<Policy>,
 }
 
+/// The name of an org's implicit collection is this prefix and the org's
+/// name: `_implicit_org_Bank`. Every chaincode has one per channel org,
+/// without defining it (as in Fabric).
+pub const IMPLICIT_COLLECTION_PREFIX: &str = "_implicit_org_";
+
 impl CollectionConfig {
+    /// The implicit collection of `org`: only its peers store the values
+    /// and only its clients read them; anyone may write it (a client
+    /// handing the org data), no peer has to hold the data before an
+    /// endorsement is returned, one other peer of the org is sent it, and
+    /// it is never purged.
+    pub fn implicit(org: &str) -> CollectionConfig {
+        CollectionConfig {
+            name: format!("{IMPLICIT_COLLECTION_PREFIX}{org}"),
+            member_orgs_policy: Policy::Principal(weft_policy::Principal::new(
+                org,
+                weft_policy::PrincipalRole::Member,
+            )),
+            required_peer_count: 0,
+            maximum_peer_count: 1,
+            block_to_live: 0,
+            member_only_read: true,
+            member_only_write: false,
+            endorsement_policy: None,
+        }
+    }
+
     /// Whether `org` (an org of the channel) is a member: named by a
     /// principal of the member policy, or every org when the policy is
     /// `ANY`, `MAJORITY` or `ALL` (or uses them).
@@ -82,6 +108,23 @@ pub struct ChaincodeDefinition {
 }
 
 impl ChaincodeDefinition {
+    /// The collection `name`: one of the definition's, or the implicit
+    /// collection of one of `channel_orgs` ([`IMPLICIT_COLLECTION_PREFIX`]).
+    pub fn collection<S: AsRef<str>>(
+        &self,
+        name: &str,
+        channel_orgs: &[S],
+    ) -> Option<std::borrow::Cow<'_, CollectionConfig>> {
+        if let Some(c) = self.collections.iter().find(|c| c.name == name) {
+            return Some(std::borrow::Cow::Borrowed(c));
+        }
+        let org = name.strip_prefix(IMPLICIT_COLLECTION_PREFIX)?;
+        channel_orgs
+            .iter()
+            .any(|o| o.as_ref() == org)
+            .then(|| std::borrow::Cow::Owned(CollectionConfig::implicit(org)))
+    }
+
     /// Checks names, counts and that every policy resolves against `channel_orgs`.
     pub fn validate<S: AsRef<str>>(&self, channel_orgs: &[S]) -> Result<(), DefinitionError> {
         check_name("channel", &self.channel)?;
@@ -125,5 +168,44 @@ impl ChaincodeDefinition {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_channel_org_has_an_implicit_collection() {
+        let explicit = CollectionConfig {
+            member_orgs_policy: Policy::parse("OR('A.member', 'B.member')").unwrap(),
+            ..CollectionConfig::implicit("A")
+        };
+        let explicit = CollectionConfig {
+            name: "shared".into(),
+            ..explicit
+        };
+        let def = ChaincodeDefinition {
+            channel: "weft".into(),
+            name: "cc".into(),
+            version: "1".into(),
+            sequence: 1,
+            module_hash: Digest::default(),
+            endorsement_policy: None,
+            collections: vec![explicit.clone()],
+        };
+        let orgs = ["A", "B"];
+        assert_eq!(def.collection("shared", &orgs).as_deref(), Some(&explicit));
+        let implicit = def.collection("_implicit_org_B", &orgs).unwrap();
+        assert!(implicit.has_member("B") && !implicit.has_member("A"));
+        assert!(implicit.member_only_read && !implicit.member_only_write);
+        assert!(def.collection("_implicit_org_C", &orgs).is_none());
+        assert!(def.collection("other", &orgs).is_none());
+        assert!(explicit.has_member("A") && !explicit.has_member("C"));
+        let any = CollectionConfig {
+            member_orgs_policy: Policy::parse("ANY").unwrap(),
+            ..explicit
+        };
+        assert!(any.has_member("C"));
     }
 }

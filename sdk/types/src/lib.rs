@@ -56,7 +56,9 @@ pub use bytes::{Bytes, from_base64, to_base64};
 pub use certificate::{
     Certificate, CertificateBody, CertificateError, Identity, OrgAuthority, Role, TrustStore,
 };
-pub use chaincode::{ChaincodeDefinition, CollectionConfig, DefinitionError};
+pub use chaincode::{
+    ChaincodeDefinition, CollectionConfig, DefinitionError, IMPLICIT_COLLECTION_PREFIX,
+};
 pub use channel::{
     ChannelConfig, ChannelPolicies, ConfigError, Consensus, ORDERER_LEADER_HEADER, OrdererInfo,
     OrderingParams, OrgInfo, PeerInfo, RaftParams,

@@ -43,6 +43,11 @@ pub struct PrivateDataPush {
     pub channel: String,
     /// The transaction.
     pub tx_id: TxId,
+    /// The endorser's ledger height when it simulated: the receiver first
+    /// commits up to it (a while at most), so it knows the definitions the
+    /// endorsement used.
+    #[serde(default)]
+    pub height: u64,
     /// Its private writes, per collection of which the receiver is a member.
     pub collections: Vec<CollectionData>,
 }
@@ -69,6 +74,9 @@ pub struct MissingPrivateData {
 pub struct PrivateDataPull {
     /// The channel.
     pub channel: String,
+    /// The peer asked, `name@org`: another peer refuses the request, so a
+    /// captured one cannot be sent elsewhere.
+    pub to: String,
     /// When the request was made, unix milliseconds (a stale request is
     /// refused, so a captured one cannot be replayed for long).
     pub requested_at_ms: u64,

@@ -35,6 +35,7 @@ pub struct TxSimulator<S> {
     info: TxInfo,
     transient: BTreeMap<String, Vec<u8>>,
     collections: BTreeSet<String>,
+    implicit_orgs: Vec<String>,
     invoker: Option<Box<dyn Invoker>>,
     reads: BTreeMap<String, Option<Version>>,
     pub(super) writes: BTreeMap<String, Option<Vec<u8>>>,
@@ -114,6 +115,7 @@ impl<S: StateView> TxSimulator<S> {
             info,
             transient: BTreeMap::new(),
             collections: BTreeSet::new(),
+            implicit_orgs: Vec::new(),
             invoker: None,
             reads: BTreeMap::new(),
             writes: BTreeMap::new(),
@@ -136,7 +138,16 @@ impl<S: StateView> TxSimulator<S> {
         self
     }
 
-    /// The chaincode's private data collections; any other is `UnknownCollection`.
+    /// The orgs of the channel, whose implicit collections
+    /// (`_implicit_org_<Org>`) every chaincode has besides its own.
+    pub fn with_implicit_collections(mut self, channel_orgs: &[String]) -> Self {
+        self.implicit_orgs = channel_orgs.to_vec();
+        self
+    }
+
+    /// The chaincode's private data collections; any other (but the
+    /// implicit ones, [`TxSimulator::with_implicit_collections`]) is
+    /// `UnknownCollection`.
     /// (Membership is the [`StateView`]'s to enforce.)
     pub fn with_collections(mut self, collections: &[CollectionConfig]) -> Self {
         self.collections = collections.iter().map(|c| c.name.clone()).collect();
@@ -265,7 +276,10 @@ impl<S: StateView> TxSimulator<S> {
     }
 
     fn collection(&mut self, collection: &str) -> Result<&mut PrivateRecord, HostError> {
-        if !self.collections.contains(collection) {
+        let implicit = collection
+            .strip_prefix(weft_types::IMPLICIT_COLLECTION_PREFIX)
+            .is_some_and(|org| self.implicit_orgs.iter().any(|o| o == org));
+        if !implicit && !self.collections.contains(collection) {
             return Err(HostError::new(
                 ErrorCode::UnknownCollection,
                 format!(
