@@ -104,10 +104,24 @@ fn member_peers<'c>(
     peers
 }
 
+/// One collection being disseminated.
+struct Dissemination<'c> {
+    data: CollectionData,
+    config: CollectionConfig,
+    /// The other member peers, in the order they are tried.
+    targets: Vec<(&'c str, &'c PeerInfo)>,
+    /// How many of `targets` were tried.
+    tried: usize,
+    /// How many took the data.
+    acks: u32,
+}
+
 /// Keeps `tx_id`'s private writes here where this peer is a member, and
 /// pushes them to the member peers each collection asks for (`height`: this
-/// peer's height when it simulated). Fails when a collection's
-/// `required_peer_count` peers did not take them.
+/// peer's height when it simulated): `maximum_peer_count` of them at first,
+/// then, while fewer than `required_peer_count` took them, as many further
+/// member peers as are missing. Fails when a collection's
+/// `required_peer_count` cannot be reached.
 pub(crate) async fn disseminate(
     gw: &Gateway,
     tx_id: TxId,
@@ -117,10 +131,8 @@ pub(crate) async fn disseminate(
     let channel = gw.committer.config().current();
     let own_org = gw.identity.org();
     let mut here = Vec::new();
-    // Peer (p2p address) → the collections pushed to it.
-    let mut pushes: BTreeMap<&str, (String, Vec<usize>)> = BTreeMap::new();
     let mut sets = Vec::with_capacity(writes.len());
-    for (i, w) in writes.iter().enumerate() {
+    for w in writes {
         let config = collection(gw, &w.namespace, &w.collection)?.ok_or_else(|| {
             GatewayError::internal(
                 Stage::Endorsement,
@@ -135,14 +147,13 @@ pub(crate) async fn disseminate(
             here.push(data.clone());
         }
         let targets = member_peers(&channel, &config, &gw.peer, &tx_id);
-        for (org, peer) in targets.iter().take(config.maximum_peer_count as usize) {
-            pushes
-                .entry(peer.p2p.as_str())
-                .or_insert_with(|| (format!("{}@{org}", peer.name), Vec::new()))
-                .1
-                .push(i);
-        }
-        sets.push((data, config));
+        sets.push(Dissemination {
+            data,
+            config,
+            targets,
+            tried: 0,
+            acks: 0,
+        });
     }
     if !here.is_empty() {
         let ledger = gw.committer.ledger().clone();
@@ -150,47 +161,70 @@ pub(crate) async fn disseminate(
             .await
             .map_err(|e| GatewayError::internal(Stage::Endorsement, e.to_string()))??;
     }
-    let calls = pushes.iter().map(|(p2p, (who, indices))| {
-        let push = PrivateDataPush {
-            channel: channel.channel.clone(),
-            tx_id,
-            height,
-            collections: indices.iter().map(|&i| sets[i].0.clone()).collect(),
-        };
-        let signed = Signed::sign(&push, &gw.identity);
-        async move {
-            let body = weft_types::to_json_bytes(&signed);
-            let outcome = post_signed(gw, p2p, "/v1/private/push", body).await;
-            (who.as_str(), indices, outcome)
-        }
-    });
-    let mut acks = vec![0u32; sets.len()];
     let mut failures = Vec::new();
-    for (who, indices, outcome) in join_all(calls).await {
-        match outcome {
-            Ok(_) => {
-                for &i in indices {
-                    acks[i] += 1;
-                }
+    for round in 0.. {
+        // Peer (p2p address) → its `name@org` and the collections pushed to it.
+        let mut pushes: BTreeMap<&str, (String, Vec<usize>)> = BTreeMap::new();
+        for (i, set) in sets.iter_mut().enumerate() {
+            let wanted = if round == 0 {
+                set.config.maximum_peer_count
+            } else {
+                set.config.required_peer_count.saturating_sub(set.acks)
+            };
+            let end = (set.tried + wanted as usize).min(set.targets.len());
+            for (org, peer) in &set.targets[set.tried..end] {
+                pushes
+                    .entry(peer.p2p.as_str())
+                    .or_insert_with(|| (format!("{}@{org}", peer.name), Vec::new()))
+                    .1
+                    .push(i);
             }
-            Err(why) => {
-                tracing::warn!(peer = who, tx = %tx_id, "private data push failed: {why}");
-                failures.push(format!("{who}: {why}"));
+            set.tried = end;
+        }
+        if pushes.is_empty() {
+            break;
+        }
+        let calls = pushes.iter().map(|(p2p, (who, indices))| {
+            let push = PrivateDataPush {
+                channel: channel.channel.clone(),
+                tx_id,
+                height,
+                collections: indices.iter().map(|&i| sets[i].data.clone()).collect(),
+            };
+            let signed = Signed::sign(&push, &gw.identity);
+            async move {
+                let body = weft_types::to_json_bytes(&signed);
+                let outcome = post_signed(gw, p2p, "/v1/private/push", body).await;
+                (who.as_str(), indices, outcome)
+            }
+        });
+        for (who, indices, outcome) in join_all(calls).await {
+            match outcome {
+                Ok(_) => {
+                    for &i in indices {
+                        sets[i].acks += 1;
+                    }
+                }
+                Err(why) => {
+                    tracing::warn!(peer = who, tx = %tx_id, "private data push failed: {why}");
+                    failures.push(format!("{who}: {why}"));
+                }
             }
         }
     }
-    for ((data, config), got) in sets.iter().zip(acks) {
-        if got < config.required_peer_count {
+    for set in &sets {
+        if set.acks < set.config.required_peer_count {
             return Err(GatewayError::new(
                 StatusCode::BAD_GATEWAY,
                 ErrorCode::EndorsementFailed,
                 Stage::Endorsement,
                 format!(
-                    "the private data of collection {}/{} reached {got} member peer(s) but must \
+                    "the private data of collection {}/{} reached {} member peer(s) but must \
                      reach {} before the endorsement is returned{}",
-                    data.namespace,
-                    data.collection,
-                    config.required_peer_count,
+                    set.data.namespace,
+                    set.data.collection,
+                    set.acks,
+                    set.config.required_peer_count,
                     if failures.is_empty() {
                         String::new()
                     } else {
