@@ -54,6 +54,7 @@ fn collections_keep_values_with_their_members_and_hashes_everywhere() {
         no_block_holds_the_value(&net, recorded).await;
         a_non_member_client_cannot_write(&net).await;
         an_org_keeps_what_it_is_handed_in_its_implicit_collection(&net).await;
+        the_command_line_sends_private_inputs(&net).await;
         let org2_peer = net
             .process_names()
             .into_iter()
@@ -288,6 +289,51 @@ async fn an_org_keeps_what_it_is_handed_in_its_implicit_collection(net: &Network
         refused.to_string().contains("not members of collection"),
         "{refused}"
     );
+}
+
+/// `weft invoke … --transient` records a position as Org1's client;
+/// `weft query` reads it back through Org2's peer once that committed it.
+async fn the_command_line_sends_private_inputs(net: &Network) {
+    let weft = weft_tests::process::binary("weft", "weft");
+    let run = |label: &str, args: &[&str]| {
+        let out = std::process::Command::new(&weft)
+            .args(args)
+            .arg("--profile")
+            .arg(net.profile(label))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), stdout, stderr)
+    };
+    let entry = format!(
+        "position={}",
+        String::from_utf8(stored("XS-CLI-1")).unwrap()
+    );
+    let (ok, invoked, err) = run(
+        "client@Org1",
+        &[
+            "invoke",
+            CC,
+            "record",
+            EAGER,
+            "p-cli",
+            "--transient",
+            &entry,
+        ],
+    );
+    assert!(ok && invoked.contains("code VALID"), "{invoked}{err}");
+    let tx: TxId = invoked
+        .lines()
+        .find_map(|l| l.strip_prefix("tx "))
+        .expect("weft invoke prints the tx id")
+        .parse()
+        .unwrap();
+    committed_on(&net.connect("client@Org2").await, tx, ValidationCode::Valid).await;
+    let (ok, read, err) = run("client@Org2", &["query", CC, "read", EAGER, "p-cli"]);
+    assert!(ok, "{read}{err}");
+    let read: Value = serde_json::from_str(read.trim()).unwrap();
+    assert_eq!(read, position("XS-CLI-1"));
 }
 
 /// With Org2's peer down, a write to the collection that needs one other

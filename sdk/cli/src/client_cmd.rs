@@ -18,7 +18,9 @@ use std::process::ExitCode;
 use clap::Args;
 use futures::StreamExt as _;
 use serde::Serialize;
-use weft_client::{BlockEvent, ClientError, ContractEvent, Gateway, TransactionRecord};
+use weft_client::{
+    BlockEvent, ClientError, ContractEvent, Gateway, TransactionRecord, TransientMap,
+};
 use weft_types::{Bytes, TxBody, TxId};
 
 use crate::signals::Signals;
@@ -36,9 +38,36 @@ pub struct CallArgs {
     /// Its arguments, one string each (JSON for typed parameters, e.g. 100).
     /// Put `--` before arguments that start with '-'.
     pub args: Vec<String>,
+    /// A private input, `KEY=VALUE` (repeatable): sent in the transient
+    /// map, so it reaches the chaincode but never the transaction or the
+    /// block (e.g. the value of a private data write).
+    #[arg(long = "transient", value_name = "KEY=VALUE", value_parser = transient_entry)]
+    pub transient: Vec<(String, String)>,
     /// Connection profile.
     #[arg(long, value_name = "FILE", default_value = DEFAULT_PROFILE)]
     pub profile: PathBuf,
+}
+
+/// One `--transient KEY=VALUE`.
+fn transient_entry(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+/// The transient map of `--transient` entries; a key given twice is refused.
+fn transient_map(entries: &[(String, String)]) -> Result<TransientMap, String> {
+    let mut map = TransientMap::new();
+    for (key, value) in entries {
+        if map
+            .insert(key.clone(), Bytes(value.clone().into_bytes()))
+            .is_some()
+        {
+            return Err(format!("--transient {key} is given twice"));
+        }
+    }
+    Ok(map)
 }
 
 /// `weft tx`.
@@ -191,11 +220,13 @@ pub fn printable(bytes: &[u8]) -> (String, bool) {
 pub fn invoke(args: CallArgs) -> ExitCode {
     block_on(async move {
         let result = async {
+            let transient = transient_map(&args.transient)
+                .map_err(|message| ClientError::InvalidInput { message })?;
             let gateway = Gateway::connect_profile(&args.profile).await?;
             let call: Vec<&str> = args.args.iter().map(String::as_str).collect();
             let committed = gateway
                 .contract(&args.chaincode)
-                .submit(&args.function, &call)
+                .submit_with_transient(&args.function, &call, transient)
                 .await?;
             println!("tx {}", committed.tx_id);
             println!("block {}", committed.block);
@@ -214,11 +245,13 @@ pub fn invoke(args: CallArgs) -> ExitCode {
 pub fn query(args: CallArgs) -> ExitCode {
     block_on(async move {
         let result = async {
+            let transient = transient_map(&args.transient)
+                .map_err(|message| ClientError::InvalidInput { message })?;
             let gateway = Gateway::connect_profile(&args.profile).await?;
             let call: Vec<&str> = args.args.iter().map(String::as_str).collect();
             let bytes = gateway
                 .contract(&args.chaincode)
-                .evaluate(&args.function, &call)
+                .evaluate_with_transient(&args.function, &call, transient)
                 .await?;
             let (text, base64) = printable(&bytes);
             if base64 {
@@ -447,6 +480,21 @@ async fn print_until_ctrl_c(
 mod tests {
     use super::*;
     use weft_types::{ValidationCode, sha3_256};
+
+    #[test]
+    fn transient_entries_split_at_the_first_equals_sign() {
+        assert_eq!(
+            transient_entry(r#"position={"a":"b=c"}"#).unwrap(),
+            ("position".to_string(), r#"{"a":"b=c"}"#.to_string())
+        );
+        assert_eq!(transient_entry("k=").unwrap(), ("k".into(), String::new()));
+        assert!(transient_entry("novalue").is_err());
+        assert!(transient_entry("=v").is_err());
+        let map = transient_map(&[("a".into(), "1".into()), ("b".into(), "2".into())]).unwrap();
+        assert_eq!(map["a"], Bytes(b"1".to_vec()));
+        let twice = transient_map(&[("a".into(), "1".into()), ("a".into(), "2".into())]);
+        assert!(twice.unwrap_err().contains("twice"));
+    }
 
     #[test]
     fn errors_name_their_stage_and_code() {
