@@ -52,14 +52,8 @@ fn commit(ledger: &Ledger, mut block: Block, writes: Vec<StateWrite>, modules: V
     let tx_id = block.data[0].decode().unwrap().header.tx_id;
     let updates = BlockUpdates {
         txs: vec![TxUpdates {
-            tx_id,
-            index: 0,
-            timestamp_ms: GENESIS_MS,
             writes,
-            private_hashes: Vec::new(),
-            private_data: Vec::new(),
-            private_missing: Vec::new(),
-            policy_writes: vec![],
+            ..TxUpdates::new(tx_id, 0, GENESIS_MS)
         }],
         modules,
     };

@@ -501,18 +501,12 @@ fn a_definition_without_its_module_is_an_internal_error() {
     let tx_id = block.data[0].decode().unwrap().header.tx_id;
     let updates = BlockUpdates {
         txs: vec![TxUpdates {
-            tx_id,
-            index: 0,
-            timestamp_ms: GENESIS_MS,
             writes: vec![StateWrite {
                 ns: LIFECYCLE_NAMESPACE.into(),
                 key: "orphan".into(),
                 value: Some(serde_json::to_vec(&def).unwrap()),
             }],
-            private_hashes: Vec::new(),
-            private_data: Vec::new(),
-            private_missing: Vec::new(),
-            policy_writes: vec![],
+            ..TxUpdates::new(tx_id, 0, GENESIS_MS)
         }],
         modules: vec![],
     };

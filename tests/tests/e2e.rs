@@ -34,12 +34,7 @@ const POLICY: &str = "AND('Org1.peer', 'Org2.peer')";
 fn a_two_org_network_deploys_invokes_streams_conflicts_and_upgrades() {
     let wasm = std::fs::read(weft_tests::build_wasm(CC)).unwrap();
     let mut net = Network::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    support::runtime().block_on(async {
         net.wait_ready().await;
         let started = Instant::now();
         timed("1 SDK", deploy_invoke_and_read_on_both_peers(&net, &wasm)).await;

@@ -42,12 +42,7 @@ const POLICY: &str = "OR('Org1.peer', 'Org2.peer', 'Org3.peer')";
 fn collections_keep_values_with_their_members_and_hashes_everywhere() {
     let wasm = std::fs::read(weft_tests::build_wasm(CC)).unwrap();
     let mut net = Network::start_with(&ORGS);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    support::runtime().block_on(async {
         net.wait_ready().await;
         deploy(&net, &wasm).await;
         let recorded = members_read_others_are_refused(&net).await;

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use weft_types::{CollectionConfig, TxId, to_json_bytes};
+use weft_types::{CollectionConfig, to_json_bytes};
 
 use super::error::CommitError;
 use crate::ledger::{
     BlockUpdates, CONFIG_KEY, CONFIG_NAMESPACE, LIFECYCLE_NAMESPACE, Ledger, OwedPrivateData,
-    PolicyWrite, PrivateHashWrite, StateWrite, TxUpdates, private_data_digest,
+    PolicyWrite, PrivateHashWrite, StateWrite, TxUpdates,
 };
 use crate::validator::{BlockValidation, TxWrites};
 
@@ -92,9 +92,13 @@ pub fn block_updates(
     Ok(out)
 }
 
-/// Collection configurations by `(chaincode, collection)`, read once per block.
+/// Collection configurations by `(chaincode, collection)`, and the
+/// channel's orgs (for implicit collections), read once per block.
 #[derive(Default)]
-struct Collections(BTreeMap<(String, String), Option<CollectionConfig>>);
+struct Collections {
+    configs: BTreeMap<(String, String), Option<CollectionConfig>>,
+    orgs: Option<Vec<String>>,
+}
 
 impl Collections {
     fn get(
@@ -104,18 +108,21 @@ impl Collections {
         collection: &str,
     ) -> Result<Option<&CollectionConfig>, CommitError> {
         let key = (ns.to_string(), collection.to_string());
-        if !self.0.contains_key(&key) {
-            let orgs: Vec<String> = match ledger.channel_config()? {
-                Some(c) => c.orgs.into_iter().map(|o| o.name).collect(),
-                None => Vec::new(),
-            };
+        if !self.configs.contains_key(&key) {
+            if self.orgs.is_none() {
+                let config = ledger.channel_config()?;
+                self.orgs = Some(
+                    config.map_or_else(Vec::new, |c| c.orgs.into_iter().map(|o| o.name).collect()),
+                );
+            }
+            let orgs = self.orgs.as_deref().unwrap_or_default();
             let config = ledger.definition(ns)?.and_then(|d| {
-                d.collection(collection, &orgs)
+                d.collection(collection, orgs)
                     .map(std::borrow::Cow::into_owned)
             });
-            self.0.insert(key.clone(), config);
+            self.configs.insert(key.clone(), config);
         }
-        Ok(self.0.get(&key).and_then(Option::as_ref))
+        Ok(self.configs.get(&key).and_then(Option::as_ref))
     }
 }
 
@@ -142,7 +149,6 @@ fn private_updates(
             expires_at,
         });
     }
-    let mut received = None;
     for set in &w.private_sets {
         let member = collections
             .get(site.ledger, &set.namespace, &set.collection)?
@@ -150,17 +156,11 @@ fn private_updates(
         if !member {
             continue;
         }
-        let waiting = match &mut received {
-            Some(waiting) => waiting,
-            None => received.insert(transient(site.ledger, &tx.tx_id)?),
-        };
-        let held = waiting.iter().position(|d| {
-            d.namespace == set.namespace
-                && d.collection == set.collection
-                && private_data_digest(d) == set.hash
-        });
-        match held {
-            Some(i) => tx.private_data.push(waiting.swap_remove(i)),
+        let received =
+            site.ledger
+                .transient_copy(&tx.tx_id, &set.namespace, &set.collection, &set.hash)?;
+        match received {
+            Some(data) => tx.private_data.push(data),
             None => {
                 tracing::info!(
                     tx = %tx.tx_id,
@@ -176,11 +176,4 @@ fn private_updates(
         }
     }
     Ok(())
-}
-
-fn transient(
-    ledger: &Ledger,
-    tx_id: &TxId,
-) -> Result<Vec<weft_types::CollectionData>, CommitError> {
-    Ok(ledger.transient(tx_id)?)
 }

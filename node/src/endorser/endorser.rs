@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use weft_abi::TxKind;
-use weft_chaincode::sim::CollectionWrites;
+use weft_types::CollectionData;
 use weft_types::{
     Bytes, ChaincodeId, Digest, Identity, ProposalResponse, ProposalResponsePayload, Response,
     Role, SignedProposal, sha3_256,
@@ -38,7 +38,7 @@ pub struct Endorsed {
     /// The signed response for the client.
     pub response: ProposalResponse,
     /// The private writes per collection, for dissemination.
-    pub private_writes: Vec<CollectionWrites>,
+    pub private_writes: Vec<CollectionData>,
 }
 
 /// A peer's endorser: checks a client's signed proposal, runs the chaincode
@@ -315,7 +315,7 @@ impl Endorser {
         let reader = PrivateReader {
             peer_org: self.identity.org().to_string(),
             creator_org: auth.creator.org.clone(),
-            channel_orgs: auth.config.orgs.iter().map(|o| o.name.clone()).collect(),
+            channel: Arc::clone(&auth.config),
         };
         let snapshot = Arc::new(self.ledger.snapshot().for_reader(reader));
         let out = f(&snapshot);

@@ -150,7 +150,7 @@ impl Invoker for NodeInvoker {
         let sim = TxSimulator::new(Arc::clone(&tree.snapshot), chaincode, caller.clone())
             .with_transient(tree.transient.clone())
             .with_collections(&def.collections)
-            .with_implicit_collections(tree.snapshot.channel_orgs())
+            .with_implicit_collections(tree.snapshot.reader_channel())
             .with_invoker(Box::new(NodeInvoker::new(Rc::clone(tree))));
         let ran = tree
             .runtime

@@ -26,19 +26,17 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use futures::future::join_all;
-use weft_chaincode::sim::CollectionWrites;
 use weft_types::{
-    Bytes, ChannelConfig, CollectionConfig, CollectionData, MissingPrivateData, PeerInfo,
-    PrivateDataPull, PrivateDataPullResponse, PrivateDataPush, PrivateWriteData, Role, Signed,
-    SignedPayload, TxId,
+    ChannelConfig, CollectionConfig, CollectionData, MissingPrivateData, PeerInfo, PrivateDataPull,
+    PrivateDataPullResponse, PrivateDataPush, Role, Signed, SignedPayload, TxId,
 };
 
 use super::Gateway;
 use super::endorse::describe_reqwest;
 use super::error::{ErrorCode, GatewayError, RawJson, Stage};
 
-/// How long an endorsing peer waits for a member peer to take private data.
-pub const PUSH_TIMEOUT_MS: u64 = 5_000;
+/// How long a peer waits for another to answer a push or a pull.
+pub const P2P_TIMEOUT_MS: u64 = 5_000;
 
 /// How far a pull request's time may be from the answering peer's clock.
 pub const PULL_MAX_SKEW_MS: u64 = 5 * 60 * 1000;
@@ -65,30 +63,14 @@ fn collection(
         .and_then(|d| d.collection(name, &orgs).map(std::borrow::Cow::into_owned)))
 }
 
-fn to_data(writes: &CollectionWrites) -> CollectionData {
-    CollectionData {
-        namespace: writes.namespace.clone(),
-        collection: writes.collection.clone(),
-        writes: writes
-            .writes
-            .iter()
-            .map(|w| PrivateWriteData {
-                key: w.key.clone(),
-                value: w.value.clone().map(Bytes),
-                purge: w.purge,
-            })
-            .collect(),
-    }
-}
-
-/// The other peers of the channel's member orgs of `config`, in a order
-/// that starts at a place chosen by `tx_id` (so the pushes of many
-/// transactions spread over the peers).
+/// The other peers of the channel's member orgs of `config`, rotated left
+/// by `spread` (so the pushes of many transactions, each spreading by its
+/// tx id, start at different peers).
 fn member_peers<'c>(
     channel: &'c ChannelConfig,
     config: &CollectionConfig,
     own: &str,
-    tx_id: &TxId,
+    spread: u8,
 ) -> Vec<(&'c str, &'c PeerInfo)> {
     let mut peers: Vec<(&str, &PeerInfo)> = channel
         .orgs
@@ -98,7 +80,7 @@ fn member_peers<'c>(
         .filter(|(org, p)| format!("{}@{org}", p.name) != own)
         .collect();
     if !peers.is_empty() {
-        let start = usize::from(tx_id.0.as_bytes()[0]) % peers.len();
+        let start = usize::from(spread) % peers.len();
         peers.rotate_left(start);
     }
     peers
@@ -106,7 +88,7 @@ fn member_peers<'c>(
 
 /// One collection being disseminated.
 struct Dissemination<'c> {
-    data: CollectionData,
+    data: &'c CollectionData,
     config: CollectionConfig,
     /// The other member peers, in the order they are tried.
     targets: Vec<(&'c str, &'c PeerInfo)>,
@@ -126,11 +108,10 @@ pub(crate) async fn disseminate(
     gw: &Gateway,
     tx_id: TxId,
     height: u64,
-    writes: &[CollectionWrites],
+    writes: &[CollectionData],
 ) -> Result<(), GatewayError> {
     let channel = gw.committer.config().current();
     let own_org = gw.identity.org();
-    let mut here = Vec::new();
     let mut sets = Vec::with_capacity(writes.len());
     for w in writes {
         let config = collection(gw, &w.namespace, &w.collection)?.ok_or_else(|| {
@@ -142,25 +123,20 @@ pub(crate) async fn disseminate(
                 ),
             )
         })?;
-        let data = to_data(w);
-        if config.has_member(own_org) {
-            here.push(data.clone());
-        }
-        let targets = member_peers(&channel, &config, &gw.peer, &tx_id);
+        let targets = member_peers(&channel, &config, &gw.peer, tx_id.0.as_bytes()[0]);
         sets.push(Dissemination {
-            data,
+            data: w,
             config,
             targets,
             tried: 0,
             acks: 0,
         });
     }
-    if !here.is_empty() {
-        let ledger = gw.committer.ledger().clone();
-        tokio::task::spawn_blocking(move || ledger.store_transient(&tx_id, &here))
-            .await
-            .map_err(|e| GatewayError::internal(Stage::Endorsement, e.to_string()))??;
-    }
+    // A sled batch, no flush: cheap enough for this thread.
+    let here = sets.iter().filter(|s| s.config.has_member(own_org));
+    gw.committer
+        .ledger()
+        .store_transient(&tx_id, here.map(|s| s.data))?;
     let mut failures = Vec::new();
     for round in 0.. {
         // Peer (p2p address) → its `name@org` and the collections pushed to it.
@@ -249,7 +225,7 @@ async fn post_signed(
         .http
         .post(format!("http://{p2p}{path}"))
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .timeout(Duration::from_millis(PUSH_TIMEOUT_MS))
+        .timeout(Duration::from_millis(P2P_TIMEOUT_MS))
         .body(body)
         .send()
         .await
@@ -356,10 +332,9 @@ pub(crate) async fn push(
             why,
         ));
     }
-    let ledger = gw.committer.ledger().clone();
-    tokio::task::spawn_blocking(move || ledger.store_transient(&push.tx_id, &push.collections))
-        .await
-        .map_err(|e| GatewayError::internal(Stage::Request, e.to_string()))??;
+    gw.committer
+        .ledger()
+        .store_transient(&push.tx_id, &push.collections)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -473,7 +448,7 @@ pub(crate) async fn reconcile_once(
     let mut asks: BTreeMap<(&str, String), Vec<MissingPrivateData>> = BTreeMap::new();
     for (item, _) in &owed {
         let config =
-            collection(gw, &item.namespace, &item.collection).map_err(|e| format!("{e:?}"))?;
+            collection(gw, &item.namespace, &item.collection).map_err(|e| e.to_string())?;
         let Some(config) = config.filter(|c| c.has_member(own)) else {
             // Removed, or this org left it: nothing to wait for.
             tracing::info!(
@@ -487,8 +462,7 @@ pub(crate) async fn reconcile_once(
                 .map_err(|e| e.to_string())?;
             continue;
         };
-        let tx = TxId(weft_types::Digest::default());
-        for (org, peer) in member_peers(&channel, &config, &gw.peer, &tx) {
+        for (org, peer) in member_peers(&channel, &config, &gw.peer, 0) {
             asks.entry((peer.p2p.as_str(), format!("{}@{org}", peer.name)))
                 .or_default()
                 .push(item.clone());

@@ -93,14 +93,8 @@ mod tests {
 
     fn tx(index: u32, writes: Vec<StateWrite>) -> TxUpdates {
         TxUpdates {
-            tx_id: TxId(Digest([index as u8; 32])),
-            index,
-            timestamp_ms: 0,
             writes,
-            private_hashes: Vec::new(),
-            private_data: Vec::new(),
-            private_missing: Vec::new(),
-            policy_writes: Vec::new(),
+            ..TxUpdates::new(TxId(Digest([index as u8; 32])), index, 0)
         }
     }
 

@@ -71,7 +71,7 @@ use weft_types::{
 
 pub use commit_hash::commit_hash;
 pub use error::LedgerError;
-pub use private::{PrivateValue, TRANSIENT_RETENTION_BLOCKS, private_data_digest};
+pub use private::{PrivateValue, TRANSIENT_RETENTION_BLOCKS};
 pub use snapshot::{LatestState, PrivateReader, Snapshot};
 pub use updates::{
     BlockUpdates, OwedPrivateData, PolicyWrite, PrivateHashWrite, StateWrite, TxUpdates,

@@ -2,7 +2,7 @@
 //! the transient store, what members owe, and block-to-live purges. The
 //! layouts are in `keys.rs`.
 
-use weft_chaincode::sim::{PrivateWrite, private_rwset_hash};
+use weft_chaincode::sim::private_rwset_hash;
 use weft_types::{CollectionData, Digest, MissingPrivateData, TxId, Version, sha3_256};
 
 use super::Ledger;
@@ -27,21 +27,6 @@ pub enum PrivateValue {
     /// peer does not hold the value: it is not a member, or it missed the
     /// data and has not reconciled it yet.
     NotHere(Version),
-}
-
-/// The `private_rwset_hash` of `data`: what the transaction's rw-set must
-/// carry for it.
-pub fn private_data_digest(data: &CollectionData) -> Digest {
-    let writes: Vec<PrivateWrite> = data
-        .writes
-        .iter()
-        .map(|w| PrivateWrite {
-            key: w.key.clone(),
-            value: w.value.as_ref().map(|v| v.0.clone()),
-            purge: w.purge,
-        })
-        .collect();
-    private_rwset_hash(&data.namespace, &data.collection, &writes)
 }
 
 /// The value of `key` and whether it is the committed one.
@@ -113,21 +98,32 @@ pub(crate) fn owes(
     Ok(tree.contains_key(key)?)
 }
 
+/// The `D` (`prefix` [`keys::PRIVATE_DATA`]) or `O`
+/// ([`keys::PRIVATE_MISSING`]) key of `item`.
+fn item_key(prefix: u8, item: &MissingPrivateData) -> Vec<u8> {
+    keys::private_of_tx(
+        prefix,
+        item.block,
+        item.tx,
+        &item.namespace,
+        &item.collection,
+    )
+}
+
 /// A valid transaction's private changes, into the block's batch.
 pub(super) fn apply_tx(batch: &mut sled::Batch, version: Version, tx: &TxUpdates) {
     for p in &tx.private_hashes {
         let key = keys::private(keys::PRIVATE_HASH, &p.ns, &p.collection, &p.key_hash);
-        match (&p.value_hash, p.expires_at) {
-            (Some(hash), expires_at) => {
-                batch.insert(key, records::encode_versioned(version, hash.as_bytes()));
-                if let Some(at) = expires_at {
-                    batch.insert(
-                        keys::private_expiry(at, &p.ns, &p.collection, &p.key_hash),
-                        &version.block.to_be_bytes()[..],
-                    );
-                }
-            }
-            (None, _) => batch.remove(key),
+        let Some(hash) = &p.value_hash else {
+            batch.remove(key);
+            continue;
+        };
+        batch.insert(key, records::encode_versioned(version, hash.as_bytes()));
+        if let Some(at) = p.expires_at {
+            batch.insert(
+                keys::private_expiry(at, &p.ns, &p.collection, &p.key_hash),
+                &version.block.to_be_bytes()[..],
+            );
         }
     }
     for data in &tx.private_data {
@@ -263,18 +259,22 @@ pub(super) fn purge_transient(
 
 impl Ledger {
     /// Keeps private writes received for `tx_id` until it commits (then the
-    /// committer takes them) or [`TRANSIENT_RETENTION_BLOCKS`] pass; flushed
-    /// before it returns. Copies that differ are kept side by side (the
-    /// committer takes the one matching the transaction's hash).
-    pub fn store_transient(
+    /// committer takes them) or [`TRANSIENT_RETENTION_BLOCKS`] pass. Each
+    /// copy is kept under its own `private_rwset_hash`, so copies that
+    /// differ stand side by side and the committer finds the one its
+    /// transaction names. Not flushed here (an fsync per push would cap the
+    /// pushes a peer takes): sled writes it out within its flush interval
+    /// and every block commit flushes it; a copy lost to a crash before
+    /// that is reconciled from another member after the commit.
+    pub fn store_transient<'a>(
         &self,
         tx_id: &TxId,
-        collections: &[CollectionData],
+        collections: impl IntoIterator<Item = &'a CollectionData>,
     ) -> Result<(), LedgerError> {
         let height = self.height();
         let mut batch = sled::Batch::default();
         for data in collections {
-            let digest = private_data_digest(data);
+            let digest = private_rwset_hash(data);
             let mut value = height.to_be_bytes().to_vec();
             value.extend_from_slice(&weft_types::to_json_bytes(data));
             let (ns, coll) = (&data.namespace, &data.collection);
@@ -285,25 +285,30 @@ impl Ledger {
             );
         }
         self.tree.apply_batch(batch)?;
-        // Durable before the sender counts this peer as holding the data.
-        self.db.flush()?;
         Ok(())
     }
 
-    /// The private writes waiting for `tx_id`, collection by collection.
-    pub fn transient(&self, tx_id: &TxId) -> Result<Vec<CollectionData>, LedgerError> {
-        let mut out = Vec::new();
-        for entry in self.tree.scan_prefix(keys::transient_prefix(tx_id)) {
-            let (_, value) = entry?;
-            let json = value
-                .get(8..)
-                .ok_or_else(|| LedgerError::corrupt("transient", "no height"))?;
-            out.push(
-                serde_json::from_slice(json)
-                    .map_err(|e| LedgerError::corrupt("transient", e.to_string()))?,
-            );
-        }
-        Ok(out)
+    /// The copy of `tx_id`'s private writes in `(ns, collection)` whose
+    /// `private_rwset_hash` is `hash`, if it arrived.
+    pub fn transient_copy(
+        &self,
+        tx_id: &TxId,
+        ns: &str,
+        collection: &str,
+        hash: &Digest,
+    ) -> Result<Option<CollectionData>, LedgerError> {
+        let Some(value) = self
+            .tree
+            .get(keys::transient(tx_id, ns, collection, hash))?
+        else {
+            return Ok(None);
+        };
+        let json = value
+            .get(8..)
+            .ok_or_else(|| LedgerError::corrupt("transient", "no height"))?;
+        serde_json::from_slice(json)
+            .map(Some)
+            .map_err(|e| LedgerError::corrupt("transient", e.to_string()))
     }
 
     /// Up to `limit` private writes this peer owes, oldest first, each with
@@ -324,13 +329,7 @@ impl Ledger {
     ) -> Result<Vec<(MissingPrivateData, Digest)>, LedgerError> {
         let start = match after {
             Some(item) => {
-                let mut key = keys::private_of_tx(
-                    keys::PRIVATE_MISSING,
-                    item.block,
-                    item.tx,
-                    &item.namespace,
-                    &item.collection,
-                );
+                let mut key = item_key(keys::PRIVATE_MISSING, item);
                 key.push(0);
                 key
             }
@@ -359,13 +358,7 @@ impl Ledger {
     /// Stops owing `item` (its collection no longer has this peer's org as
     /// a member, or no longer exists): the reconciler gives up on it.
     pub fn forget_owed(&self, item: &MissingPrivateData) -> Result<(), LedgerError> {
-        self.tree.remove(keys::private_of_tx(
-            keys::PRIVATE_MISSING,
-            item.block,
-            item.tx,
-            &item.namespace,
-            &item.collection,
-        ))?;
+        self.tree.remove(item_key(keys::PRIVATE_MISSING, item))?;
         Ok(())
     }
 
@@ -397,21 +390,15 @@ impl Ledger {
         item: &MissingPrivateData,
         data: &CollectionData,
     ) -> Result<bool, LedgerError> {
-        let _serial = self.commit_lock.lock();
-        let owed_key = keys::private_of_tx(
-            keys::PRIVATE_MISSING,
-            item.block,
-            item.tx,
-            &item.namespace,
-            &item.collection,
-        );
+        let serial = self.commit_lock.lock();
+        let owed_key = item_key(keys::PRIVATE_MISSING, item);
         let Some(raw) = self.tree.get(&owed_key)? else {
             return Ok(false);
         };
         let expected = records::decode_digest(&raw, "missing private data")?;
         if data.namespace != item.namespace
             || data.collection != item.collection
-            || private_data_digest(data) != expected
+            || private_rwset_hash(data) != expected
         {
             return Ok(false);
         }
@@ -437,13 +424,7 @@ impl Ledger {
             }
         }
         batch.insert(
-            keys::private_of_tx(
-                keys::PRIVATE_DATA,
-                item.block,
-                item.tx,
-                &item.namespace,
-                &item.collection,
-            ),
+            item_key(keys::PRIVATE_DATA, item),
             weft_types::to_json_bytes(data),
         );
         batch.remove(owed_key);
@@ -451,6 +432,9 @@ impl Ledger {
             let _write = self.savepoint.write();
             self.tree.apply_batch(batch)?;
         }
+        // Commits need not wait for this flush; a crash before it leaves
+        // the item owed, and it is fetched again.
+        drop(serial);
         self.db.flush()?;
         Ok(true)
     }

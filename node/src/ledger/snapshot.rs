@@ -45,8 +45,9 @@ pub struct PrivateReader {
     pub peer_org: String,
     /// The org of the proposal's creator.
     pub creator_org: String,
-    /// The channel's orgs (each has an implicit collection).
-    pub channel_orgs: Vec<String>,
+    /// The channel configuration the request was checked against (each
+    /// of its orgs has an implicit collection).
+    pub channel: Arc<ChannelConfig>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -105,7 +106,7 @@ impl Snapshot {
         let config = self
             .definition(ns)?
             .and_then(|d| {
-                d.collection(collection, &reader.channel_orgs)
+                d.collection(collection, &reader.channel.org_names())
                     .map(std::borrow::Cow::into_owned)
             })
             .ok_or_else(|| {
@@ -147,9 +148,9 @@ impl Snapshot {
         }
     }
 
-    /// The channel's orgs of [`Snapshot::for_reader`]'s reader (none without one).
-    pub fn channel_orgs(&self) -> &[String] {
-        self.reader.as_ref().map_or(&[], |r| &r.channel_orgs)
+    /// The channel of [`Snapshot::for_reader`]'s reader (`None` without one).
+    pub fn reader_channel(&self) -> Option<Arc<ChannelConfig>> {
+        self.reader.as_ref().map(|r| Arc::clone(&r.channel))
     }
 
     /// Blocks committed: the number of the next block. The state is that

@@ -10,6 +10,7 @@ use weft_types::{
 };
 
 use super::*;
+use weft_chaincode::sim::private_rwset_hash;
 
 fn identity() -> Identity {
     let ca = OrgAuthority::new("Bank", SigningKey::generate()).unwrap();
@@ -42,18 +43,12 @@ fn block(ledger: &Ledger, envelopes: Vec<Envelope>, flags: Vec<ValidationCode>) 
 
 fn put(tx_id: TxId, index: u32, key: &str, value: &str) -> TxUpdates {
     TxUpdates {
-        tx_id,
-        index,
-        timestamp_ms: 7,
         writes: vec![StateWrite {
             ns: "cc".into(),
             key: key.into(),
             value: Some(value.as_bytes().to_vec()),
         }],
-        private_hashes: Vec::new(),
-        private_data: Vec::new(),
-        private_missing: Vec::new(),
-        policy_writes: Vec::new(),
+        ..TxUpdates::new(tx_id, index, 7)
     }
 }
 
@@ -159,22 +154,17 @@ fn commit_applies_writes_deletes_history_and_policies() {
     let (e3, t3) = envelope(&id);
     let b2 = block(&ledger, vec![e3], vec![ValidationCode::Valid]);
     let delete = TxUpdates {
-        tx_id: t3,
-        index: 0,
-        timestamp_ms: 9,
         writes: vec![StateWrite {
             ns: "cc".into(),
             key: "a".into(),
             value: None,
         }],
-        private_hashes: Vec::new(),
-        private_data: Vec::new(),
-        private_missing: Vec::new(),
         policy_writes: vec![PolicyWrite {
             ns: "cc".into(),
             key: "a".into(),
             policy: None,
         }],
+        ..TxUpdates::new(t3, 0, 9)
     };
     ledger
         .commit(
@@ -485,33 +475,36 @@ fn hashes_of(data: &weft_types::CollectionData, expires_at: Option<u64>) -> Vec<
         .collect()
 }
 
-/// Commits one valid transaction `tx` with `updates` filled by `fill`.
+/// Commits one valid transaction, a fresh one of `id`'s, with its updates
+/// filled by `fill`; its tx id and version.
 fn commit_private(
     ledger: &Ledger,
     id: &Identity,
     fill: impl FnOnce(&mut TxUpdates),
 ) -> (TxId, Version) {
     let (env, tx_id) = envelope(id);
+    (tx_id, commit_tx(ledger, (env, tx_id), fill))
+}
+
+/// Commits `envelope` as the one valid transaction of the next block, its
+/// updates filled by `fill`; its version.
+fn commit_tx(
+    ledger: &Ledger,
+    (env, tx_id): (Envelope, TxId),
+    fill: impl FnOnce(&mut TxUpdates),
+) -> Version {
     let b = block(ledger, vec![env], vec![ValidationCode::Valid]);
     let mut tx = TxUpdates::new(tx_id, 0, 1);
     fill(&mut tx);
-    let number = b.number();
-    ledger
-        .commit(
-            &b,
-            &BlockUpdates {
-                txs: vec![tx],
-                modules: Vec::new(),
-            },
-        )
-        .unwrap();
-    (
-        tx_id,
-        Version {
-            block: number,
-            tx: 0,
-        },
-    )
+    let updates = BlockUpdates {
+        txs: vec![tx],
+        modules: Vec::new(),
+    };
+    ledger.commit(&b, &updates).unwrap();
+    Version {
+        block: b.number(),
+        tx: 0,
+    }
 }
 
 #[test]
@@ -527,7 +520,7 @@ fn members_store_values_every_peer_stores_hashes_and_owed_data_is_reconciled() {
         tx.private_missing = vec![OwedPrivateData {
             ns: "cc".into(),
             collection: "owed".into(),
-            hash: private_data_digest(&owed),
+            hash: private_rwset_hash(&owed),
         }];
     });
     let snapshot = ledger.snapshot();
@@ -564,7 +557,7 @@ fn members_store_values_every_peer_stores_hashes_and_owed_data_is_reconciled() {
         namespace: "cc".into(),
         collection: "owed".into(),
     };
-    assert_eq!(missing, vec![(item.clone(), private_data_digest(&owed))]);
+    assert_eq!(missing, vec![(item.clone(), private_rwset_hash(&owed))]);
     // Data that does not match the committed hash changes nothing.
     let forged = private_data("owed", &[("k", Some("forged")), ("gone", None)]);
     assert!(!ledger.reconcile(&item, &forged).unwrap());
@@ -599,7 +592,7 @@ fn reconciled_data_does_not_overwrite_a_later_write() {
         tx.private_missing = vec![OwedPrivateData {
             ns: "cc".into(),
             collection: "c".into(),
-            hash: private_data_digest(&first),
+            hash: private_rwset_hash(&first),
         }];
     });
     let second = private_data("c", &[("k", Some("v2"))]);
@@ -621,34 +614,32 @@ fn reconciled_data_does_not_overwrite_a_later_write() {
 }
 
 #[test]
-fn the_transient_store_empties_when_its_transaction_commits() {
+fn the_transient_store_keeps_copies_by_hash_and_empties_when_its_transaction_commits() {
     let dir = tempfile::tempdir().unwrap();
     let (ledger, id) = ledger_with_genesis(&dir);
     let data = private_data("c", &[("k", Some("v"))]);
+    let hash = private_rwset_hash(&data);
+    let forged = private_data("c", &[("k", Some("forged"))]);
     let (env, tx_id) = envelope(&id);
-    ledger
-        .store_transient(&tx_id, std::slice::from_ref(&data))
-        .unwrap();
+    ledger.store_transient(&tx_id, [&data]).unwrap();
+    // A second, different copy does not replace the first.
+    ledger.store_transient(&tx_id, [&forged]).unwrap();
     let (_, other) = envelope(&id);
-    ledger
-        .store_transient(&other, std::slice::from_ref(&data))
-        .unwrap();
-    assert_eq!(ledger.transient(&tx_id).unwrap(), vec![data.clone()]);
-    let b = block(&ledger, vec![env], vec![ValidationCode::Valid]);
-    let mut tx = TxUpdates::new(tx_id, 0, 1);
-    tx.private_hashes = hashes_of(&data, None);
-    tx.private_data = vec![data.clone()];
-    ledger
-        .commit(
-            &b,
-            &BlockUpdates {
-                txs: vec![tx],
-                modules: Vec::new(),
-            },
-        )
-        .unwrap();
-    assert!(ledger.transient(&tx_id).unwrap().is_empty());
-    assert_eq!(ledger.transient(&other).unwrap(), vec![data]);
+    ledger.store_transient(&other, [&data]).unwrap();
+    let copy = |tx: &TxId, h: &Digest| ledger.transient_copy(tx, "cc", "c", h).unwrap();
+    assert_eq!(copy(&tx_id, &hash), Some(data.clone()));
+    assert_eq!(
+        copy(&tx_id, &private_rwset_hash(&forged)),
+        Some(forged.clone())
+    );
+    assert_eq!(copy(&tx_id, &Digest([9; 32])), None);
+    commit_tx(&ledger, (env, tx_id), |tx| {
+        tx.private_hashes = hashes_of(&data, None);
+        tx.private_data = vec![data.clone()];
+    });
+    assert_eq!(copy(&tx_id, &hash), None);
+    assert_eq!(copy(&tx_id, &private_rwset_hash(&forged)), None);
+    assert_eq!(copy(&other, &hash), Some(data));
 }
 
 #[test]
@@ -696,6 +687,19 @@ fn block_to_live_purges_values_and_hashes_unless_rewritten() {
     );
 }
 
+/// A channel of `orgs` (their keys do not matter here).
+fn channel_of(orgs: &[&str]) -> std::sync::Arc<weft_types::ChannelConfig> {
+    let infos = orgs
+        .iter()
+        .map(|name| weft_types::OrgInfo {
+            name: (*name).into(),
+            root_key: SigningKey::generate().public_key(),
+            peers: Vec::new(),
+        })
+        .collect();
+    std::sync::Arc::new(weft_types::ChannelConfig::new("weft", infos, Vec::new()))
+}
+
 #[test]
 fn a_reader_sees_the_rules_of_the_collection() {
     use weft_types::{ChaincodeDefinition, CollectionConfig, Policy};
@@ -733,7 +737,7 @@ fn a_reader_sees_the_rules_of_the_collection() {
         ledger.snapshot().for_reader(PrivateReader {
             peer_org: peer.into(),
             creator_org: creator.into(),
-            channel_orgs: vec!["Bank".into(), "CAD".into()],
+            channel: channel_of(&["Bank", "CAD"]),
         })
     };
     assert_eq!(
@@ -788,7 +792,7 @@ fn a_member_that_missed_a_delete_loses_the_stale_value_on_reconciling_and_on_exp
         tx.private_missing = vec![OwedPrivateData {
             ns: "cc".into(),
             collection: "c".into(),
-            hash: private_data_digest(&delete),
+            hash: private_rwset_hash(&delete),
         }];
     });
     // The stale value is not served: the key is gone.
@@ -815,7 +819,7 @@ fn a_member_that_missed_a_delete_loses_the_stale_value_on_reconciling_and_on_exp
         tx.private_missing = vec![OwedPrivateData {
             ns: "cc".into(),
             collection: "c".into(),
-            hash: private_data_digest(&delete),
+            hash: private_rwset_hash(&delete),
         }];
     });
     assert_eq!(held(&other), Some(v1));
@@ -840,7 +844,7 @@ fn owed_items_are_listed_from_a_cursor_and_can_be_forgotten() {
             tx.private_missing = vec![OwedPrivateData {
                 ns: "cc".into(),
                 collection: coll.into(),
-                hash: private_data_digest(&data),
+                hash: private_rwset_hash(&data),
             }];
         });
     }

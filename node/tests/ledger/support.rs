@@ -62,13 +62,7 @@ pub(crate) fn write(ns: &str, key: &str, value: Option<&[u8]>) -> StateWrite {
 /// The updates of one valid transaction.
 pub(crate) fn tx_updates(tx_id: TxId, index: u32, writes: Vec<StateWrite>) -> TxUpdates {
     TxUpdates {
-        tx_id,
-        index,
-        timestamp_ms: 5_000 + u64::from(index),
         writes,
-        private_hashes: Vec::new(),
-        private_data: Vec::new(),
-        private_missing: Vec::new(),
-        policy_writes: Vec::new(),
+        ..TxUpdates::new(tx_id, index, 5_000 + u64::from(index))
     }
 }

@@ -302,6 +302,15 @@ impl Network {
     }
 }
 
+/// The runtime the scenarios run on: two workers, like the machine.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// Waits until `gateway`'s peer committed `tx_id`, and checks it as `code`
 /// (so that, say, the next endorsement sees the same state everywhere).
 pub(crate) async fn committed_on(gateway: &Gateway, tx_id: TxId, code: ValidationCode) {

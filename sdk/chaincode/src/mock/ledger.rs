@@ -110,7 +110,7 @@ impl MemoryLedger {
             let store = ns.private.entry(coll.collection.clone()).or_default();
             for w in &coll.writes {
                 match &w.value {
-                    Some(v) => store.insert(w.key.clone(), (v.clone(), version)),
+                    Some(v) => store.insert(w.key.clone(), (v.0.clone(), version)),
                     None => store.remove(&w.key),
                 };
             }

@@ -39,7 +39,7 @@ pub use ledger::MemoryLedger;
 
 use crate::contract::Contract;
 use crate::sim::{
-    CollectionWrites, DispatchFn, Invoked, Invoker, SimulationResult, StateView, TxSimulator,
+    CollectionData, DispatchFn, Invoked, Invoker, SimulationResult, StateView, TxSimulator,
     simulate,
 };
 
@@ -58,7 +58,7 @@ pub struct MockResponse {
     /// The event it set.
     pub event: Option<ChaincodeEvent>,
     /// Its private writes.
-    pub private_writes: Vec<CollectionWrites>,
+    pub private_writes: Vec<CollectionData>,
     /// Its log lines.
     pub logs: Vec<(LogLevel, String)>,
     /// The version its writes were committed at, for a successful `invoke`.

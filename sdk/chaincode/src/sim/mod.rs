@@ -43,6 +43,7 @@ use std::sync::Arc;
 use weft_abi::codec::Writer;
 use weft_abi::{HistoryEntry, HostError, InvokeResponse, LogLevel, Outcome, TxInfo};
 use weft_types::{ChaincodeEvent, Digest, RwSet, Version};
+pub use weft_types::{CollectionData, PrivateWriteData};
 
 pub use simulator::TxSimulator;
 
@@ -178,48 +179,20 @@ pub struct Invoked {
     pub result: Option<SimulationResult>,
 }
 
-/// One private write, kept beside the transaction (only its hashes enter it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrivateWrite {
-    /// The key.
-    pub key: String,
-    /// The new value; `None` deletes.
-    pub value: Option<Vec<u8>>,
-    /// Whether the delete is a purge (the value's history goes too).
-    pub purge: bool,
-}
-
-/// The private writes of one collection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CollectionWrites {
-    /// The chaincode.
-    pub namespace: String,
-    /// The collection.
-    pub collection: String,
-    /// One write per key, in key order.
-    pub writes: Vec<PrivateWrite>,
-}
-
-impl CollectionWrites {
-    /// What the rw-set's `private_rwset_hash` holds for these writes.
-    pub fn digest(&self) -> Digest {
-        private_rwset_hash(&self.namespace, &self.collection, &self.writes)
-    }
-}
-
-/// The sha3-256 over the private writes of a collection, in a fixed layout
-/// (`weft_abi::codec`): a tag, the namespace and collection, the count, then
-/// per write the key, the optional value and the purge flag. Member peers
-/// recompute it over the data they receive.
-pub fn private_rwset_hash(namespace: &str, collection: &str, writes: &[PrivateWrite]) -> Digest {
+/// The sha3-256 over the private writes of a collection (what the rw-set's
+/// `private_rwset_hash` holds), in a fixed layout (`weft_abi::codec`): a
+/// tag, the namespace and collection, the count, then per write the key,
+/// the optional value and the purge flag. Member peers recompute it over
+/// the data they receive.
+pub fn private_rwset_hash(data: &CollectionData) -> Digest {
     let mut w = Writer::new();
     w.str("weft-private-rwset-v1")
-        .str(namespace)
-        .str(collection);
-    w.u32(u32::try_from(writes.len()).unwrap_or(u32::MAX));
-    for pw in writes {
+        .str(&data.namespace)
+        .str(&data.collection);
+    w.u32(u32::try_from(data.writes.len()).unwrap_or(u32::MAX));
+    for pw in &data.writes {
         w.str(&pw.key)
-            .opt_bytes(pw.value.as_deref())
+            .opt_bytes(pw.value.as_ref().map(|v| v.0.as_slice()))
             .u8(u8::from(pw.purge));
     }
     weft_types::sha3_256(&w.finish())
@@ -232,8 +205,9 @@ pub struct SimulationResult {
     pub rwset: RwSet,
     /// The event the chaincode set, if any.
     pub event: Option<ChaincodeEvent>,
-    /// Private writes, per collection (including invoked chaincodes').
-    pub private_writes: Vec<CollectionWrites>,
+    /// Private writes, per collection (including invoked chaincodes'), in
+    /// the form they travel to member peers.
+    pub private_writes: Vec<CollectionData>,
     /// Log lines, at most [`MAX_LOG_LINES`].
     pub logs: Vec<(LogLevel, String)>,
     /// The first ledger failure (`ErrorCode::Internal` from the

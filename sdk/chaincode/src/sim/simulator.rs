@@ -1,28 +1,30 @@
 //! [`TxSimulator`]: the state it keeps and its [`Host`] implementation.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use weft_abi::{
     ErrorCode, HistoryEntry, Host, HostError, InvokeResponse, LogLevel, TxInfo, TxKind,
 };
 use weft_types::{
-    ChaincodeEvent, CollectionConfig, CollectionHashedRwSet, Digest, HashedRead, HashedWrite,
-    KeyPolicyWrite, KvRead, KvWrite, NsRwSet, Policy, RangeQueryInfo, RwSet, Version,
+    Bytes, ChaincodeEvent, ChannelConfig, CollectionConfig, CollectionHashedRwSet, Digest,
+    HashedRead, HashedWrite, KeyPolicyWrite, KvRead, KvWrite, NsRwSet, Policy, RangeQueryInfo,
+    RwSet, Version,
 };
 
 use super::range::Cursor;
 use super::{
-    CollectionWrites, Invoker, MAX_EVENT_NAME_BYTES, MAX_EVENT_PAYLOAD_BYTES, MAX_KEY_BYTES,
-    MAX_LOG_LINE_BYTES, MAX_LOG_LINES, MAX_POLICY_BYTES, MAX_VALUE_BYTES, MAX_WRITES, PrivateWrite,
-    SimulationResult, StateView,
+    CollectionData, Invoker, MAX_EVENT_NAME_BYTES, MAX_EVENT_PAYLOAD_BYTES, MAX_KEY_BYTES,
+    MAX_LOG_LINE_BYTES, MAX_LOG_LINES, MAX_POLICY_BYTES, MAX_VALUE_BYTES, MAX_WRITES,
+    PrivateWriteData, SimulationResult, StateView, private_rwset_hash,
 };
 
 /// What one collection saw: reads by key (first read only) and writes by key.
 #[derive(Debug, Default)]
 struct PrivateRecord {
     reads: BTreeMap<String, Option<Version>>,
-    writes: BTreeMap<String, PrivateWrite>,
+    writes: BTreeMap<String, PrivateWriteData>,
 }
 
 /// Simulates one chaincode call over a [`StateView`] and records its rw-set
@@ -35,7 +37,7 @@ pub struct TxSimulator<S> {
     info: TxInfo,
     transient: BTreeMap<String, Vec<u8>>,
     collections: BTreeSet<String>,
-    implicit_orgs: Vec<String>,
+    channel: Option<Arc<ChannelConfig>>,
     invoker: Option<Box<dyn Invoker>>,
     reads: BTreeMap<String, Option<Version>>,
     pub(super) writes: BTreeMap<String, Option<Vec<u8>>>,
@@ -115,7 +117,7 @@ impl<S: StateView> TxSimulator<S> {
             info,
             transient: BTreeMap::new(),
             collections: BTreeSet::new(),
-            implicit_orgs: Vec::new(),
+            channel: None,
             invoker: None,
             reads: BTreeMap::new(),
             writes: BTreeMap::new(),
@@ -138,10 +140,11 @@ impl<S: StateView> TxSimulator<S> {
         self
     }
 
-    /// The orgs of the channel, whose implicit collections
-    /// (`_implicit_org_<Org>`) every chaincode has besides its own.
-    pub fn with_implicit_collections(mut self, channel_orgs: &[String]) -> Self {
-        self.implicit_orgs = channel_orgs.to_vec();
+    /// The channel, each of whose orgs has an implicit collection
+    /// (`_implicit_org_<Org>`) that every chaincode has besides its own;
+    /// `None`: none.
+    pub fn with_implicit_collections(mut self, channel: Option<Arc<ChannelConfig>>) -> Self {
+        self.channel = channel;
         self
     }
 
@@ -176,7 +179,7 @@ impl<S: StateView> TxSimulator<S> {
         let mut private_writes = Vec::new();
         let mut collections = Vec::new();
         for (collection, record) in std::mem::take(&mut self.private) {
-            let writes = CollectionWrites {
+            let writes = CollectionData {
                 namespace: namespace.clone(),
                 collection: collection.clone(),
                 writes: record.writes.into_values().collect(),
@@ -195,7 +198,7 @@ impl<S: StateView> TxSimulator<S> {
                 .iter()
                 .map(|w| HashedWrite {
                     key_hash: Digest(hash(w.key.as_bytes())),
-                    value_hash: w.value.as_deref().map(|v| Digest(hash(v))),
+                    value_hash: w.value.as_ref().map(|v| Digest(hash(v))),
                 })
                 .collect();
             hashed.sort_by_key(|w| w.key_hash);
@@ -203,7 +206,7 @@ impl<S: StateView> TxSimulator<S> {
                 collection,
                 reads,
                 writes: hashed,
-                private_rwset_hash: writes.digest(),
+                private_rwset_hash: private_rwset_hash(&writes),
             });
             if !writes.writes.is_empty() {
                 private_writes.push(writes);
@@ -278,7 +281,7 @@ impl<S: StateView> TxSimulator<S> {
     fn collection(&mut self, collection: &str) -> Result<&mut PrivateRecord, HostError> {
         let implicit = collection
             .strip_prefix(weft_types::IMPLICIT_COLLECTION_PREFIX)
-            .is_some_and(|org| self.implicit_orgs.iter().any(|o| o == org));
+            .is_some_and(|org| self.channel.as_ref().is_some_and(|c| c.org(org).is_some()));
         if !implicit && !self.collections.contains(collection) {
             return Err(HostError::new(
                 ErrorCode::UnknownCollection,
@@ -291,7 +294,11 @@ impl<S: StateView> TxSimulator<S> {
         Ok(self.private.entry(collection.to_string()).or_default())
     }
 
-    fn private_write(&mut self, collection: &str, write: PrivateWrite) -> Result<(), HostError> {
+    fn private_write(
+        &mut self,
+        collection: &str,
+        write: PrivateWriteData,
+    ) -> Result<(), HostError> {
         self.writable("writing private data")?;
         check_key(&write.key)?;
         if let Some(v) = &write.value {
@@ -381,7 +388,7 @@ impl<S: StateView> Host for TxSimulator<S> {
     fn private_get(&mut self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, HostError> {
         check_key(key)?;
         if let Some(own) = self.collection(collection)?.writes.get(key) {
-            return Ok(own.value.clone());
+            return Ok(own.value.clone().map(|v| v.0));
         }
         let committed = latch(
             &mut self.failure,
@@ -395,16 +402,16 @@ impl<S: StateView> Host for TxSimulator<S> {
     }
 
     fn private_put(&mut self, collection: &str, key: &str, value: &[u8]) -> Result<(), HostError> {
-        let write = PrivateWrite {
+        let write = PrivateWriteData {
             key: key.to_string(),
-            value: Some(value.to_vec()),
+            value: Some(Bytes(value.to_vec())),
             purge: false,
         };
         self.private_write(collection, write)
     }
 
     fn private_delete(&mut self, collection: &str, key: &str) -> Result<(), HostError> {
-        let write = PrivateWrite {
+        let write = PrivateWriteData {
             key: key.to_string(),
             value: None,
             purge: false,
@@ -419,7 +426,7 @@ impl<S: StateView> Host for TxSimulator<S> {
     ) -> Result<Option<[u8; 32]>, HostError> {
         check_key(key)?;
         if let Some(own) = self.collection(collection)?.writes.get(key) {
-            return Ok(own.value.as_deref().map(hash));
+            return Ok(own.value.as_ref().map(|v| hash(v)));
         }
         let committed = latch(
             &mut self.failure,
@@ -433,7 +440,7 @@ impl<S: StateView> Host for TxSimulator<S> {
     }
 
     fn private_purge(&mut self, collection: &str, key: &str) -> Result<(), HostError> {
-        let write = PrivateWrite {
+        let write = PrivateWriteData {
             key: key.to_string(),
             value: None,
             purge: true,

@@ -344,7 +344,7 @@ fn private_data_is_recorded_as_hashes_and_kept_aside() {
         aside.writes[1].purge && aside.writes[1].key == "p",
         "in key order"
     );
-    assert_eq!(c.private_rwset_hash, aside.digest());
+    assert_eq!(c.private_rwset_hash, super::private_rwset_hash(aside));
     assert!(
         r.rwset.namespaces[0].writes.is_empty(),
         "private values never reach the rw-set"
