@@ -22,12 +22,16 @@ fn wasm() -> &'static Wasm {
 }
 
 fn trace(scenario: Scenario, in_wasm: bool) -> Vec<Step> {
-    let mut ctx = MockContext::new("loc");
+    let mut ctx = MockContext::new("loc").collection(loc::EVENTS_COLLECTION);
     let mut steps = Vec::new();
     let mut run = |c: &Call<'_>| -> Reply {
         ctx.set_creator(c.caller.org, c.caller.name, c.caller.role);
         ctx.set_public_key(c.caller.public_key());
         ctx.set_timestamp_ms(c.now_ms);
+        ctx.clear_transient();
+        for (key, value) in c.transient {
+            ctx.set_transient(key, value.as_bytes());
+        }
         let kind = match c.kind {
             Kind::Tx => TxKind::Transaction,
             Kind::Query => TxKind::Query,

@@ -84,3 +84,24 @@ impl Rng {
         self.next_u64() % n
     }
 }
+
+/// Every string in `value`, and in whatever JSON its base64 strings decode
+/// to, however deeply nested: what a search of a block (whose payloads nest
+/// base64 in JSON) for a value must look through.
+pub fn strings_within(value: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => {
+            out.push(s.clone());
+            if let Ok(bytes) = weft_types::from_base64(s) {
+                out.push(String::from_utf8_lossy(&bytes).into_owned());
+                if let Ok(inner) = serde_json::from_slice::<Value>(&bytes) {
+                    strings_within(&inner, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| strings_within(v, out)),
+        Value::Object(map) => map.values().for_each(|v| strings_within(v, out)),
+        _ => {}
+    }
+}

@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::{CHANNEL, Network, PATIENCE, committed_on};
 use weft_client::{ClientError, Gateway, Submitted, TransientMap};
+use weft_tests::strings_within;
 use weft_types::{
     Bytes, ChaincodeDefinition, CollectionConfig, Domain, Endorsement, Envelope,
-    LifecycleTransaction, Policy, Transaction, TxBody, TxHeader, TxId, ValidationCode, from_base64,
-    sha3_256,
+    LifecycleTransaction, Policy, Transaction, TxBody, TxHeader, TxId, ValidationCode, sha3_256,
 };
 
 const CC: &str = "private-positions";
@@ -206,25 +206,6 @@ async fn members_read_others_are_refused(net: &Network) -> TxId {
         sha3_256(&stored("XS-SECRET-4711")).to_string()
     );
     tx
-}
-
-/// Every string in `value`, and in whatever JSON its base64 strings
-/// decode to, however deeply nested.
-fn strings_within(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::String(s) => {
-            out.push(s.clone());
-            if let Ok(bytes) = from_base64(s) {
-                out.push(String::from_utf8_lossy(&bytes).into_owned());
-                if let Ok(inner) = serde_json::from_slice::<Value>(&bytes) {
-                    strings_within(&inner, out);
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|v| strings_within(v, out)),
-        Value::Object(map) => map.values().for_each(|v| strings_within(v, out)),
-        _ => {}
-    }
 }
 
 /// The block holding the record, as Org3's peer serves it, does not hold

@@ -1,10 +1,16 @@
-//! The regulator's view: any record by kind and id, or a page of a kind.
+//! The regulator's view: any record by kind and id, or a page of a kind;
+//! and any lock's private event, through a peer of a member org.
 
 use serde_json::Value;
 use weft_chaincode::{Context, Error, Result};
 
 use crate::model::Role;
-use crate::store::{self, INSPECT_KINDS, MAX_INSPECT_RECORDS, caller_is, require};
+use crate::store::{
+    self, EVENTS_COLLECTION, INSPECT_KINDS, MAX_INSPECT_RECORDS, caller_is, require,
+};
+
+/// The kind `inspect` reads from [`EVENTS_COLLECTION`], one at a time.
+const EVENT_KIND: &str = "event";
 
 fn check(ctx: &Context, kind: &str) -> Result<()> {
     let d = store::deployment(ctx)?;
@@ -13,7 +19,7 @@ fn check(ctx: &Context, kind: &str) -> Result<()> {
     })?;
     if !INSPECT_KINDS.contains(&kind) {
         return Err(Error::new(format!(
-            "unknown kind {kind:?}: inspect one of {}",
+            "unknown kind {kind:?}: inspect one of {} (or, one at a time, {EVENT_KIND})",
             INSPECT_KINDS.join(", ")
         )));
     }
@@ -21,6 +27,9 @@ fn check(ctx: &Context, kind: &str) -> Result<()> {
 }
 
 pub(crate) fn inspect(ctx: &Context, kind: &str, id: &str) -> Result<Value> {
+    if kind == EVENT_KIND {
+        return inspect_event(ctx, id);
+    }
     check(ctx, kind)?;
     if let Some(value) = store::get::<Value>(ctx, kind, &[id])? {
         return Ok(value);
@@ -34,7 +43,23 @@ pub(crate) fn inspect(ctx: &Context, kind: &str, id: &str) -> Result<Value> {
     Err(Error::new(format!("no {kind} {id}")))
 }
 
+/// The signed event of lock `id` (or the event whose id is `id`).
+fn inspect_event(ctx: &Context, id: &str) -> Result<Value> {
+    check(ctx, "lock")?;
+    let event_id = match store::get::<crate::LockRecord>(ctx, "lock", &[id])? {
+        Some(record) => record.event_id,
+        None => id.to_string(),
+    };
+    Ok(serde_json::to_value(store::event(ctx, &event_id)?)?)
+}
+
 pub(crate) fn inspect_all(ctx: &Context, kind: &str) -> Result<Vec<Value>> {
+    if kind == EVENT_KIND {
+        return Err(Error::new(format!(
+            "events are private ({EVENTS_COLLECTION}): inspect them one at a time, by lock or \
+             event id, through a peer of a member org"
+        )));
+    }
     check(ctx, kind)?;
     let mut records = Vec::new();
     for entry in ctx

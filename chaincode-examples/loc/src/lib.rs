@@ -64,21 +64,46 @@
 //! | `register_oracle` | tx | role (`bank`, `cad`, `fd`), public key hex | [`OracleKey`] |
 //! | `revoke_oracle` | tx | role, public key hex | [`OracleKey`] |
 //! | `oracle_keys` | query | role | `[public key hex]` |
-//! | `lock` | tx | [`Lock`] JSON | [`LockReceipt`], event `Locked` |
+//! | `lock` | tx | — (transient `lock`: [`Lock`] JSON) | [`LockReceipt`], event `Locked` |
 //! | `get_lock` | query | lock id | [`LockRecord`] |
 //! | `oracle` | query | lock id, role, exception (`true`/`false`) | [`OracleReport`] |
-//! | `unlock` | tx | lock id, [`UnlockingCode`] JSON | [`UnlockResult`], event `Unlocked` on code 0 |
+//! | `unlock` | tx | lock id (transient `unlocking_code`: [`UnlockingCode`] JSON) | [`UnlockResult`], event `Unlocked` on code 0 |
 //! | `cancel_lock` | tx | lock id | [`LockRecord`], event `LockCancelled` |
 //! | `query_loan` | query | customer account id | [`Loan`] |
-//! | `inspect` | query | kind (`account`, `lock`, `loan`, `payout`, `issuance`), id | the record's JSON |
+//! | `inspect` | query | kind (`account`, `lock`, `loan`, `payout`, `issuance`, `event`), id | the record's JSON |
 //! | `inspect_all` | query | kind | up to 1 000 records, in key order |
+//!
+//! # Privacy
+//!
+//! The customer's application — income, assets, debts, the amount and
+//! duration asked for, its signature — is the business of the customer, the
+//! granting roles and the regulator, not of every peer of the channel (the
+//! customer org's peers serve all customers). So the event never enters a
+//! block: `lock` takes the [`Lock`] and `unlock` the [`UnlockingCode`] from
+//! the transient map, and the signed event is kept in the private data
+//! collection [`EVENTS_COLLECTION`] (`loc_events`), whose members are the
+//! orgs of the bank, CAD, FD and regulator. LoC is deployed with it (`weft
+//! loc` does this; its `required_peer_count` of 1 and `maximum_peer_count`
+//! of 3 send each event to every member peer before the lock's endorsement
+//! returns). Every other peer keeps only its hash, and public state keeps
+//! the [`LockRecord`]: the operations, the oracle keys and the event's id
+//! (a sha3-256 commitment; the event's `nonce` must be unpredictable —
+//! the `weft loc` flows use 128 random bits — or the id could be confirmed
+//! by guessing). `oracle` reads the event in the collection, so it runs on
+//! a member's peer; `unlock` checks the code's event against the id and
+//! its signature, reading nothing private, so any peer may endorse it;
+//! the regulator reads events with `inspect("event", lock or event id)`
+//! through its own peer. Accounts, balances and loans (amount, months)
+//! stay in public state: every transfer is visible to every org, as the
+//! fund flows must be checkable by all who validate them.
 //!
 //! A client builds a lock with [`Lock`] and the types in it, signs the
 //! event body with [`event_signing_bytes`], reads the ids from the
 //! [`LockReceipt`] (or computes them: [`lock_id_with`], [`event_id_with`]),
 //! signs each [`OracleReport::statement`] that passes with
 //! [`statement_signing_bytes`], and sends [`UnlockingCode::new`]`(&event,
-//! &[(key, verdict, signature)…])` in the lock's key order.
+//! &[(key, verdict, signature)…])` in the lock's key order, in the
+//! transient map.
 //!
 //! # Unlock codes
 //!
@@ -179,9 +204,9 @@ use serde_json::Value;
 use weft_chaincode::{Context, Result, contract};
 
 pub use model::{
-    Account, Deployment, EventBody, Issuance, Loan, LoanStatus, Lock, LockReceipt, LockRecord,
-    LockStatus, Operation, OracleKey, OracleReport, OracleStatement, Payout, Role, RoleOrgs,
-    Signature, SignedEvent, THIRTY_DAYS_MS, Terms, Verdict,
+    Account, Deployment, EventBody, EventKind, Issuance, Loan, LoanStatus, Lock, LockReceipt,
+    LockRecord, LockStatus, Operation, OracleKey, OracleReport, OracleStatement, Payout, Role,
+    RoleOrgs, Signature, SignedEvent, THIRTY_DAYS_MS, Terms, Verdict,
 };
 pub use oracle::{Facts, Term, max_subsidy, oracle_terms, verdict_of};
 pub use signing::{
@@ -193,7 +218,8 @@ pub use stacks::{
     Granted, Item, Rejection, UnlockCode, UnlockResult, UnlockingCode, evaluate, lock_stack,
 };
 pub use store::{
-    CONFIG_KEY, INSPECT_KINDS, MAX_INSPECT_RECORDS, NOT_CONFIGURED, PERMISSION_DENIED,
+    CONFIG_KEY, EVENTS_COLLECTION, INSPECT_KINDS, LOCK_TRANSIENT_KEY, MAX_INSPECT_RECORDS,
+    NOT_CONFIGURED, PERMISSION_DENIED, UNLOCKING_CODE_TRANSIENT_KEY,
 };
 
 // Each call allocates a few small buffers: a bump allocator serves them with
@@ -274,11 +300,12 @@ impl Loc {
         accounts::oracle_keys(ctx, role)
     }
 
-    /// Algorithm 1: checks and stores the [`Lock`] (JSON) of the caller's
-    /// event.
+    /// Algorithm 1: checks and stores the [`Lock`] of the caller's event,
+    /// taken as JSON from the transient map (`lock`): the event goes to the
+    /// private [`EVENTS_COLLECTION`], the rest to public state.
     #[tx]
-    pub fn lock(ctx: &mut Context, lock_json: &str) -> Result<LockReceipt> {
-        locking::lock(ctx, lock_json)
+    pub fn lock(ctx: &mut Context) -> Result<LockReceipt> {
+        locking::lock(ctx)
     }
 
     /// Lock `lock_id`: its customer, its oracles' orgs or the regulator.
@@ -300,10 +327,11 @@ impl Loc {
         unlocking::oracle(ctx, lock_id, role, exception)
     }
 
-    /// Algorithm 3: opens lock `lock_id` with the [`UnlockingCode`] (JSON).
+    /// Algorithm 3: opens lock `lock_id` with the [`UnlockingCode`], taken
+    /// as JSON from the transient map (`unlocking_code`).
     #[tx]
-    pub fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<UnlockResult> {
-        unlocking::unlock(ctx, lock_id, uc_json)
+    pub fn unlock(ctx: &mut Context, lock_id: &str) -> Result<UnlockResult> {
+        unlocking::unlock(ctx, lock_id)
     }
 
     /// Withdraws the caller's open lock `lock_id`.
@@ -318,8 +346,9 @@ impl Loc {
         locking::query_loan(ctx, customer)
     }
 
-    /// Record `id` of `kind` (account, lock, loan, payout, issuance):
-    /// the regulator only.
+    /// Record `id` of `kind` (account, lock, loan, payout, issuance, or
+    /// `event`: the private event of a lock, by lock or event id): the
+    /// regulator only.
     #[query]
     pub fn inspect(ctx: &mut Context, kind: &str, id: &str) -> Result<Value> {
         inspect::inspect(ctx, kind, id)

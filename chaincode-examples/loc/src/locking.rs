@@ -4,11 +4,13 @@
 use weft_chaincode::{Context, Error, Result};
 
 use crate::model::{
-    Deployment, EventBody, Loan, LoanStatus, Lock, LockReceipt, LockRecord, LockStatus, Operation,
-    Role,
+    Deployment, EventBody, EventKind, Loan, LoanStatus, Lock, LockReceipt, LockRecord, LockStatus,
+    Operation, Role,
 };
 use crate::signing::Crypto;
-use crate::store::{self, HostCrypto, caller_id, caller_is, caller_role, require};
+use crate::store::{
+    self, HostCrypto, LOCK_TRANSIENT_KEY, caller_id, caller_is, caller_role, require,
+};
 
 /// The `open_lock` attribute of a loan application's lock (per customer).
 pub(crate) const OPEN_LOAN: &str = "loan";
@@ -23,9 +25,27 @@ pub(crate) fn open_slot(body: &EventBody) -> (&str, &'static str) {
     }
 }
 
-pub(crate) fn lock(ctx: &mut Context, lock_json: &str) -> Result<LockReceipt> {
+/// The `open_lock` index entry `record` occupies: its customer's for a
+/// loan, its loan's for a refund (the loan its repay names, which `lock`
+/// checked is the event's).
+pub(crate) fn record_slot(record: &LockRecord) -> (&str, &'static str) {
+    let repaid = record.ops.iter().find_map(|op| match op {
+        Operation::Repay { loan, .. } => Some(loan.as_str()),
+        Operation::Transfer { .. } => None,
+    });
+    match (record.kind, repaid) {
+        (EventKind::RefundApplication, Some(loan)) => (loan, OPEN_REFUND),
+        _ => (&record.customer, OPEN_LOAN),
+    }
+}
+
+/// Algorithm 1. The lock comes in the transient map: its signed event
+/// goes to [`EVENTS_COLLECTION`](crate::EVENTS_COLLECTION), the rest to
+/// public state as a [`LockRecord`].
+pub(crate) fn lock(ctx: &mut Context) -> Result<LockReceipt> {
     let d = store::deployment(ctx)?;
-    let lock: Lock = serde_json::from_str(lock_json)
+    let lock_json = store::transient(ctx, LOCK_TRANSIENT_KEY, "the lock")?;
+    let lock: Lock = serde_json::from_slice(&lock_json)
         .map_err(|e| Error::new(format!("the lock is not valid JSON: {e}")))?;
     let body = &lock.event.body;
     let customer = body.customer();
@@ -60,15 +80,14 @@ pub(crate) fn lock(ctx: &mut Context, lock_json: &str) -> Result<LockReceipt> {
     }
     let (subject, kind) = open_slot(body);
     store::put(ctx, "open_lock", &[subject, kind], &receipt.lock_id)?;
-    let record = LockRecord {
-        lock_id: receipt.lock_id.clone(),
-        event_id: receipt.event_id.clone(),
-        lock,
-        status: LockStatus::Locked,
-        locked_tx: ctx.tx_id().to_string(),
-        closed_tx: None,
-    };
+    let record = LockRecord::locked(
+        &lock,
+        receipt.lock_id.clone(),
+        receipt.event_id.clone(),
+        ctx.tx_id().to_string(),
+    );
     store::put_lock(ctx, &record)?;
+    store::put_event(ctx, &receipt.event_id, &lock.event)?;
     ctx.set_event_json("Locked", &receipt)?;
     Ok(receipt)
 }
@@ -241,12 +260,12 @@ pub(crate) fn issued_loan_of(ctx: &Context, customer: &str, loan_id: &str) -> Re
 /// Whether the caller may read `record`: its customer, a member of a
 /// granting role's org, or the regulator.
 pub(crate) fn may_read_lock(ctx: &Context, d: &Deployment, record: &LockRecord) -> bool {
-    if caller_id(ctx) == record.lock.event.body.customer() {
+    if caller_id(ctx) == record.customer {
         return true;
     }
     match caller_role(ctx, d) {
         Some(Role::Regulator) => true,
-        Some(role) => record.lock.keys.iter().any(|k| k.role == role),
+        Some(role) => record.keys.iter().any(|k| k.role == role),
         None => false,
     }
 }
@@ -263,7 +282,7 @@ pub(crate) fn get_lock(ctx: &Context, lock_id: &str) -> Result<LockRecord> {
 pub(crate) fn cancel_lock(ctx: &mut Context, lock_id: &str) -> Result<LockRecord> {
     store::deployment(ctx)?;
     let mut record = store::lock(ctx, lock_id)?;
-    let customer = record.lock.event.body.customer().to_string();
+    let customer = record.customer.clone();
     require(caller_id(ctx) == customer, || {
         format!("only the lock's customer {customer} cancels it")
     })?;
@@ -274,7 +293,7 @@ pub(crate) fn cancel_lock(ctx: &mut Context, lock_id: &str) -> Result<LockRecord
             record.closed_tx.as_deref().unwrap_or("?")
         )));
     }
-    let (subject, kind) = open_slot(&record.lock.event.body);
+    let (subject, kind) = record_slot(&record);
     store::delete(ctx, "open_lock", &[subject, kind])?;
     record.status = LockStatus::Cancelled;
     record.closed_tx = Some(ctx.tx_id().to_string());

@@ -281,12 +281,37 @@ impl EventBody {
         }
     }
 
+    /// What it applies for.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            EventBody::LoanApplication { .. } => EventKind::LoanApplication,
+            EventBody::RefundApplication { .. } => EventKind::RefundApplication,
+        }
+    }
+
     /// The roles whose oracles must grant it (RO2): bank, cad and fd for a
     /// loan; bank and fd for a refund.
     pub fn granting_roles(&self) -> &'static [Role] {
+        self.kind().granting_roles()
+    }
+}
+
+/// What an event applies for, as its body's `kind` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A loan.
+    LoanApplication,
+    /// A loan's interest subsidy.
+    RefundApplication,
+}
+
+impl EventKind {
+    /// The roles whose oracles must grant it (RO2).
+    pub fn granting_roles(self) -> &'static [Role] {
         match self {
-            EventBody::LoanApplication { .. } => &[Role::Bank, Role::Cad, Role::Fd],
-            EventBody::RefundApplication { .. } => &[Role::Bank, Role::Fd],
+            EventKind::LoanApplication => &[Role::Bank, Role::Cad, Role::Fd],
+            EventKind::RefundApplication => &[Role::Bank, Role::Fd],
         }
     }
 }
@@ -395,21 +420,50 @@ impl LockStatus {
     }
 }
 
-/// A lock as stored and as returned by `get_lock`.
+/// A lock as stored in public state and as returned by `get_lock`: the
+/// operations, the oracle keys and the event's id, never the event itself.
+/// The signed event (income, assets, debts…) is kept in the private
+/// collection [`EVENTS_COLLECTION`](crate::EVENTS_COLLECTION), which only
+/// the peers of the bank, CAD, FD and regulator orgs hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockRecord {
     /// Its id (hex sha3-256 of [`lock_id_preimage`](crate::lock_id_preimage)).
     pub lock_id: String,
-    /// The event's id.
+    /// The event's id (hex sha3-256 of
+    /// [`event_id_preimage`](crate::event_id_preimage)): the commitment an
+    /// unlocking code's event must match.
     pub event_id: String,
-    /// The lock as sent.
-    pub lock: Lock,
+    /// The applying customer's account id.
+    pub customer: String,
+    /// What the event applies for.
+    pub kind: EventKind,
+    /// The operations, executed together on unlock.
+    pub ops: Vec<Operation>,
+    /// The oracle keys that must grant it, one per granting role.
+    pub keys: Vec<OracleKey>,
     /// Where it stands.
     pub status: LockStatus,
     /// The transaction that locked it.
     pub locked_tx: String,
     /// The transaction that unlocked or cancelled it.
     pub closed_tx: Option<String>,
+}
+
+impl LockRecord {
+    /// The public record of `lock`, locked by transaction `locked_tx`.
+    pub fn locked(lock: &Lock, lock_id: String, event_id: String, locked_tx: String) -> Self {
+        LockRecord {
+            lock_id,
+            event_id,
+            customer: lock.event.body.customer().to_string(),
+            kind: lock.event.body.kind(),
+            ops: lock.ops.clone(),
+            keys: lock.keys.clone(),
+            status: LockStatus::Locked,
+            locked_tx,
+            closed_tx: None,
+        }
+    }
 }
 
 /// What `lock` returns (and the `Locked` event's payload).

@@ -9,7 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::{Lock, Operation, OracleKey, OracleStatement, Role, SignedEvent, Verdict};
+use crate::model::{LockRecord, Operation, OracleKey, OracleStatement, Role, SignedEvent, Verdict};
 use crate::signing::Crypto;
 
 /// One item of Algorithm 3's stacks. An unlocking code's items that do not
@@ -17,10 +17,17 @@ use crate::signing::Crypto;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Item {
-    /// The signed event.
+    /// The signed event (unlocking code side).
     Event {
         /// The event.
         event: SignedEvent,
+    },
+    /// The locked event's id (lock side): the lock keeps the event's
+    /// commitment, not the event, so an unlocking code's event equals the
+    /// locked one when it hashes to this id.
+    EventId {
+        /// The event id, hex.
+        event_id: String,
     },
     /// An oracle's signed verdict.
     OracleSig {
@@ -162,11 +169,11 @@ impl Rejection {
     }
 }
 
-/// The lock's stack, bottom → top: `[op_1 … op_m, event, public_key_1 … public_key_n]`.
-pub fn lock_stack(lock: &Lock) -> Vec<Item> {
+/// The lock's stack, bottom → top: `[op_1 … op_m, event id, public_key_1 … public_key_n]`.
+pub fn lock_stack(lock: &LockRecord) -> Vec<Item> {
     let ops = lock.ops.iter().map(|op| Item::Op { op: op.clone() });
-    let event = Item::Event {
-        event: lock.event.clone(),
+    let event = Item::EventId {
+        event_id: lock.event_id.clone(),
     };
     let keys = lock.keys.iter().map(|k| Item::PublicKey {
         role: k.role,
@@ -192,6 +199,9 @@ pub struct Granted<'l> {
     pub ops: Vec<&'l Operation>,
     /// The oracles' verified pass statements, in the lock's key order.
     pub passes: Vec<OracleStatement>,
+    /// The unlocking code's event, checked to be the locked one and
+    /// signed by its customer.
+    pub event: SignedEvent,
 }
 
 impl Granted<'_> {
@@ -201,30 +211,35 @@ impl Granted<'_> {
     }
 }
 
-/// Runs Algorithm 3 for `lock` (whose ids are `lock_id` and `event_id`)
-/// against `code`. On success returns the operations to execute and the
-/// verified statements. Every oracle signature must cover
-/// `OracleStatement { lock: lock_id, event: event_id, role, verdict: pass,
-/// at_ms }`, with the `at_ms` its item carries.
+/// Runs Algorithm 3 for the public record `lock` against `code`. On
+/// success returns the operations to execute, the verified statements and
+/// the verified event. Every oracle signature must cover `OracleStatement {
+/// lock: lock_id, event: event_id, role, verdict: pass, at_ms }`, with the
+/// `at_ms` its item carries; the code's event must hash to the lock's event
+/// id and carry its customer's signature.
 pub fn evaluate<'l>(
-    lock: &'l Lock,
-    lock_id: &str,
-    event_id: &str,
+    lock: &'l LockRecord,
     code: &UnlockingCode,
     crypto: &impl Crypto,
 ) -> Result<Granted<'l>, Rejection> {
     let mut uc: Vec<&Value> = code.items.iter().collect();
     let mut stack = lock_stack(lock);
     let mut passes = Vec::with_capacity(lock.keys.len());
+    let mut verified = None;
     while let Some(top) = stack.last() {
         match top {
             Item::PublicKey { role, public_key } => {
                 let item = uc.pop();
                 passes.push(check_oracle(
-                    item, *role, public_key, lock_id, event_id, crypto,
+                    item,
+                    *role,
+                    public_key,
+                    &lock.lock_id,
+                    &lock.event_id,
+                    crypto,
                 )?);
             }
-            Item::Event { event } => {
+            Item::EventId { event_id } => {
                 let item = uc.pop();
                 let Some(Item::Event { event: sent }) = parse(item) else {
                     return Err(Rejection::new(
@@ -232,21 +247,26 @@ pub fn evaluate<'l>(
                         format!("expected the event, found {}", describe(item)),
                     ));
                 };
-                if &sent != event {
+                let sent_id = crypto.event_id(&sent.body);
+                if &sent_id != event_id {
                     return Err(Rejection::new(
                         UnlockCode::EventCheckFailed,
-                        "the event differs from the locked one",
+                        format!(
+                            "the event differs from the locked one (its id is {sent_id}, the \
+                             lock's event is {event_id})"
+                        ),
                     ));
                 }
                 crypto
                     .check_event(&sent)
                     .map_err(|e| Rejection::new(UnlockCode::EventCheckFailed, e))?;
+                verified = Some(sent);
             }
             Item::Op { .. } => break,
-            Item::OracleSig { .. } => {
+            Item::Event { .. } | Item::OracleSig { .. } => {
                 return Err(Rejection::new(
                     UnlockCode::TypeError,
-                    "the lock holds an oracle signature",
+                    "the lock holds an unlocking code's item",
                 ));
             }
         }
@@ -263,9 +283,16 @@ pub fn evaluate<'l>(
     }
     // Popped top first: the last key's statement came first.
     passes.reverse();
+    let Some(event) = verified else {
+        return Err(Rejection::new(
+            UnlockCode::TypeError,
+            "the lock holds no event",
+        ));
+    };
     Ok(Granted {
         ops: lock.ops.iter().collect(),
         passes,
+        event,
     })
 }
 

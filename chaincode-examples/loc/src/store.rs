@@ -16,12 +16,19 @@
 //! | `open_lock`    | loan id, `refund`  | the open refund lock's id       |
 //! | `loan`         | loan id            | [`Loan`]                        |
 //! | `current_loan` | customer           | the customer's current loan id  |
+//!
+//! In the private collection [`EVENTS_COLLECTION`] (members: the bank, CAD,
+//! FD and regulator orgs; every other peer keeps only hashes):
+//!
+//! | object type    | attributes         | value                           |
+//! |----------------|--------------------|---------------------------------|
+//! | `event`        | event id           | [`SignedEvent`]                 |
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use weft_chaincode::{Context, Error, Result};
 
-use crate::model::{Account, Deployment, Loan, LockRecord, OracleKey, Role};
+use crate::model::{Account, Deployment, Loan, LockRecord, OracleKey, Role, SignedEvent};
 use crate::signing::{Crypto, hex_encode};
 
 /// The plain key of the deployment.
@@ -38,6 +45,19 @@ pub const INSPECT_KINDS: [&str; 5] = ["account", "lock", "loan", "payout", "issu
 
 /// The most records `inspect_all` returns.
 pub const MAX_INSPECT_RECORDS: usize = 1_000;
+
+/// The private data collection that holds each lock's signed event (the
+/// customer's income, assets and debts): LoC must be deployed with it, its
+/// members the orgs of the bank, CAD, FD and regulator. The customer org's
+/// peers, which serve every customer, keep only its hashes.
+pub const EVENTS_COLLECTION: &str = "loc_events";
+
+/// The transient key `lock` takes its [`Lock`](crate::Lock) JSON from.
+pub const LOCK_TRANSIENT_KEY: &str = "lock";
+
+/// The transient key `unlock` takes its
+/// [`UnlockingCode`](crate::UnlockingCode) JSON from.
+pub const UNLOCKING_CODE_TRANSIENT_KEY: &str = "unlocking_code";
 
 /// The host's natives as [`Crypto`].
 pub(crate) struct HostCrypto<'a>(pub(crate) &'a Context);
@@ -138,6 +158,34 @@ pub(crate) fn put_lock(ctx: &mut Context, record: &LockRecord) -> Result<()> {
 /// The open lock of `subject` (a customer for `loan`, a loan for `refund`).
 pub(crate) fn open_lock(ctx: &Context, subject: &str, kind: &str) -> Result<Option<String>> {
     get(ctx, "open_lock", &[subject, kind])
+}
+
+/// The transient input `key`: `what` (say "the lock") is required there,
+/// so that it never enters a block.
+pub(crate) fn transient(ctx: &Context, key: &str, what: &str) -> Result<Vec<u8>> {
+    ctx.transient(key)?.ok_or_else(|| {
+        Error::new(format!(
+            "{what} goes in the transient map under `{key}` (it is private and stays off the \
+             chain); this call has none"
+        ))
+    })
+}
+
+/// Keeps `event` (whose id is `event_id`) in [`EVENTS_COLLECTION`].
+pub(crate) fn put_event(ctx: &mut Context, event_id: &str, event: &SignedEvent) -> Result<()> {
+    let k = key(ctx, "event", &[event_id])?;
+    let bytes = serde_json::to_vec(event)?;
+    ctx.private_put(EVENTS_COLLECTION, &k, &bytes)
+}
+
+/// Event `event_id` from [`EVENTS_COLLECTION`]. On a peer of an org that is
+/// not a member, the host's refusal says so.
+pub(crate) fn event(ctx: &Context, event_id: &str) -> Result<SignedEvent> {
+    let k = key(ctx, "event", &[event_id])?;
+    let bytes = ctx
+        .private_get(EVENTS_COLLECTION, &k)?
+        .ok_or_else(|| Error::new(format!("no event {event_id} in {EVENTS_COLLECTION}")))?;
+    Ok(serde_json::from_slice(&bytes)?)
 }
 
 pub(crate) fn loan(ctx: &Context, loan_id: &str) -> Result<Option<Loan>> {

@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 
 use weft_chaincode::{Context, Error, Result};
 
-use crate::locking::{issued_loan_of, open_slot};
+use crate::locking::{issued_loan_of, record_slot};
 use crate::model::{
     Account, EventBody, Loan, LoanStatus, LockRecord, LockStatus, Operation, OracleReport,
-    OracleStatement, Role,
+    OracleStatement, Role, SignedEvent,
 };
 use crate::oracle::{Facts, oracle_terms, verdict_of};
 use crate::signing::Crypto;
 use crate::stacks::{UnlockCode, UnlockResult, UnlockingCode, evaluate};
-use crate::store::{self, HostCrypto, caller_is, require};
+use crate::store::{self, HostCrypto, UNLOCKING_CODE_TRANSIENT_KEY, caller_is, require};
 
 pub(crate) fn oracle(
     ctx: &Context,
@@ -31,11 +31,10 @@ pub(crate) fn oracle(
         )
     })?;
     let record = store::lock(ctx, lock_id)?;
-    if !record.lock.keys.iter().any(|k| k.role == role) {
+    if !record.keys.iter().any(|k| k.role == role) {
         return Err(Error::new(format!(
             "the {role} does not judge lock {lock_id}: its oracles are {}",
             record
-                .lock
                 .keys
                 .iter()
                 .map(|k| k.role.as_str())
@@ -48,9 +47,11 @@ pub(crate) fn oracle(
             "lock {lock_id} is no longer locked: there is nothing to judge"
         )));
     }
-    let facts = facts(ctx, &d.orgs.customer, &record, exception)?;
-    let body = &record.lock.event.body;
-    let failed = oracle_terms(role, &d.terms, body, &facts);
+    // The event itself is private: only the granting orgs' and the
+    // regulator's peers hold it, and the oracles run there.
+    let event = store::event(ctx, &record.event_id)?;
+    let facts = facts(ctx, &d.orgs.customer, &event, exception)?;
+    let failed = oracle_terms(role, &d.terms, &event.body, &facts);
     Ok(OracleReport {
         statement: OracleStatement {
             lock: record.lock_id.clone(),
@@ -63,11 +64,11 @@ pub(crate) fn oracle(
     })
 }
 
-/// What the ledger says about `record`'s customer now.
-fn facts(ctx: &Context, customer_org: &str, record: &LockRecord, exception: bool) -> Result<Facts> {
-    let body = &record.lock.event.body;
+/// What the ledger says about `event`'s customer now.
+fn facts(ctx: &Context, customer_org: &str, event: &SignedEvent, exception: bool) -> Result<Facts> {
+    let body = &event.body;
     let customer = body.customer();
-    let signed = HostCrypto(ctx).check_event(&record.lock.event).is_ok();
+    let signed = HostCrypto(ctx).check_event(event).is_ok();
     let account_ok = store::account(ctx, customer)?
         .is_some_and(|a| a.org == customer_org && a.role == Role::Customer);
     let current = store::current_loan(ctx, customer)?;
@@ -87,7 +88,9 @@ fn facts(ctx: &Context, customer_org: &str, record: &LockRecord, exception: bool
     })
 }
 
-pub(crate) fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<UnlockResult> {
+/// Algorithm 3. The unlocking code comes in the transient map (it carries
+/// the private event); nothing private is read, so any peer endorses it.
+pub(crate) fn unlock(ctx: &mut Context, lock_id: &str) -> Result<UnlockResult> {
     store::deployment(ctx)?;
     let mut record = store::lock(ctx, lock_id)?;
     match record.status {
@@ -105,7 +108,7 @@ pub(crate) fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<
             )));
         }
     }
-    for key in &record.lock.keys {
+    for key in &record.keys {
         if !store::oracle_key_registered(ctx, key)? {
             return Ok(UnlockResult {
                 code: UnlockCode::OracleCheckFailed.code(),
@@ -119,20 +122,15 @@ pub(crate) fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<
             });
         }
     }
-    let code: UnlockingCode = serde_json::from_str(uc_json).map_err(|e| {
+    let uc_json = store::transient(ctx, UNLOCKING_CODE_TRANSIENT_KEY, "the unlocking code")?;
+    let code: UnlockingCode = serde_json::from_slice(&uc_json).map_err(|e| {
         Error::new(format!(
             "the unlocking code is not JSON of the form {{\"items\": [...]}}: {e}"
         ))
     })?;
-    // A granted lock releases all its operations: `record.lock.ops`.
-    let bank_judged_at_ms = match evaluate(
-        &record.lock,
-        &record.lock_id,
-        &record.event_id,
-        &code,
-        &HostCrypto(ctx),
-    ) {
-        Ok(granted) => granted.judged_at_ms(Role::Bank).unwrap_or(0),
+    // A granted lock releases all its operations: `record.ops`.
+    let (bank_judged_at_ms, event) = match evaluate(&record, &code, &HostCrypto(ctx)) {
+        Ok(granted) => (granted.judged_at_ms(Role::Bank).unwrap_or(0), granted.event),
         Err(rejected) => {
             return Ok(UnlockResult {
                 code: rejected.code.code(),
@@ -146,8 +144,8 @@ pub(crate) fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<
     // look expired at once and its refund would free the customer to
     // borrow again.
     let issued_at_ms = ctx.timestamp_ms().max(bank_judged_at_ms);
-    execute(ctx, &record, issued_at_ms)?;
-    let (subject, kind) = open_slot(&record.lock.event.body);
+    execute(ctx, &record, &event.body, issued_at_ms)?;
+    let (subject, kind) = record_slot(&record);
     store::delete(ctx, "open_lock", &[subject, kind])?;
     record.status = LockStatus::Unlocked;
     record.closed_tx = Some(ctx.tx_id().to_string());
@@ -157,7 +155,7 @@ pub(crate) fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<
         meaning: format!(
             "{}: {} operation(s) executed",
             UnlockCode::Unlocked.meaning(),
-            record.lock.ops.len()
+            record.ops.len()
         ),
         lock_id: record.lock_id,
     };
@@ -165,12 +163,18 @@ pub(crate) fn unlock(ctx: &mut Context, lock_id: &str, uc_json: &str) -> Result<
     Ok(result)
 }
 
-/// Executes `record`'s operations all or nothing: every balance is checked
-/// in memory before anything is written, so an error writes nothing.
-fn execute(ctx: &mut Context, record: &LockRecord, issued_at_ms: u64) -> Result<()> {
+/// Executes `record`'s operations (granted for the event `body`) all or
+/// nothing: every balance is checked in memory before anything is written,
+/// so an error writes nothing.
+fn execute(
+    ctx: &mut Context,
+    record: &LockRecord,
+    body: &EventBody,
+    issued_at_ms: u64,
+) -> Result<()> {
     let mut accounts: BTreeMap<String, Account> = BTreeMap::new();
     let mut loan_update: Option<Loan> = None;
-    for op in &record.lock.ops {
+    for op in &record.ops {
         let (from, to, issuer, amount) = op.movement();
         for id in [from, to] {
             if !accounts.contains_key(id) {
@@ -180,10 +184,9 @@ fn execute(ctx: &mut Context, record: &LockRecord, issued_at_ms: u64) -> Result<
         debit(&mut accounts, from, issuer, amount)?;
         credit(&mut accounts, to, issuer, amount)?;
         loan_update = Some(match op {
-            Operation::Transfer { .. } => new_loan(record, op, issued_at_ms)?,
+            Operation::Transfer { .. } => new_loan(record, body, op, issued_at_ms)?,
             Operation::Repay { loan, .. } => {
-                let customer = record.lock.event.body.customer();
-                let mut loan = issued_loan_of(ctx, customer, loan)?;
+                let mut loan = issued_loan_of(ctx, &record.customer, loan)?;
                 loan.status = LoanStatus::Refunded;
                 loan.refund_lock = Some(record.lock_id.clone());
                 loan
@@ -234,13 +237,18 @@ fn credit(
     Ok(())
 }
 
-fn new_loan(record: &LockRecord, op: &Operation, issued_at_ms: u64) -> Result<Loan> {
+fn new_loan(
+    record: &LockRecord,
+    body: &EventBody,
+    op: &Operation,
+    issued_at_ms: u64,
+) -> Result<Loan> {
     let EventBody::LoanApplication {
         customer,
         amount,
         months,
         ..
-    } = &record.lock.event.body
+    } = body
     else {
         return Err(Error::new(
             "a transfer is only locked by a loan application",

@@ -14,6 +14,10 @@ fn call(ctx: &mut MockContext, c: &Call<'_>) -> MockResponse {
     ctx.set_creator(c.caller.org, c.caller.name, c.caller.role);
     ctx.set_public_key(c.caller.public_key());
     ctx.set_timestamp_ms(c.now_ms);
+    ctx.clear_transient();
+    for (key, value) in c.transient {
+        ctx.set_transient(key, value.as_bytes());
+    }
     match c.kind {
         Kind::Tx => ctx.invoke::<Loc>(c.function, c.args),
         Kind::Query => ctx.query::<Loc>(c.function, c.args),
@@ -30,7 +34,7 @@ fn reply(r: &MockResponse) -> Reply {
 #[test]
 fn every_scenario_passes_natively() {
     for (name, scenario) in SCENARIOS {
-        let mut ctx = MockContext::new("loc");
+        let mut ctx = MockContext::new("loc").collection(loc::EVENTS_COLLECTION);
         let mut run = |c: &Call<'_>| reply(&call(&mut ctx, c));
         eprintln!("scenario {name}");
         scenario(&mut run);
@@ -39,7 +43,7 @@ fn every_scenario_passes_natively() {
 
 /// Runs `steps` against a fresh ledger, keeping every response.
 fn recorded(steps: impl FnOnce(&mut Net<'_, '_>)) -> Vec<(String, MockResponse)> {
-    let mut ctx = MockContext::new("loc");
+    let mut ctx = MockContext::new("loc").collection(loc::EVENTS_COLLECTION);
     let mut responses = Vec::new();
     let mut run = |c: &Call<'_>| {
         let r = call(&mut ctx, c);
@@ -68,6 +72,46 @@ fn lock_and_unlock_emit_their_events() {
     assert_eq!(unlocked.name, "Unlocked");
     let result: UnlockResult = serde_json::from_slice(&unlocked.payload).unwrap();
     assert_eq!((result.code, result.lock_id), (0, receipt.lock_id));
+}
+
+#[test]
+fn the_event_goes_to_the_collection_and_never_into_public_writes() {
+    let l = loan_lock(loan_event(&ALICE, GOOD, "1"));
+    let responses = recorded(|net| {
+        setup(net);
+        lock_and_unlock(net, &ALICE, &l);
+    });
+    let response = |function: &str| {
+        let (_, r) = responses.iter().find(|(f, _)| f == function).unwrap();
+        r
+    };
+    let locked = response("lock");
+    let receipt: LockReceipt = locked.json().unwrap();
+    // One private write: the signed event, under its id, in loc_events.
+    let [collection] = locked.private_writes.as_slice() else {
+        panic!("{:?}", locked.private_writes);
+    };
+    assert_eq!(collection.collection, loc::EVENTS_COLLECTION);
+    let [write] = collection.writes.as_slice() else {
+        panic!("{:?}", collection.writes);
+    };
+    assert!(write.key.contains(&receipt.event_id), "{}", write.key);
+    let stored: loc::SignedEvent = serde_json::from_slice(write.value.as_deref().unwrap()).unwrap();
+    assert_eq!(stored, l.event);
+    // Neither the lock's nor the unlock's public writes, events or
+    // arguments hold anything of the event's body.
+    let secret = format!("\"income\":{}", GOOD.income);
+    assert!(
+        String::from_utf8_lossy(write.value.as_deref().unwrap()).contains(&secret),
+        "the needle is in the event"
+    );
+    for function in ["lock", "unlock"] {
+        let r = response(function);
+        let public = serde_json::to_string(&(&r.rwset, &r.event)).unwrap();
+        assert!(!public.contains("income"), "{function} wrote {public}");
+        assert!(!public.contains(&l.event.signatures[0].signature));
+    }
+    assert!(response("unlock").private_writes.is_empty());
 }
 
 #[test]
@@ -113,12 +157,11 @@ fn a_failed_unlock_writes_nothing_and_commits_nothing() {
         let r = lock(net, &ALICE, &l);
         let code = grant(net, &l, &r);
         net.tx::<loc::Payout>(&BANK, "connector_out", &[&BANK.id(), "99999"]);
-        let text = json(&code);
-        net.fails(
+        net.unlock_fails(
             &ALICE,
             Kind::Tx,
-            "unlock",
-            &[&r.lock_id, &text],
+            &r.lock_id,
+            &json(&code),
             "insufficient funds",
         );
     });

@@ -4,20 +4,30 @@
 
 mod scenarios;
 
-use loc::{Item, Lock, OracleStatement, Role, UnlockCode, UnlockingCode, Verdict, evaluate};
+use loc::{
+    Crypto, Item, Lock, LockRecord, OracleStatement, Role, UnlockCode, UnlockingCode, Verdict,
+    evaluate,
+};
 use scenarios::world::*;
 
 fn lock() -> Lock {
     loan_lock(loan_event(&ALICE, GOOD, "1"))
 }
 
-fn sigs(l: &Lock, lock_id: &str, event_id: &str) -> Vec<OracleSig> {
+/// The public record of `l` under lock id `lock_id`.
+fn record(l: &Lock, lock_id: &str) -> LockRecord {
+    let event_id = Native.event_id(&l.event.body);
+    LockRecord::locked(l, lock_id.into(), event_id, "tx".into())
+}
+
+fn sigs(l: &Lock, lock_id: &str) -> Vec<OracleSig> {
+    let event_id = Native.event_id(&l.event.body);
     l.keys
         .iter()
         .map(|k| {
             let st = OracleStatement {
                 lock: lock_id.into(),
-                event: event_id.into(),
+                event: event_id.clone(),
                 role: k.role,
                 verdict: Verdict::Pass,
                 at_ms: 0,
@@ -29,25 +39,31 @@ fn sigs(l: &Lock, lock_id: &str, event_id: &str) -> Vec<OracleSig> {
 }
 
 fn code_of(l: &Lock, lock_id: &str, code: &UnlockingCode) -> Result<usize, (UnlockCode, String)> {
-    evaluate(l, lock_id, "e", code, &Native)
-        .map(|granted| granted.ops.len())
+    evaluate(&record(l, lock_id), code, &Native)
+        .map(|granted| {
+            assert_eq!(granted.event, l.event, "the event checked is the one sent");
+            granted.ops.len()
+        })
         .map_err(|r| (r.code, r.detail))
 }
 
 #[test]
-fn the_lock_stack_is_ops_event_keys() {
+fn the_lock_stack_is_ops_event_id_keys() {
     let l = lock();
-    let stack = loc::lock_stack(&l);
+    let stack = loc::lock_stack(&record(&l, "L"));
     assert_eq!(stack.len(), 1 + 1 + 3);
     assert!(matches!(stack[0], Item::Op { .. }));
-    assert!(matches!(stack[1], Item::Event { .. }));
+    let Item::EventId { event_id } = &stack[1] else {
+        panic!("{:?}", stack[1]);
+    };
+    assert_eq!(event_id, &Native.event_id(&l.event.body));
     assert!(matches!(&stack[4], Item::PublicKey { role: Role::Fd, .. }));
 }
 
 #[test]
 fn a_matching_code_releases_the_operations() {
     let l = lock();
-    let code = UnlockingCode::new(&l.event, &sigs(&l, "L", "e"));
+    let code = UnlockingCode::new(&l.event, &sigs(&l, "L"));
     assert_eq!(code_of(&l, "L", &code), Ok(1));
     // The statements name the lock: the same signatures do not open another.
     let err = code_of(&l, "M", &code).unwrap_err();
@@ -55,15 +71,30 @@ fn a_matching_code_releases_the_operations() {
 }
 
 #[test]
+fn an_event_that_does_not_hash_to_the_locked_id_is_code_2() {
+    let l = lock();
+    let mut other = l.clone();
+    other.event = loan_event(&ALICE, GOOD, "2");
+    let code = UnlockingCode::new(&other.event, &sigs(&l, "L"));
+    let (c, detail) = code_of(&l, "L", &code).unwrap_err();
+    assert_eq!(c, UnlockCode::EventCheckFailed);
+    assert!(detail.contains("differs from the locked one"), "{detail}");
+    assert!(
+        detail.contains(&Native.event_id(&other.event.body)),
+        "{detail}"
+    );
+}
+
+#[test]
 fn a_locked_event_whose_signature_fails_is_code_2() {
     let mut l = lock();
     l.event.signatures[0].signature = "00".repeat(64);
-    let code = UnlockingCode::new(&l.event, &sigs(&l, "L", "e"));
+    let code = UnlockingCode::new(&l.event, &sigs(&l, "L"));
     let (c, detail) = code_of(&l, "L", &code).unwrap_err();
     assert_eq!(c, UnlockCode::EventCheckFailed);
     assert!(detail.contains("does not verify"), "{detail}");
     l.event.signatures.clear();
-    let code = UnlockingCode::new(&l.event, &sigs(&l, "L", "e"));
+    let code = UnlockingCode::new(&l.event, &sigs(&l, "L"));
     let (c, detail) = code_of(&l, "L", &code).unwrap_err();
     assert_eq!(c, UnlockCode::EventCheckFailed);
     assert!(detail.contains("exactly one signature"), "{detail}");

@@ -6,7 +6,7 @@
 use weft_abi::{Outcome, TxKind};
 use weft_chaincode::mock::{MockContext, MockResponse};
 use weft_node::runtime::{Runtime, RuntimeConfig};
-use weft_node::types::{ChaincodeEvent, Digest, RwSet};
+use weft_node::types::{ChaincodeEvent, CollectionData, Digest, RwSet};
 
 /// A chaincode package built for Wasm and prepared by a runtime.
 pub(crate) struct Wasm {
@@ -49,6 +49,7 @@ pub(crate) struct Step {
     pub(crate) outcome: Outcome,
     pub(crate) rwset: RwSet,
     pub(crate) event: Option<ChaincodeEvent>,
+    pub(crate) private_writes: Vec<CollectionData>,
 }
 
 impl Step {
@@ -63,6 +64,7 @@ impl Step {
             outcome: response.outcome,
             rwset: response.rwset,
             event: response.event,
+            private_writes: response.private_writes,
         };
         (step, reply)
     }

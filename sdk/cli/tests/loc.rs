@@ -10,9 +10,13 @@ mod support;
 
 use std::time::Duration;
 
+use loc::Role;
 use serde_json::Value;
 use support::{NodeLogs, READY_TIMEOUT, start_up, stop_up, weft};
 use tempfile::TempDir;
+use weft::loc::parties::LocNetwork;
+use weft_client::Wallet;
+use weft_tests::strings_within;
 
 /// The demo's events, and the build of `loc` for Wasm on its first deploy.
 const DEMO_TIMEOUT: Duration = Duration::from_secs(20 * 60);
@@ -54,6 +58,10 @@ fn the_five_roles_play_every_event_and_the_mix_is_measured() {
         "code 1",
         // The CAD's blacklist.
         "(CAD) checks the application against its terms: FAILED",
+        // The application is private: the regulator reads it on its own
+        // peer, the Customer org's peer holds only its hash.
+        "(regulator) inspects the application through its own peer: income",
+        "are not members of collection loc/loc_events",
         // Permissions.
         "permission denied",
         "(regulator) inspects every loan",
@@ -64,6 +72,8 @@ fn the_five_roles_play_every_event_and_the_mix_is_measured() {
     ] {
         assert!(out.contains(needle), "no {needle:?} in:\n{demo}");
     }
+
+    no_block_holds_an_application(std::path::Path::new(profile));
 
     // The paper's mix, briefly, on the same network (loc already deployed).
     let report_dir = tmp.path().join("mix");
@@ -143,4 +153,42 @@ fn the_five_roles_play_every_event_and_the_mix_is_measured() {
     assert!(refused.stderr.contains("closed loop"), "{refused}");
 
     stop_up(&mut up);
+}
+
+/// No block of the Customer org's peer (which serves every customer)
+/// carries an application's income, at any depth of its nested payloads;
+/// the search is shown to reach the lock records the same blocks hold.
+fn no_block_holds_an_application(profile: &std::path::Path) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let net = LocNetwork::open(profile, Duration::from_secs(30)).unwrap();
+        let org = net.org_of(Role::Customer).to_string();
+        let admin = Wallet::open(&net.dir)
+            .unwrap()
+            .get(&format!("admin@{org}"))
+            .unwrap();
+        let party = net
+            .connect_through(Role::Customer, admin, &org)
+            .await
+            .unwrap();
+        let gateway = party.contract.gateway();
+        let height = gateway.health().await.unwrap().height;
+        let mut strings = Vec::new();
+        for number in 0..height {
+            let block = gateway.block(number).await.unwrap();
+            strings_within(&serde_json::to_value(&block).unwrap(), &mut strings);
+        }
+        assert!(
+            strings.iter().any(|s| s.contains("\"locked_tx\":")),
+            "the search reaches the lock records"
+        );
+        let leaked: Vec<&String> = strings
+            .iter()
+            .filter(|s| s.contains("\"income\":"))
+            .collect();
+        assert!(leaked.is_empty(), "blocks carry applications: {leaked:?}");
+    });
 }

@@ -1,6 +1,8 @@
 //! Who reads what, and locks and calls the chaincode refuses.
 
-use loc::{Account, Loan, LockRecord, Operation, OracleKey, Role, Signature, THIRTY_DAYS_MS};
+use loc::{
+    Account, Loan, LockRecord, Operation, OracleKey, Role, Signature, SignedEvent, THIRTY_DAYS_MS,
+};
 use serde_json::Value;
 
 use super::Kind::{Query, Tx};
@@ -80,6 +82,28 @@ pub(crate) fn inspect_permissions(run: &mut Runner<'_>) {
     assert_eq!(carol.name, "carol");
     let rec: LockRecord = net.query(&REG, "inspect", &["lock", &r.lock_id]);
     assert_eq!(rec.lock_id, r.lock_id);
+    // The private event: by lock id or event id, the regulator only.
+    let event: SignedEvent = net.query(&REG, "inspect", &["event", &r.lock_id]);
+    assert_eq!(event, loan_event(&ALICE, GOOD, "1"));
+    let same: SignedEvent = net.query(&REG, "inspect", &["event", &rec.event_id]);
+    assert_eq!(same, event);
+    for who in [&ALICE, &BANK, &CAD, &FD, &EVE] {
+        net.fails(
+            who,
+            Query,
+            "inspect",
+            &["event", &r.lock_id],
+            "permission denied",
+        );
+    }
+    net.fails(
+        &REG,
+        Query,
+        "inspect",
+        &["event", "nope"],
+        "no event nope in loc_events",
+    );
+    net.fails(&REG, Query, "inspect_all", &["event"], "events are private");
     let by_id: Loan = net.query(&REG, "inspect", &["loan", &r.lock_id]);
     let by_customer: Loan = net.query(&REG, "inspect", &["loan", &ALICE.id()]);
     assert_eq!(by_id, by_customer);
@@ -123,7 +147,7 @@ pub(crate) fn inspect_permissions(run: &mut Runner<'_>) {
 }
 
 fn refused_lock(net: &mut Net<'_, '_>, who: &Member, lock: &loc::Lock, expected: &str) {
-    net.fails(who, Tx, "lock", &[&json(lock)], expected);
+    net.lock_fails(who, &json(lock), expected);
 }
 
 pub(crate) fn bad_locks(run: &mut Runner<'_>) {
@@ -451,21 +475,25 @@ pub(crate) fn bad_calls(run: &mut Runner<'_>) {
         &ALICE,
         Tx,
         "unlock",
-        &["x"],
-        "unlock takes 2 argument(s) (lock_id, uc_json), got 1",
+        &["x", "{\"items\":[]}"],
+        "unlock takes 1 argument(s) (lock_id), got 2",
     );
+    // The lock and the unlocking code are private: they come in the
+    // transient map, never as arguments (which every peer's blocks keep).
+    net.fails(&ALICE, Tx, "lock", &["{}"], "lock takes 0 argument(s)");
     net.fails(
         &ALICE,
         Tx,
         "lock",
-        &["not json"],
-        "the lock is not valid JSON",
+        &[],
+        "the lock goes in the transient map under `lock`",
     );
-    net.fails(
+    net.lock_fails(&ALICE, "not json", "the lock is not valid JSON");
+    net.unlock_fails(
         &ALICE,
         Tx,
-        "unlock",
-        &["nope", "{\"items\":[]}"],
+        "nope",
+        "{\"items\":[]}",
         "lock nope does not exist",
     );
     net.fails(

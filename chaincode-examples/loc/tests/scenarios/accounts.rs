@@ -13,7 +13,7 @@ pub(crate) fn configure_once(run: &mut Runner<'_>) {
     for (who, kind, function, args) in [
         (&ALICE, Tx, "open_account", vec!["acct"]),
         (&REG, Query, "deployment", vec![]),
-        (&ALICE, Tx, "lock", vec!["{}"]),
+        (&ALICE, Tx, "lock", vec![]),
         (&REG, Query, "inspect_all", vec!["account"]),
     ] {
         net.fails(who, kind, function, &args, loc::NOT_CONFIGURED);

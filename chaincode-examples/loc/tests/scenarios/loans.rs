@@ -18,7 +18,18 @@ pub(crate) fn loan_refund_new_loan(run: &mut Runner<'_>) {
         (rec.status, rec.closed_tx.as_deref()),
         (LockStatus::Locked, None)
     );
-    assert_eq!(rec.lock, l);
+    // Public state keeps the operations, the keys and the event's id, not
+    // the event.
+    assert_eq!(
+        rec,
+        LockRecord::locked(
+            &l,
+            r.lock_id.clone(),
+            r.event_id.clone(),
+            rec.locked_tx.clone()
+        )
+    );
+    assert!(!json(&rec).contains("income"), "{}", json(&rec));
     assert_eq!(balance(net, &ALICE), 0, "locked, not paid");
     let code = grant(net, &l, &r);
     let issued_at = net.now_ms;
@@ -57,7 +68,7 @@ pub(crate) fn loan_refund_new_loan(run: &mut Runner<'_>) {
     assert_eq!(refunded.status, LoanStatus::Refunded);
     assert_eq!(refunded.refund_lock.as_deref(), Some(rr.lock_id.as_str()));
     let again = refund_lock(refund_event(&ALICE, &loan.id, 500, "r2"));
-    net.fails(&ALICE, Tx, "lock", &[&json(&again)], "is already refunded");
+    net.lock_fails(&ALICE, &json(&again), "is already refunded");
 
     // And a new loan.
     let l2 = loan_lock(loan_event(
@@ -149,22 +160,18 @@ pub(crate) fn second_loan_refused(run: &mut Runner<'_>) {
         },
         "2",
     ));
-    net.fails(
+    net.lock_fails(
         &ALICE,
-        Tx,
-        "lock",
-        &[&json(&second)],
+        &json(&second),
         "a loan is already issued to customer",
     );
-    net.fails(&ALICE, Tx, "lock", &[&json(&second)], &first.lock_id);
+    net.lock_fails(&ALICE, &json(&second), &first.lock_id);
     assert_eq!(balance(net, &ALICE), 10_000);
     // A loan of no months would expire as it is issued: refused at the lock.
     let no_months = loan_lock(loan_event(&CAROL, Application { months: 0, ..GOOD }, "0"));
-    net.fails(
+    net.lock_fails(
         &CAROL,
-        Tx,
-        "lock",
-        &[&json(&no_months)],
+        &json(&no_months),
         "a loan must last at least one month",
     );
     lock_and_unlock(net, &CAROL, &loan_lock(loan_event(&CAROL, GOOD, "1")));
@@ -182,11 +189,9 @@ pub(crate) fn pending_application(run: &mut Runner<'_>) {
     let l1 = loan_lock(loan_event(&ALICE, GOOD, "1"));
     let r1 = lock(net, &ALICE, &l1);
     let l2 = loan_lock(loan_event(&ALICE, GOOD, "2"));
-    net.fails(
+    net.lock_fails(
         &ALICE,
-        Tx,
-        "lock",
-        &[&json(&l2)],
+        &json(&l2),
         "a loan application is pending for customer",
     );
     net.fails(
@@ -212,13 +217,7 @@ pub(crate) fn pending_application(run: &mut Runner<'_>) {
         &[&r1.lock_id],
         "is no longer locked (it was cancelled in tx",
     );
-    net.fails(
-        &ALICE,
-        Tx,
-        "unlock",
-        &[&r1.lock_id, "{\"items\":[]}"],
-        "was cancelled",
-    );
+    net.unlock_fails(&ALICE, Tx, &r1.lock_id, "{\"items\":[]}", "was cancelled");
     net.fails(
         &BANK,
         Query,
@@ -226,11 +225,9 @@ pub(crate) fn pending_application(run: &mut Runner<'_>) {
         &[&r1.lock_id, "bank", "false"],
         "no longer locked",
     );
-    net.fails(
+    net.lock_fails(
         &ALICE,
-        Tx,
-        "lock",
-        &[&json(&l1)],
+        &json(&l1),
         &format!("lock {} already exists", r1.lock_id),
     );
     lock_and_unlock(net, &ALICE, &l2);

@@ -33,6 +33,8 @@ pub(crate) struct Call<'a> {
     pub(crate) function: &'a str,
     /// Its arguments.
     pub(crate) args: &'a [&'a str],
+    /// Its transient map: `(key, value)`.
+    pub(crate) transient: &'a [(&'a str, &'a str)],
     /// The transaction's timestamp, unix milliseconds.
     pub(crate) now_ms: u64,
 }

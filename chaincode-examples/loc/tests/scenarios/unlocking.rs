@@ -208,9 +208,17 @@ pub(crate) fn tampered_event(run: &mut Runner<'_>) {
     // Re-signed by the customer: a valid event, but not the locked one.
     let resigned = signed(&ALICE, bigger.body.clone());
     refused(net, &r, &UnlockingCode::new(&resigned, &sigs), 2, "differs");
+    // The locked event, but not as its customer alone signed it (the lock
+    // keeps the body's id; RO1 is checked on the signatures sent).
     let mut cosigned = l.event.clone();
     cosigned.signatures.push(cosigned.signatures[0].clone());
-    refused(net, &r, &UnlockingCode::new(&cosigned, &sigs), 2, "differs");
+    refused(
+        net,
+        &r,
+        &UnlockingCode::new(&cosigned, &sigs),
+        2,
+        "exactly one signature",
+    );
     finally_unlocks(net, &l, &r, &sigs);
 }
 
@@ -288,19 +296,26 @@ pub(crate) fn wrong_item_types(run: &mut Runner<'_>) {
     bad_verdict["verdict"] = json!("maybe");
     refused(net, &r, &with(top, bad_verdict), 3, "\"oracle_sig\"");
     refused(net, &r, &code_of(Vec::new()), 3, "ran out");
-    net.fails(
+    net.unlock_fails(
         &ALICE,
         Tx,
-        "unlock",
-        &[&r.lock_id, "[]"],
+        &r.lock_id,
+        "[]",
         "the unlocking code is not JSON of the form",
+    );
+    net.unlock_fails(
+        &ALICE,
+        Tx,
+        &r.lock_id,
+        "{\"items\": 5}",
+        "not JSON of the form",
     );
     net.fails(
         &ALICE,
         Tx,
         "unlock",
-        &[&r.lock_id, "{\"items\": 5}"],
-        "not JSON of the form",
+        &[&r.lock_id],
+        "the unlocking code goes in the transient map under `unlocking_code`",
     );
     finally_unlocks(net, &l, &r, &sigs);
 }
@@ -311,17 +326,17 @@ pub(crate) fn replayed_unlocking_code(run: &mut Runner<'_>) {
     let (l, r, sigs) = locked(net);
     let code = json(&UnlockingCode::new(&l.event, &sigs));
     // As a query nothing is committed.
-    net.fails(&ALICE, Query, "unlock", &[&r.lock_id, &code], "not allowed");
+    net.unlock_fails(&ALICE, Query, &r.lock_id, &code, "not allowed");
     assert_eq!(balance(net, &ALICE), 0);
     finally_unlocks(net, &l, &r, &sigs);
     let rec: LockRecord = net.query(&ALICE, "get_lock", &[&r.lock_id]);
     let tx = rec.closed_tx.expect("the unlocking tx is recorded");
     for who in [&ALICE, &CAROL] {
-        net.fails(
+        net.unlock_fails(
             who,
             Tx,
-            "unlock",
-            &[&r.lock_id, &code],
+            &r.lock_id,
+            &code,
             &format!(
                 "unlocking code already used: lock {} was unlocked in tx {tx}",
                 r.lock_id
@@ -349,14 +364,19 @@ pub(crate) fn insufficient_funds(run: &mut Runner<'_>) {
         "insufficient funds: account {} holds 5000 of issuer",
         BANK.id()
     );
-    net.fails(&ALICE, Tx, "unlock", &[&r.lock_id, &code], &short);
+    net.unlock_fails(&ALICE, Tx, &r.lock_id, &code, &short);
     assert_eq!(balance(net, &ALICE), 0);
     assert_eq!(balance(net, &BANK), 5_000);
     let rec: LockRecord = net.query(&ALICE, "get_lock", &[&r.lock_id]);
     assert_eq!(rec.status, LockStatus::Locked);
     net.fails(&ALICE, Query, "query_loan", &[&ALICE.id()], "no loan");
     issue(net, &BANK, 10_000, "top-up");
-    let res: loc::UnlockResult = net.tx(&ALICE, "unlock", &[&r.lock_id, &code]);
+    let res = unlock(
+        net,
+        &ALICE,
+        &r.lock_id,
+        &UnlockingCode::new(&l.event, &sigs),
+    );
     assert_eq!(res.code, 0);
     assert_eq!(balance(net, &ALICE), 10_000);
     assert_eq!(balance(net, &BANK), 5_000);
@@ -378,11 +398,9 @@ pub(crate) fn revoked_oracle_key(run: &mut Runner<'_>) {
     );
     net.tx::<LockRecord>(&ALICE, "cancel_lock", &[&r.lock_id]);
     let again = loan_lock(loan_event(&ALICE, GOOD, "again"));
-    net.fails(
+    net.lock_fails(
         &ALICE,
-        Tx,
-        "lock",
-        &[&json(&again)],
+        &json(&again),
         &format!("{} is not a registered cad oracle key", CAD.id()),
     );
     // A new key registered by the CAD's admin takes its place.

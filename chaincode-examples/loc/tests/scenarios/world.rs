@@ -226,13 +226,64 @@ impl<'a, 'r> Net<'a, 'r> {
         function: &str,
         args: &[&str],
     ) -> Reply {
+        self.call_with(who, kind, function, args, &[])
+    }
+
+    /// A call with a transient map.
+    pub(crate) fn call_with(
+        &mut self,
+        who: &Member,
+        kind: Kind,
+        function: &str,
+        args: &[&str],
+        transient: &[(&str, &str)],
+    ) -> Reply {
         (self.run)(&Call {
             caller: who,
             kind,
             function,
             args,
+            transient,
             now_ms: self.now_ms,
         })
+    }
+
+    /// `lock` by `who`, the lock JSON in the transient map.
+    pub(crate) fn lock_reply(&mut self, who: &Member, lock_json: &str) -> Reply {
+        let transient = [(loc::LOCK_TRANSIENT_KEY, lock_json)];
+        self.call_with(who, Kind::Tx, "lock", &[], &transient)
+    }
+
+    /// `unlock` of `lock_id` by `who`, the unlocking code JSON in the
+    /// transient map.
+    pub(crate) fn unlock_reply(
+        &mut self,
+        who: &Member,
+        kind: Kind,
+        lock_id: &str,
+        code_json: &str,
+    ) -> Reply {
+        let transient = [(loc::UNLOCKING_CODE_TRANSIENT_KEY, code_json)];
+        self.call_with(who, kind, "unlock", &[lock_id], &transient)
+    }
+
+    /// A `lock` that must fail with a message containing `expected`.
+    pub(crate) fn lock_fails(&mut self, who: &Member, lock_json: &str, expected: &str) {
+        let reply = self.lock_reply(who, lock_json);
+        must_fail(reply, "lock", who, expected);
+    }
+
+    /// An `unlock` that must fail with a message containing `expected`.
+    pub(crate) fn unlock_fails(
+        &mut self,
+        who: &Member,
+        kind: Kind,
+        lock_id: &str,
+        code_json: &str,
+        expected: &str,
+    ) {
+        let reply = self.unlock_reply(who, kind, lock_id, code_json);
+        must_fail(reply, "unlock", who, expected);
     }
 
     fn ok<T: DeserializeOwned>(
@@ -242,11 +293,8 @@ impl<'a, 'r> Net<'a, 'r> {
         function: &str,
         args: &[&str],
     ) -> T {
-        let text = self
-            .call(who, kind, function, args)
-            .unwrap_or_else(|e| panic!("{function} by {} failed: {e}", who.name));
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{function} returned {text:?}, not the JSON expected: {e}"))
+        let reply = self.call(who, kind, function, args);
+        must_succeed(reply, function, who)
     }
 
     /// A transaction that must succeed.
@@ -278,17 +326,31 @@ impl<'a, 'r> Net<'a, 'r> {
         args: &[&str],
         expected: &str,
     ) {
-        match self.call(who, kind, function, args) {
-            Ok(payload) => panic!(
-                "{function} by {} should fail with {expected:?}, returned {payload}",
-                who.name
-            ),
-            Err(message) => assert!(
-                message.contains(expected),
-                "{function} by {}: error {message:?} does not contain {expected:?}",
-                who.name
-            ),
-        }
+        let reply = self.call(who, kind, function, args);
+        must_fail(reply, function, who, expected);
+    }
+}
+
+/// The JSON `reply` of `function` by `who`, which must have succeeded.
+pub(crate) fn must_succeed<T: DeserializeOwned>(reply: Reply, function: &str, who: &Member) -> T {
+    let text = reply.unwrap_or_else(|e| panic!("{function} by {} failed: {e}", who.name));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{function} returned {text:?}, not the JSON expected: {e}"))
+}
+
+/// Asserts that `reply` of `function` by `who` failed with a message
+/// containing `expected`.
+pub(crate) fn must_fail(reply: Reply, function: &str, who: &Member, expected: &str) {
+    match reply {
+        Ok(payload) => panic!(
+            "{function} by {} should fail with {expected:?}, returned {payload}",
+            who.name
+        ),
+        Err(message) => assert!(
+            message.contains(expected),
+            "{function} by {}: error {message:?} does not contain {expected:?}",
+            who.name
+        ),
     }
 }
 
@@ -453,7 +515,8 @@ pub(crate) fn refund_lock(event: SignedEvent) -> Lock {
 
 /// Locks `lock` as its customer and checks the ids a client computes.
 pub(crate) fn lock(net: &mut Net<'_, '_>, customer: &Member, lock: &Lock) -> LockReceipt {
-    let receipt: LockReceipt = net.tx(customer, "lock", &[&json(lock)]);
+    let reply = net.lock_reply(customer, &json(lock));
+    let receipt: LockReceipt = must_succeed(reply, "lock", customer);
     use loc::Crypto;
     assert_eq!(
         receipt.lock_id,
@@ -531,7 +594,8 @@ pub(crate) fn unlock(
     lock_id: &str,
     code: &UnlockingCode,
 ) -> UnlockResult {
-    net.tx(who, "unlock", &[lock_id, &json(code)])
+    let reply = net.unlock_reply(who, Kind::Tx, lock_id, &json(code));
+    must_succeed(reply, "unlock", who)
 }
 
 /// Locks, asks the oracles and unlocks `lock` as `customer`; asserts code 0.

@@ -197,6 +197,11 @@ impl MockContext {
         self
     }
 
+    /// Adds (or replaces) a transient input for the next calls.
+    pub fn set_transient(&mut self, key: &str, value: &[u8]) {
+        self.transient.insert(key.to_string(), value.to_vec());
+    }
+
     /// Removes every transient input.
     pub fn clear_transient(&mut self) {
         self.transient.clear();

@@ -23,7 +23,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -87,8 +86,6 @@ pub(crate) struct LocMix {
     lanes: Vec<Mutex<Lane>>,
     application: Application,
     subsidy_rate_bp: u64,
-    nonce: AtomicU64,
-    run_id: String,
     /// Per customer: locks not on the ledger when their event failed,
     /// whose submit's outcome was unknown, and since when.
     unsettled: Mutex<HashMap<usize, Vec<(String, Instant)>>>,
@@ -199,8 +196,6 @@ impl LocMix {
             lanes,
             application,
             subsidy_rate_bp: u64::from(terms.subsidy_rate_bp),
-            nonce: AtomicU64::new(0),
-            run_id: run_id.to_string(),
             unsettled: Mutex::default(),
             unsettled_for: UNSETTLED_FOR.max(timeout * 4),
         })
@@ -303,11 +298,7 @@ impl LocMix {
     async fn send_one(&self, client: usize) -> (&'static str, Outcome) {
         let lane_index = client % self.lanes.len();
         let (oracles, funding) = &self.funding[lane_index % self.funding.len()];
-        let nonce = format!(
-            "{}-{}",
-            self.run_id,
-            self.nonce.fetch_add(1, Ordering::Relaxed)
-        );
+        let nonce = flows::random_nonce();
         let quiet = |_line: String| {};
         // Each call of a flow waits out its gateway's hold (after a 429)
         // first (`parties::wait_out_hold`): none fails only for being held.

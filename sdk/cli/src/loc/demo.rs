@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail, ensure};
 use clap::{Args, Subcommand};
-use loc::{Account, Role, Terms};
+use loc::{Account, EventBody, Role, SignedEvent, Terms};
+use weft_types::Identity;
 
 use super::flows::{self, Application, Funding, Oracles, short};
 use super::parties::{LocNetwork, Party, ensure_account, evaluate_json, issue};
@@ -188,7 +189,7 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
         debt: terms.debt_max.min(1_000),
     };
     let before = balance(&alice, &bank).await?;
-    let loan = flows::apply_loan(&alice, &oracles, &funding, good, "n1", &[], &say).await?;
+    let loan = flows::apply_loan(&alice, &oracles, &funding, good, &nonce(), &[], &say).await?;
     ensure!(loan.unlocked(), "alice's loan was not granted: {:?}", loan);
     let after = balance(&alice, &bank).await?;
     say(format!(
@@ -197,9 +198,10 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
         after
     ));
     ensure!(after == before + good.amount, "the loan was not credited");
+    privacy(&net, &regulator, &loan.lock_id, good).await?;
 
     section("A second loan while one is issued");
-    match flows::apply_loan(&alice, &oracles, &funding, good, "n2", &[], &say).await {
+    match flows::apply_loan(&alice, &oracles, &funding, good, &nonce(), &[], &say).await {
         Err(e) => say(format!(
             "refused at the lock: {}",
             first_line(&e.to_string())
@@ -212,7 +214,7 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
         income: terms.income_min.saturating_sub(1),
         ..good
     };
-    let refused = flows::apply_loan(&bob, &oracles, &funding, poor, "n3", &[], &say).await?;
+    let refused = flows::apply_loan(&bob, &oracles, &funding, poor, &nonce(), &[], &say).await?;
     ensure!(
         refused.unlock.code == 1,
         "expected code 1, got {:?}",
@@ -230,7 +232,7 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
 
     section("A loan refused on evidence (the CAD's blacklist)");
     let blacklisted =
-        flows::apply_loan(&bob, &oracles, &funding, good, "n4", &[Role::Cad], &say).await?;
+        flows::apply_loan(&bob, &oracles, &funding, good, &nonce(), &[Role::Cad], &say).await?;
     ensure!(
         blacklisted.unlock.code == 1,
         "expected code 1, got {:?}",
@@ -273,7 +275,7 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
         &funding,
         &loan.lock_id,
         subsidy,
-        "n5",
+        &nonce(),
         &[],
         &say,
     )
@@ -291,16 +293,65 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
     );
 
     section("Replaying an unlocking code");
-    match alice
-        .contract
-        .submit("unlock", &[&refund.lock_id, &refund.unlocking_code])
-        .await
-    {
+    match flows::submit_unlock(&alice, &refund.lock_id, &refund.unlocking_code).await {
         Err(e) => say(format!("refused: {}", first_line(&e.to_string()))),
         Ok(_) => bail!("a used unlocking code was accepted again"),
     }
     println!("\nLoC demo: every step ended as it must.");
     Ok(())
+}
+
+/// The application is private: the regulator reads it through its own
+/// peer; the Customer org's peer — which serves every customer — holds
+/// only its hash and says so, whoever asks.
+async fn privacy(
+    net: &LocNetwork,
+    regulator: &Party,
+    lock_id: &str,
+    applied: Application,
+) -> anyhow::Result<()> {
+    section("Who holds the application (private data)");
+    let event: SignedEvent = evaluate_json(&regulator.contract, "inspect", &["event", lock_id])
+        .await
+        .context("the regulator inspecting the application")?;
+    let EventBody::LoanApplication {
+        income,
+        asset,
+        debt,
+        ..
+    } = event.body
+    else {
+        bail!("lock {lock_id} holds no loan application: {event:?}");
+    };
+    ensure!(
+        (income, asset, debt) == (applied.income, applied.asset, applied.debt),
+        "the regulator read another application: {event:?}"
+    );
+    say(format!(
+        "{} (regulator) inspects the application through its own peer: income {income}, \
+         assets {asset}, debts {debt}",
+        regulator.label()
+    ));
+    let customer_org = net.org_of(Role::Customer).to_string();
+    let identity = Identity::clone(&regulator.identity);
+    let at_customer_peer = net
+        .connect_through(Role::Regulator, identity, &customer_org)
+        .await?;
+    match evaluate_json::<SignedEvent>(&at_customer_peer.contract, "inspect", &["event", lock_id])
+        .await
+    {
+        Err(e) => say(format!(
+            "asked through the {customer_org} peer, which keeps only its hash: {}",
+            first_line(&e.to_string())
+        )),
+        Ok(_) => bail!("the {customer_org} peer served the private application"),
+    }
+    Ok(())
+}
+
+/// A fresh nonce per event (see [`flows::random_nonce`]).
+fn nonce() -> String {
+    flows::random_nonce()
 }
 
 /// `owner`'s balance of the asset issued by `issuer`, read by the owner.

@@ -17,7 +17,8 @@ use loc::{
     EventBody, Item, Lock, LockReceipt, Operation, OracleKey, OracleReport, Role,
     Signature as EventSignature, SignedEvent, UnlockResult, Verdict,
 };
-use weft_client::ClientError;
+use weft_client::{ClientError, Committed, TransientMap};
+use weft_types::Bytes;
 
 use super::parties::{Party, decode, evaluate_json, invalid_input, wait_out_hold};
 
@@ -99,6 +100,19 @@ pub fn short(id: &str) -> &str {
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ClientError> {
     serde_json::to_string(value).map_err(|e| invalid_input(e.to_string()))
+}
+
+/// A transient map of one entry: `key` = `json`. What LoC keeps off the
+/// chain (the lock, the unlocking code) travels this way.
+fn transient(key: &str, json: &str) -> TransientMap {
+    TransientMap::from([(key.to_string(), Bytes(json.as_bytes().to_vec()))])
+}
+
+/// A fresh, unpredictable nonce (128 random bits, hex) for an event: the
+/// event's id is public, so a guessable nonce would let anyone confirm a
+/// guess of the income, assets and debts behind it.
+pub fn random_nonce() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
 }
 
 /// Event 1, application of loan (C → B → CAD → FD). `exceptions` are the
@@ -256,6 +270,23 @@ pub async fn query_loan(customer: &Party) -> Result<loc::Loan, ClientError> {
     evaluate_json(&customer.contract, "query_loan", &[&customer.account()]).await
 }
 
+/// Submits `unlock` of `lock_id` with `unlocking_code` (JSON) in the
+/// transient map: it carries the private event.
+pub async fn submit_unlock(
+    customer: &Party,
+    lock_id: &str,
+    unlocking_code: &str,
+) -> Result<Committed, ClientError> {
+    customer
+        .contract
+        .submit_with_transient(
+            "unlock",
+            &[lock_id],
+            transient(loc::UNLOCKING_CODE_TRANSIENT_KEY, unlocking_code),
+        )
+        .await
+}
+
 /// Lock (Algorithm 1), oracles (Algorithm 2), unlock (Algorithm 3) of
 /// `lock` (from [`loan_lock`] or [`refund_lock`]).
 pub async fn run_lock(
@@ -269,9 +300,15 @@ pub async fn run_lock(
     let event = lock.event.clone();
     let expected_id = lock_id_of(&lock);
     wait_out_hold(&customer.contract).await;
+    // The lock (its event above all) goes in the transient map: the
+    // chaincode keeps the event in the private `loc_events` collection.
     let locked = customer
         .contract
-        .submit("lock", &[&to_json(&lock)?])
+        .submit_with_transient(
+            "lock",
+            &[],
+            transient(loc::LOCK_TRANSIENT_KEY, &to_json(&lock)?),
+        )
         .await?;
     let receipt: LockReceipt = decode(&locked.result)?;
     // Callers find a lock again by the id they compute (`lock_id_of`).
@@ -283,7 +320,8 @@ pub async fn run_lock(
     }
     let lock_id = receipt.lock_id;
     say(format!(
-        "{} locks it on chain: lock {} holds the operation, the signed event and the keys of {}",
+        "{} locks it on chain: lock {} holds the operation, the keys of {} and the event's \
+         hash; the event itself only reaches the peers of the bank, CAD, FD and regulator",
         customer.label(),
         short(&lock_id),
         granting
@@ -336,10 +374,7 @@ pub async fn run_lock(
     }
     let unlocking_code = to_json(&loc::UnlockingCode::from_items(&items))?;
     wait_out_hold(&customer.contract).await;
-    let unlocked = customer
-        .contract
-        .submit("unlock", &[&lock_id, &unlocking_code])
-        .await?;
+    let unlocked = submit_unlock(customer, &lock_id, &unlocking_code).await?;
     let unlock: UnlockResult = decode(&unlocked.result)?;
     say(format!(
         "{} submits the unlocking code (the event and {} signed verdicts): code {} — {}",

@@ -10,7 +10,9 @@ use loc::{Deployment, Issuance, Role, RoleOrgs, Terms};
 use weft_client::{
     ClientError, CommitStatus, Contract, Gateway, GatewayConfig, Profile, Signer, Stage, Wallet,
 };
-use weft_types::{Domain, Identity, OrgAuthority, Policy, SigningKey, TxId, sha3_256};
+use weft_types::{
+    CollectionConfig, Domain, Identity, OrgAuthority, Policy, SigningKey, TxId, sha3_256,
+};
 
 use super::{CHAINCODE, ROLES};
 use crate::deploy::{self, DeployRequest};
@@ -163,7 +165,19 @@ impl LocNetwork {
         let through = match role {
             Role::Customer => self.org_of(Role::Bank),
             _ => identity.org(),
-        };
+        }
+        .to_string();
+        self.connect_through(role, identity, &through).await
+    }
+
+    /// `identity`, playing `role`, connected to the gateway of org
+    /// `through` (whose peer then endorses and evaluates its calls).
+    pub async fn connect_through(
+        &self,
+        role: Role,
+        identity: Identity,
+        through: &str,
+    ) -> anyhow::Result<Party> {
         let url = self.gateway_of(through)?;
         let config =
             GatewayConfig::new([url.as_str()], &self.profile.channel).with_timeout(self.timeout);
@@ -218,6 +232,29 @@ impl LocNetwork {
             "AND('{}.peer', '{}.peer')",
             self.orgs.bank, self.orgs.regulator
         )
+    }
+
+    /// The private data collection LoC keeps each application in
+    /// ([`loc::EVENTS_COLLECTION`]): its members are the bank, CAD, FD and
+    /// regulator orgs, whose clients alone read it; a lock's endorsement
+    /// returns once one member peer besides the endorser holds the event,
+    /// and it is pushed to three (with one peer per org: every other member
+    /// peer, so each oracle finds it on its own peer without waiting for
+    /// reconciliation).
+    pub fn events_collection(&self) -> anyhow::Result<CollectionConfig> {
+        let members = [Role::Bank, Role::Cad, Role::Fd, Role::Regulator]
+            .map(|role| format!("'{}.member'", self.org_of(role)))
+            .join(", ");
+        Ok(CollectionConfig {
+            name: loc::EVENTS_COLLECTION.into(),
+            member_orgs_policy: Policy::parse(&format!("OR({members})"))?,
+            required_peer_count: 1,
+            maximum_peer_count: 3,
+            block_to_live: 0,
+            member_only_read: true,
+            member_only_write: false,
+            endorsement_policy: None,
+        })
     }
 
     /// The admin of `role`'s org (`admin@ORG` in the wallet), connected:
@@ -275,9 +312,10 @@ impl LocNetwork {
         Ok(())
     }
 
-    /// Deploys `loc` unless it is defined and, as the bank's admin,
-    /// configures it with `terms` unless it is configured; returns the
-    /// deployment in force.
+    /// Deploys `loc` unless it is defined with its events collection (a
+    /// definition without it, from an earlier release, is upgraded) and, as
+    /// the bank's admin, configures it with `terms` unless it is
+    /// configured; returns the deployment in force.
     pub async fn ensure_deployed(
         &self,
         terms: Terms,
@@ -286,11 +324,19 @@ impl LocNetwork {
         let admin = self.admin(Role::Bank).await?;
         let gateway = admin.contract.gateway();
         let defined = gateway.chaincodes().await?;
-        if !defined.iter().any(|d| d.name == CHAINCODE) {
+        let with_events = defined.iter().any(|d| {
+            d.name == CHAINCODE
+                && d.collections
+                    .iter()
+                    .any(|c| c.name == loc::EVENTS_COLLECTION)
+        });
+        if !with_events {
             let module = up::build_chaincode(up::example_source(CHAINCODE)).await?;
             let policy = self.policy();
             say(format!(
-                "deploying the LoC chaincode `{CHAINCODE}` with endorsement policy {policy}"
+                "deploying the LoC chaincode `{CHAINCODE}` with endorsement policy {policy} and \
+                 the private collection {} of the bank, CAD, FD and regulator",
+                loc::EVENTS_COLLECTION
             ));
             let wallet = Wallet::open(&self.dir)?;
             deploy::deploy(
@@ -301,7 +347,7 @@ impl LocNetwork {
                     module,
                     version: None,
                     policy: Some(Policy::parse(&policy)?),
-                    collections: None,
+                    collections: Some(vec![self.events_collection()?]),
                 },
             )
             .await
