@@ -46,11 +46,11 @@ pub(crate) fn inspect(ctx: &Context, kind: &str, id: &str) -> Result<Value> {
 /// The signed event of lock `id` (or the event whose id is `id`).
 fn inspect_event(ctx: &Context, id: &str) -> Result<Value> {
     check(ctx, "lock")?;
-    let event_id = match store::get::<crate::LockRecord>(ctx, "lock", &[id])? {
-        Some(record) => record.event_id,
-        None => id.to_string(),
+    let event = match store::get::<crate::LockRecord>(ctx, "lock", &[id])? {
+        Some(record) => store::event_of(ctx, &record)?,
+        None => store::event(ctx, id)?,
     };
-    Ok(serde_json::to_value(store::event(ctx, &event_id)?)?)
+    Ok(serde_json::to_value(event)?)
 }
 
 pub(crate) fn inspect_all(ctx: &Context, kind: &str) -> Result<Vec<Value>> {

@@ -44,7 +44,8 @@
 //! - **Query (C → B).** `query_loan`: the customer or the bank (and the
 //!   regulator) read a customer's current loan.
 //! - **Inspect (R).** `inspect` / `inspect_all`: the regulator reads any
-//!   account, lock, loan, payout or issuance.
+//!   account, lock, loan, payout or issuance, and (through its own peer)
+//!   any lock's private application event.
 //!
 //! # Calls
 //!
@@ -75,27 +76,38 @@
 //!
 //! # Privacy
 //!
-//! The customer's application — income, assets, debts, the amount and
-//! duration asked for, its signature — is the business of the customer, the
-//! granting roles and the regulator, not of every peer of the channel (the
-//! customer org's peers serve all customers). So the event never enters a
-//! block: `lock` takes the [`Lock`] and `unlock` the [`UnlockingCode`] from
-//! the transient map, and the signed event is kept in the private data
-//! collection [`EVENTS_COLLECTION`] (`loc_events`), whose members are the
-//! orgs of the bank, CAD, FD and regulator. LoC is deployed with it (`weft
-//! loc` does this; its `required_peer_count` of 1 and `maximum_peer_count`
-//! of 3 send each event to every member peer before the lock's endorsement
-//! returns). Every other peer keeps only its hash, and public state keeps
-//! the [`LockRecord`]: the operations, the oracle keys and the event's id
-//! (a sha3-256 commitment; the event's `nonce` must be unpredictable —
-//! the `weft loc` flows use 128 random bits — or the id could be confirmed
-//! by guessing). `oracle` reads the event in the collection, so it runs on
-//! a member's peer; `unlock` checks the code's event against the id and
-//! its signature, reading nothing private, so any peer may endorse it;
-//! the regulator reads events with `inspect("event", lock or event id)`
-//! through its own peer. Accounts, balances and loans (amount, months)
-//! stay in public state: every transfer is visible to every org, as the
-//! fund flows must be checkable by all who validate them.
+//! The customer's application — declared income, assets and debts, its
+//! nonce and the customer's signature — is the business of the customer,
+//! the granting roles and the regulator, not of every peer of the channel
+//! (the customer org's peers serve all customers). So the event never
+//! enters a block: `lock` takes the [`Lock`] and `unlock` the
+//! [`UnlockingCode`] from the transient map, and the signed event is kept
+//! in the private data collection [`EVENTS_COLLECTION`] (`loc_events`),
+//! whose members are the orgs of the bank, CAD, FD and regulator. LoC is
+//! deployed with it (`weft loc` does this, with a `required_peer_count` of
+//! 1 and a `maximum_peer_count` of 3: with one peer per org, every member
+//! peer holds an event before its lock's endorsement returns). Every other
+//! peer keeps only its hash, and public state keeps the [`LockRecord`]:
+//! the operations, the oracle keys and the event's id, a sha3-256
+//! commitment. The rest of an event shows elsewhere (the customer and the
+//! amount in the locked transfer, the months in the loan once granted), so
+//! the id could confirm a guess of the income, assets and debts but for
+//! the nonce: `lock` refuses one shorter than [`MIN_NONCE_CHARS`], and it
+//! must be random (the `weft loc` flows use 128 random bits). `oracle`
+//! reads the event in the collection, so it runs on a member's peer;
+//! `unlock` checks the code's event against the id and its signature,
+//! reading nothing private. Both `lock` and `unlock` carry the event in
+//! their transient input to the gateway and every endorser, so send them
+//! through a member's gateway and endorse them on member peers only (LoC's
+//! policy `AND(Bank.peer, Regulator.peer)` and the customers' use of the
+//! bank's gateway do). The regulator reads events with `inspect("event",
+//! lock or event id)` through its own peer.
+//!
+//! What stays public, by design: accounts and balances, every locked and
+//! executed transfer, loans (amount, months), locks' status, and each
+//! unlock's answer — whose code 1 names the role whose oracle failed, so
+//! with the public terms it tells that one of that role's terms failed
+//! (the outcome of an application shows in the balances anyway).
 //!
 //! A client builds a lock with [`Lock`] and the types in it, signs the
 //! event body with [`event_signing_bytes`], reads the ids from the
@@ -135,7 +147,8 @@
 //! let sha3 = |b: &[u8]| weft_types::sha3_256(b).0;
 //! let body = EventBody::LoanApplication {
 //!     customer: "c0ffee".into(), amount: 10_000, months: 12,
-//!     income: 8_000, asset: 20_000, debt: 0, nonce: "1".into(),
+//!     income: 8_000, asset: 20_000, debt: 0,
+//!     nonce: "9f2c41d07be85a3316c0e4d29a7b5f18".into(), // 128 random bits, hex
 //! };
 //! // What the customer's key signs, and the event's id:
 //! let message = loc::message_to_sign_with(&loc::event_signing_bytes(&body), sha3);
@@ -203,6 +216,7 @@ mod unlocking;
 use serde_json::Value;
 use weft_chaincode::{Context, Result, contract};
 
+pub use locking::MIN_NONCE_CHARS;
 pub use model::{
     Account, Deployment, EventBody, EventKind, Issuance, Loan, LoanStatus, Lock, LockReceipt,
     LockRecord, LockStatus, Operation, OracleKey, OracleReport, OracleStatement, Payout, Role,

@@ -28,16 +28,26 @@ pub(crate) fn open_slot(body: &EventBody) -> (&str, &'static str) {
 /// The `open_lock` index entry `record` occupies: its customer's for a
 /// loan, its loan's for a refund (the loan its repay names, which `lock`
 /// checked is the event's).
-pub(crate) fn record_slot(record: &LockRecord) -> (&str, &'static str) {
+pub(crate) fn record_slot(record: &LockRecord) -> Result<(&str, &'static str)> {
     let repaid = record.ops.iter().find_map(|op| match op {
         Operation::Repay { loan, .. } => Some(loan.as_str()),
         Operation::Transfer { .. } => None,
     });
     match (record.kind, repaid) {
-        (EventKind::RefundApplication, Some(loan)) => (loan, OPEN_REFUND),
-        _ => (&record.customer, OPEN_LOAN),
+        (EventKind::LoanApplication, _) => Ok((&record.customer, OPEN_LOAN)),
+        (EventKind::RefundApplication, Some(loan)) => Ok((loan, OPEN_REFUND)),
+        (EventKind::RefundApplication, None) => Err(Error::new(format!(
+            "lock {} is a refund application without a repay",
+            record.lock_id
+        ))),
     }
 }
+
+/// The fewest characters of an event's nonce: 32 (128 bits in hex). The
+/// event id is public and its body mostly guessable (customer, amount and
+/// duration show elsewhere); an unpredictable nonce is what keeps a guess
+/// of the income, assets and debts from being confirmed against it.
+pub const MIN_NONCE_CHARS: usize = 32;
 
 /// Algorithm 1. The lock comes in the transient map: its signed event
 /// goes to [`EVENTS_COLLECTION`](crate::EVENTS_COLLECTION), the rest to
@@ -59,6 +69,13 @@ pub(crate) fn lock(ctx: &mut Context) -> Result<LockReceipt> {
     check_keys(ctx, &lock)?;
     if body.amount() == 0 {
         return Err(Error::new("the amount applied for must be positive"));
+    }
+    if body.nonce().chars().count() < MIN_NONCE_CHARS {
+        return Err(Error::new(format!(
+            "the event's nonce must be at least {MIN_NONCE_CHARS} characters of randomness (say \
+             128 random bits in hex): the event's id is public, and a guessable nonce would let \
+             anyone confirm a guess of the application behind it"
+        )));
     }
     if let EventBody::LoanApplication { months: 0, .. } = body {
         return Err(Error::new("a loan must last at least one month"));
@@ -293,7 +310,7 @@ pub(crate) fn cancel_lock(ctx: &mut Context, lock_id: &str) -> Result<LockRecord
             record.closed_tx.as_deref().unwrap_or("?")
         )));
     }
-    let (subject, kind) = record_slot(&record);
+    let (subject, kind) = record_slot(&record)?;
     store::delete(ctx, "open_lock", &[subject, kind])?;
     record.status = LockStatus::Cancelled;
     record.closed_tx = Some(ctx.tx_id().to_string());

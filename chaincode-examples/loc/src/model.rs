@@ -281,6 +281,14 @@ impl EventBody {
         }
     }
 
+    /// The nonce that makes it unique (and its id unguessable).
+    pub fn nonce(&self) -> &str {
+        match self {
+            EventBody::LoanApplication { nonce, .. }
+            | EventBody::RefundApplication { nonce, .. } => nonce,
+        }
+    }
+
     /// What it applies for.
     pub fn kind(&self) -> EventKind {
         match self {
@@ -425,7 +433,12 @@ impl LockStatus {
 /// The signed event (income, assets, debts…) is kept in the private
 /// collection [`EVENTS_COLLECTION`](crate::EVENTS_COLLECTION), which only
 /// the peers of the bank, CAD, FD and regulator orgs hold.
+///
+/// A record written before events were private held the whole [`Lock`];
+/// it still reads (its event kept aside, never written back), so a
+/// deployment upgraded with open locks can judge, unlock or cancel them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredLockRecord")]
 pub struct LockRecord {
     /// Its id (hex sha3-256 of [`lock_id_preimage`](crate::lock_id_preimage)).
     pub lock_id: String,
@@ -447,6 +460,10 @@ pub struct LockRecord {
     pub locked_tx: String,
     /// The transaction that unlocked or cancelled it.
     pub closed_tx: Option<String>,
+    /// The event of a record written before events were private; `None`
+    /// for every lock since. Not serialized: a record rewritten drops it.
+    #[serde(skip_serializing)]
+    pub(crate) legacy_event: Option<SignedEvent>,
 }
 
 impl LockRecord {
@@ -462,7 +479,59 @@ impl LockRecord {
             status: LockStatus::Locked,
             locked_tx,
             closed_tx: None,
+            legacy_event: None,
         }
+    }
+}
+
+/// A [`LockRecord`] as stored: the current form, or the earlier one that
+/// held the whole lock.
+#[derive(Deserialize)]
+struct StoredLockRecord {
+    lock_id: String,
+    event_id: String,
+    customer: Option<String>,
+    kind: Option<EventKind>,
+    ops: Option<Vec<Operation>>,
+    keys: Option<Vec<OracleKey>>,
+    lock: Option<Lock>,
+    status: LockStatus,
+    locked_tx: String,
+    closed_tx: Option<String>,
+}
+
+impl TryFrom<StoredLockRecord> for LockRecord {
+    type Error = String;
+
+    fn try_from(s: StoredLockRecord) -> Result<Self, String> {
+        let mut record = match (s.customer, s.kind, s.ops, s.keys, s.lock) {
+            (Some(customer), Some(kind), Some(ops), Some(keys), None) => LockRecord {
+                lock_id: s.lock_id,
+                event_id: s.event_id,
+                customer,
+                kind,
+                ops,
+                keys,
+                status: s.status,
+                locked_tx: s.locked_tx,
+                closed_tx: None,
+                legacy_event: None,
+            },
+            (None, None, None, None, Some(lock)) => LockRecord {
+                legacy_event: Some(lock.event.clone()),
+                ..LockRecord::locked(&lock, s.lock_id, s.event_id, s.locked_tx)
+            },
+            _ => {
+                return Err(
+                    "a lock record holds either its customer, kind, ops and keys or (written \
+                     before events were private) its whole lock"
+                        .into(),
+                );
+            }
+        };
+        record.status = s.status;
+        record.closed_tx = s.closed_tx;
+        Ok(record)
     }
 }
 

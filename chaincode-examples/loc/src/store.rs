@@ -178,6 +178,15 @@ pub(crate) fn put_event(ctx: &mut Context, event_id: &str, event: &SignedEvent) 
     ctx.private_put(EVENTS_COLLECTION, &k, &bytes)
 }
 
+/// The signed event of `record`: from [`EVENTS_COLLECTION`], or for a
+/// record written before events were private, the one it held.
+pub(crate) fn event_of(ctx: &Context, record: &LockRecord) -> Result<SignedEvent> {
+    match &record.legacy_event {
+        Some(event) => Ok(event.clone()),
+        None => event(ctx, &record.event_id),
+    }
+}
+
 /// Event `event_id` from [`EVENTS_COLLECTION`]. On a peer of an org that is
 /// not a member, the host's refusal says so.
 pub(crate) fn event(ctx: &Context, event_id: &str) -> Result<SignedEvent> {

@@ -49,7 +49,7 @@ pub(crate) fn oracle(
     }
     // The event itself is private: only the granting orgs' and the
     // regulator's peers hold it, and the oracles run there.
-    let event = store::event(ctx, &record.event_id)?;
+    let event = store::event_of(ctx, &record)?;
     let facts = facts(ctx, &d.orgs.customer, &event, exception)?;
     let failed = oracle_terms(role, &d.terms, &event.body, &facts);
     Ok(OracleReport {
@@ -89,7 +89,7 @@ fn facts(ctx: &Context, customer_org: &str, event: &SignedEvent, exception: bool
 }
 
 /// Algorithm 3. The unlocking code comes in the transient map (it carries
-/// the private event); nothing private is read, so any peer endorses it.
+/// the private event); nothing private is read.
 pub(crate) fn unlock(ctx: &mut Context, lock_id: &str) -> Result<UnlockResult> {
     store::deployment(ctx)?;
     let mut record = store::lock(ctx, lock_id)?;
@@ -145,7 +145,7 @@ pub(crate) fn unlock(ctx: &mut Context, lock_id: &str) -> Result<UnlockResult> {
     // borrow again.
     let issued_at_ms = ctx.timestamp_ms().max(bank_judged_at_ms);
     execute(ctx, &record, &event.body, issued_at_ms)?;
-    let (subject, kind) = record_slot(&record);
+    let (subject, kind) = record_slot(&record)?;
     store::delete(ctx, "open_lock", &[subject, kind])?;
     record.status = LockStatus::Unlocked;
     record.closed_tx = Some(ctx.tx_id().to_string());

@@ -158,6 +158,14 @@ pub(crate) fn bad_locks(run: &mut Runner<'_>) {
     for who in [&CAROL, &BANK] {
         refused_lock(net, who, &good, "permission denied: only customer");
     }
+    // A guessable nonce would let anyone confirm a guess of the
+    // application against its public id.
+    let mut short = good.clone();
+    if let loc::EventBody::LoanApplication { nonce, .. } = &mut short.event.body {
+        *nonce = "x".repeat(loc::MIN_NONCE_CHARS - 1);
+    }
+    short.event = signed(&ALICE, short.event.body);
+    refused_lock(net, &ALICE, &short, "nonce must be at least 32 characters");
     let mut by_carol = good.clone();
     by_carol.event = signed(&CAROL, good.event.body.clone());
     refused_lock(net, &ALICE, &by_carol, "not by its customer");

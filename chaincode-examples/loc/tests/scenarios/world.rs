@@ -440,8 +440,15 @@ pub(crate) const GOOD: Application = Application {
     debt: 5_000,
 };
 
+/// The nonce of the event the scenarios label `label`: zero-padded to the
+/// chaincode's minimum length. (A client's nonces are random; these are
+/// deterministic so that the scenarios can rebuild an event.)
+pub(crate) fn nonce(label: &str) -> String {
+    format!("{label:0>width$}", width = loc::MIN_NONCE_CHARS)
+}
+
 /// `customer`'s signed loan application.
-pub(crate) fn loan_event(customer: &Member, app: Application, nonce: &str) -> SignedEvent {
+pub(crate) fn loan_event(customer: &Member, app: Application, label: &str) -> SignedEvent {
     let body = EventBody::LoanApplication {
         customer: customer.id(),
         amount: app.amount,
@@ -449,18 +456,18 @@ pub(crate) fn loan_event(customer: &Member, app: Application, nonce: &str) -> Si
         income: app.income,
         asset: app.asset,
         debt: app.debt,
-        nonce: nonce.into(),
+        nonce: nonce(label),
     };
     signed(customer, body)
 }
 
 /// `customer`'s signed refund application.
-pub(crate) fn refund_event(customer: &Member, loan: &str, amount: u64, nonce: &str) -> SignedEvent {
+pub(crate) fn refund_event(customer: &Member, loan: &str, amount: u64, label: &str) -> SignedEvent {
     let body = EventBody::RefundApplication {
         customer: customer.id(),
         loan: loan.into(),
         amount,
-        nonce: nonce.into(),
+        nonce: nonce(label),
     };
     signed(customer, body)
 }
