@@ -22,6 +22,7 @@ use super::api::{ChaincodeResponse, EndorseResponse, ProposalRequest};
 use super::error::{ErrorBody, ErrorCode, GatewayError, JsonBody, RawJson, Stage};
 use super::exec::Admission;
 use super::plan::choose_orgs;
+use super::private::CoEndorsers;
 use crate::endorser::{SigBatchError, SigBatcher, Verified};
 
 /// How long the gateway waits for another peer's endorsement.
@@ -114,17 +115,34 @@ pub(crate) async fn endorse(
     let config = &config;
     // The turn goes to this org's endorsement (the plan lists it at most once).
     let mut admission = Some(admission);
+    let here = orgs.iter().any(|org| *org == gw.identity.org());
+    // Private writes: this peer pushes them (and skips the other endorsing
+    // orgs' first peers, which keep their own); remote endorsers need not.
+    let co_here = CoEndorsers {
+        others: orgs
+            .iter()
+            .filter(|org| **org != gw.identity.org())
+            .filter_map(|org| config.org(org))
+            .filter_map(|info| {
+                let first = info.peers.first()?;
+                Some((info.name.clone(), format!("{}@{}", first.name, info.name)))
+            })
+            .collect(),
+        gateway_pushes: false,
+    };
+    let co_here = &co_here;
     let calls = orgs.iter().map(|org| {
         let (gw, request, verified) = (gw.clone(), request.clone(), verified.clone());
         let own = *org == gw.identity.org();
         let admission = if own { admission.take() } else { None };
         async move {
             if let Some(admission) = admission {
-                endorse_here(&gw, verified, admission).await
+                endorse_here(&gw, verified, admission, co_here).await
             } else {
                 match config.org(org) {
                     Some(info) => {
-                        endorse_remote(&gw, config, info, &request, &auth.proposal_digest).await
+                        let digest = &auth.proposal_digest;
+                        endorse_remote(&gw, config, info, &request, digest, here).await
                     }
                     None => Err(GatewayError::internal(
                         Stage::Endorsement,
@@ -258,11 +276,13 @@ async fn verify_proposal(
     })
 }
 
-/// This peer's own endorsement of a proposal checked already.
+/// This peer's own endorsement of a proposal checked already; `co`: the
+/// other endorsers of the proposal (see [`CoEndorsers`]).
 async fn endorse_here(
     gw: &Gateway,
     verified: Arc<Verified>,
     admission: Admission,
+    co: &CoEndorsers,
 ) -> Result<ProposalResponse, GatewayError> {
     let endorser = gw.endorser.clone();
     let tx_id = verified.authenticated().proposal.header.tx_id;
@@ -276,25 +296,36 @@ async fn endorse_here(
     if !endorsed.private_writes.is_empty() {
         // The member peers hold the private writes before anyone holds the
         // endorsement that commits their hashes.
-        super::private::disseminate(gw, tx_id, height, &endorsed.private_writes).await?;
+        super::private::disseminate(gw, tx_id, height, &endorsed.private_writes, co).await?;
     }
     Ok(endorsed.response)
 }
 
 /// One endorsement of `org`: its peers in turn until one answers with an
 /// endorsement that checks out.
+/// `gateway_pushes`: this peer endorses the proposal too and pushes its
+/// private writes.
 async fn endorse_remote(
     gw: &Gateway,
     config: &Arc<ChannelConfig>,
     org: &OrgInfo,
     request: &axum::body::Bytes,
     proposal_digest: &Digest,
+    gateway_pushes: bool,
 ) -> Result<ProposalResponse, GatewayError> {
     let mut failures = Vec::new();
     let mut overloaded = 0;
     for peer in &org.peers {
         let who = format!("{}@{} ({})", peer.name, org.name, peer.p2p);
-        match call_peer(gw, &peer.p2p, request, gw.committer.height()).await {
+        match call_peer(
+            gw,
+            &peer.p2p,
+            request,
+            gw.committer.height(),
+            gateway_pushes,
+        )
+        .await
+        {
             Ok(response) => {
                 let checked =
                     match check_response(gw, config, &org.name, &response, proposal_digest) {
@@ -369,10 +400,13 @@ async fn call_peer(
     p2p: &str,
     request: &axum::body::Bytes,
     min_height: u64,
+    gateway_pushes: bool,
 ) -> Result<ProposalResponse, Remote> {
     let answer = gw
         .http
-        .post(format!("http://{p2p}/v1/endorse?min_height={min_height}"))
+        .post(format!(
+            "http://{p2p}/v1/endorse?min_height={min_height}&gateway_pushes={gateway_pushes}"
+        ))
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .timeout(Duration::from_millis(REMOTE_ENDORSE_TIMEOUT_MS))
         .body(request.clone())
@@ -519,6 +553,9 @@ pub(crate) fn truncate(s: &str, max_bytes: usize) -> String {
 pub(crate) struct P2pQuery {
     /// The asking gateway's ledger height: commit up to it first.
     min_height: Option<u64>,
+    /// The asking gateway's peer endorses too and pushes the private
+    /// writes: skip the collections this peer is a member of.
+    gateway_pushes: Option<bool>,
 }
 
 /// The peer-to-peer endorsement: this peer's signed response to a
@@ -533,13 +570,18 @@ pub(crate) async fn p2p_endorse(
     // An overloaded peer refuses before waiting or checking anything.
     let admission = gw.executor.admit()?;
     let req: ProposalRequest = body.parse()?;
-    // A garbled query only costs the wait.
-    if let Some(min_height) = query.ok().and_then(|q| q.0.min_height) {
+    // A garbled query only costs the wait (and the pushes).
+    let query = query.map(|q| q.0).unwrap_or_default();
+    if let Some(min_height) = query.min_height {
         catch_up(&gw, min_height).await;
     }
     let transient = req.transient.unwrap_or_default();
     let verified = verify_proposal(&gw, &req.proposal, transient).await?;
-    endorse_here(&gw, Arc::new(verified), admission)
+    let co = CoEndorsers {
+        others: Vec::new(),
+        gateway_pushes: query.gateway_pushes.unwrap_or(false),
+    };
+    endorse_here(&gw, Arc::new(verified), admission, &co)
         .await
         .map(Json)
 }

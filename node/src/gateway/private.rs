@@ -5,7 +5,12 @@
 //!   collection, and pushes them to other member peers (at most the
 //!   collection's `maximum_peer_count`, signed, `POST /v1/private/push` on
 //!   their p2p address) before its endorsement is returned; fewer than
-//!   `required_peer_count` acknowledgements fail the endorsement.
+//!   `required_peer_count` acknowledgements fail the endorsement. The
+//!   endorsers of one proposal share the work ([`CoEndorsers`]): the
+//!   gateway's own peer pushes, skipping (and counting as holders) the
+//!   member orgs that endorse too, and the remote endorsers it asks do not
+//!   push the collections they are members of — each of them keeps its
+//!   own copy, which others reconcile from if a push is lost.
 //! - **Reconciliation**: a member peer that committed a transaction without
 //!   its private writes asks the other member peers for them
 //!   ([`reconcile`], `POST /v1/private/pull`) and stores them once they
@@ -86,6 +91,38 @@ fn member_peers<'c>(
     peers
 }
 
+/// Who else endorses the proposal whose private writes a peer
+/// disseminates: pushes they need not make or receive.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CoEndorsers {
+    /// The other orgs the gateway asks for the same endorsement, each with
+    /// the peer it asks first (`name@org`). Every endorsement is needed,
+    /// so each member org among them holds the data (in its endorsing
+    /// peer's transient store) once the transaction is endorsed: it counts
+    /// towards `required_peer_count` and its first peer is not pushed to.
+    pub(crate) others: Vec<(String, String)>,
+    /// The asking gateway's peer endorses too and pushes: this (remote)
+    /// endorser skips the collections of which it is a member itself.
+    pub(crate) gateway_pushes: bool,
+}
+
+impl CoEndorsers {
+    /// How many of the other endorsing orgs are members of `config`.
+    fn members(&self, config: &CollectionConfig) -> u32 {
+        let n = self
+            .others
+            .iter()
+            .filter(|(org, _)| config.has_member(org))
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Whether `peer` (`name@org`) endorses the proposal too.
+    fn endorses(&self, peer: &str) -> bool {
+        self.others.iter().any(|(_, first)| first == peer)
+    }
+}
+
 /// One collection being disseminated.
 struct Dissemination<'c> {
     data: &'c CollectionData,
@@ -103,12 +140,14 @@ struct Dissemination<'c> {
 /// peer's height when it simulated): `maximum_peer_count` of them at first,
 /// then, while fewer than `required_peer_count` took them, as many further
 /// member peers as are missing. Fails when a collection's
-/// `required_peer_count` cannot be reached.
+/// `required_peer_count` cannot be reached. `co` tells which pushes the
+/// other endorsers of the proposal make unnecessary.
 pub(crate) async fn disseminate(
     gw: &Gateway,
     tx_id: TxId,
     height: u64,
     writes: &[CollectionData],
+    co: &CoEndorsers,
 ) -> Result<(), GatewayError> {
     let channel = gw.committer.config().current();
     let own_org = gw.identity.org();
@@ -123,13 +162,20 @@ pub(crate) async fn disseminate(
                 ),
             )
         })?;
-        let targets = member_peers(&channel, &config, &gw.peer, tx_id.0.as_bytes()[0]);
+        let (targets, acks) = if co.gateway_pushes && config.has_member(own_org) {
+            // Held here; the asking gateway's peer sends it on.
+            (Vec::new(), config.required_peer_count)
+        } else {
+            let mut targets = member_peers(&channel, &config, &gw.peer, tx_id.0.as_bytes()[0]);
+            targets.retain(|(org, p)| !co.endorses(&format!("{}@{org}", p.name)));
+            (targets, co.members(&config))
+        };
         sets.push(Dissemination {
             data: w,
             config,
             targets,
             tried: 0,
-            acks: 0,
+            acks,
         });
     }
     // A sled batch, no flush: cheap enough for this thread.

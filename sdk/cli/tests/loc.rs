@@ -190,5 +190,34 @@ fn no_block_holds_an_application(profile: &std::path::Path) {
             .filter(|s| s.contains("\"income\":"))
             .collect();
         assert!(leaked.is_empty(), "blocks carry applications: {leaked:?}");
+
+        // The endorsers share the pushes: the bank's peer (the customers'
+        // gateway) sends each event to the CAD's and the FD's; the
+        // regulator's peer, endorsing too, keeps its own copy and pushes
+        // nothing, so neither endorsing peer is pushed to.
+        let mut pushed = Vec::new();
+        for role in [Role::Bank, Role::Regulator, Role::Cad, Role::Fd] {
+            let org = net.org_of(role);
+            let info = net.profile.gateways.iter().find(|g| g.org == org).unwrap();
+            pushed.push(pushes_taken(&info.gateway).await);
+        }
+        assert_eq!(&pushed[..2], [0, 0], "bank, regulator, CAD, FD: {pushed:?}");
+        assert!(pushed[2] > 0 && pushed[3] > 0, "{pushed:?}");
     });
+}
+
+/// How many private data pushes the peer behind `gateway` took (answered
+/// with a 2xx), from its metrics.
+async fn pushes_taken(gateway: &str) -> u64 {
+    let text = reqwest::get(format!("{gateway}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = "weft_gateway_requests_total{route=\"p2p /v1/private/push\",status=\"2";
+    text.lines()
+        .filter_map(|line| line.strip_prefix(series))
+        .map(|rest| rest.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
 }
