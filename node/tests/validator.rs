@@ -867,13 +867,8 @@ fn with_collection(mut n: Net) -> Net {
     let mut def = definition(OPEN, 1, Some("OR('Org1.peer', 'Org2.peer')"));
     def.collections = vec![weft_types::CollectionConfig {
         name: "c".into(),
-        member_orgs_policy: Policy::parse("OR('Org1.member')").unwrap(),
-        required_peer_count: 0,
-        maximum_peer_count: 1,
-        block_to_live: 0,
-        member_only_read: true,
         member_only_write: true,
-        endorsement_policy: None,
+        ..weft_types::CollectionConfig::implicit("Org1")
     }];
     n.state.definitions.insert(OPEN.into(), def);
     n

@@ -17,14 +17,6 @@ pub(crate) const OPEN_LOAN: &str = "loan";
 /// The `open_lock` attribute of a refund application's lock (per loan).
 pub(crate) const OPEN_REFUND: &str = "refund";
 
-/// The `open_lock` index entry a lock of `body` occupies.
-pub(crate) fn open_slot(body: &EventBody) -> (&str, &'static str) {
-    match body {
-        EventBody::LoanApplication { customer, .. } => (customer, OPEN_LOAN),
-        EventBody::RefundApplication { loan, .. } => (loan, OPEN_REFUND),
-    }
-}
-
 /// The `open_lock` index entry `record` occupies: its customer's for a
 /// loan, its loan's for a refund (the loan its repay names, which `lock`
 /// checked is the event's).
@@ -95,14 +87,14 @@ pub(crate) fn lock(ctx: &mut Context) -> Result<LockReceipt> {
             receipt.lock_id
         )));
     }
-    let (subject, kind) = open_slot(body);
-    store::put(ctx, "open_lock", &[subject, kind], &receipt.lock_id)?;
     let record = LockRecord::locked(
         &lock,
         receipt.lock_id.clone(),
         receipt.event_id.clone(),
         ctx.tx_id().to_string(),
     );
+    let (subject, kind) = record_slot(&record)?;
+    store::put(ctx, "open_lock", &[subject, kind], &receipt.lock_id)?;
     store::put_lock(ctx, &record)?;
     store::put_event(ctx, &receipt.event_id, &lock.event)?;
     ctx.set_event_json("Locked", &receipt)?;

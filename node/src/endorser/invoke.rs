@@ -149,8 +149,7 @@ impl Invoker for NodeInvoker {
         tree.stack.borrow_mut().push(chaincode.to_string());
         let sim = TxSimulator::new(Arc::clone(&tree.snapshot), chaincode, caller.clone())
             .with_transient(tree.transient.clone())
-            .with_collections(&def.collections)
-            .with_implicit_collections(tree.snapshot.reader_channel())
+            .with_collections(&def.collections, tree.snapshot.reader_channel())
             .with_invoker(Box::new(NodeInvoker::new(Rc::clone(tree))));
         let ran = tree
             .runtime

@@ -69,8 +69,7 @@ pub(crate) fn run(
         );
         let sim = TxSimulator::new(Arc::clone(snapshot), chaincode, info.clone())
             .with_transient(transient.clone())
-            .with_collections(&definition.collections)
-            .with_implicit_collections(snapshot.reader_channel())
+            .with_collections(&definition.collections, snapshot.reader_channel())
             .with_invoker(Box::new(NodeInvoker::new(Rc::clone(&tree))));
         let ran = runtime.simulate(
             &definition.module_hash,

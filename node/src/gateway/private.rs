@@ -40,8 +40,10 @@ use super::Gateway;
 use super::endorse::describe_reqwest;
 use super::error::{ErrorCode, GatewayError, RawJson, Stage};
 
-/// How long a peer waits for another to answer a push or a pull.
-pub const P2P_TIMEOUT_MS: u64 = 5_000;
+/// How long a peer waits for another to answer a push or a pull: longer
+/// than a receiver behind the pusher may wait to catch up first
+/// ([`CATCH_UP_WAIT_MS`](super::endorse::CATCH_UP_WAIT_MS)).
+pub const P2P_TIMEOUT_MS: u64 = super::endorse::CATCH_UP_WAIT_MS + 2_000;
 
 /// How far a pull request's time may be from the answering peer's clock.
 pub const PULL_MAX_SKEW_MS: u64 = 5 * 60 * 1000;
@@ -152,6 +154,7 @@ pub(crate) async fn disseminate(
     let channel = gw.committer.config().current();
     let own_org = gw.identity.org();
     let mut sets = Vec::with_capacity(writes.len());
+    let mut here = Vec::new();
     for w in writes {
         let config = collection(gw, &w.namespace, &w.collection)?.ok_or_else(|| {
             GatewayError::internal(
@@ -162,27 +165,25 @@ pub(crate) async fn disseminate(
                 ),
             )
         })?;
-        let (targets, acks) = if co.gateway_pushes && config.has_member(own_org) {
-            // Held here; the asking gateway's peer sends it on.
-            (Vec::new(), config.required_peer_count)
-        } else {
-            let mut targets = member_peers(&channel, &config, &gw.peer, tx_id.0.as_bytes()[0]);
-            targets.retain(|(org, p)| !co.endorses(&format!("{}@{org}", p.name)));
-            (targets, co.members(&config))
-        };
+        if config.has_member(own_org) {
+            here.push(w);
+            if co.gateway_pushes {
+                // Held here; the asking gateway's peer sends it on.
+                continue;
+            }
+        }
+        let mut targets = member_peers(&channel, &config, &gw.peer, tx_id.0.as_bytes()[0]);
+        targets.retain(|(org, p)| !co.endorses(&format!("{}@{org}", p.name)));
         sets.push(Dissemination {
             data: w,
+            acks: co.members(&config),
             config,
             targets,
             tried: 0,
-            acks,
         });
     }
     // A sled batch, no flush: cheap enough for this thread.
-    let here = sets.iter().filter(|s| s.config.has_member(own_org));
-    gw.committer
-        .ledger()
-        .store_transient(&tx_id, here.map(|s| s.data))?;
+    gw.committer.ledger().store_transient(&tx_id, here)?;
     let mut failures = Vec::new();
     for round in 0.. {
         // Peer (p2p address) → its `name@org` and the collections pushed to it.
@@ -206,16 +207,23 @@ pub(crate) async fn disseminate(
         if pushes.is_empty() {
             break;
         }
+        // One signed push per distinct set of collections (usually one for
+        // every peer), its bytes shared by the peers that get it.
+        let mut bodies: BTreeMap<&[usize], Vec<u8>> = BTreeMap::new();
+        for (_, indices) in pushes.values() {
+            bodies.entry(indices.as_slice()).or_insert_with(|| {
+                let push = PrivateDataPush {
+                    channel: channel.channel.clone(),
+                    tx_id,
+                    height,
+                    collections: indices.iter().map(|&i| sets[i].data.clone()).collect(),
+                };
+                weft_types::to_json_bytes(&Signed::sign(&push, &gw.identity))
+            });
+        }
         let calls = pushes.iter().map(|(p2p, (who, indices))| {
-            let push = PrivateDataPush {
-                channel: channel.channel.clone(),
-                tx_id,
-                height,
-                collections: indices.iter().map(|&i| sets[i].data.clone()).collect(),
-            };
-            let signed = Signed::sign(&push, &gw.identity);
+            let body = bodies[indices.as_slice()].clone();
             async move {
-                let body = weft_types::to_json_bytes(&signed);
                 let outcome = post_signed(gw, p2p, "/v1/private/push", body).await;
                 (who.as_str(), indices, outcome)
             }

@@ -19,13 +19,15 @@ use super::context::{BlockContext, Definition};
 /// A failed check: the code and why.
 pub(crate) type Failure = (ValidationCode, String);
 
-/// Checks that the namespaces written are defined and that `signers`
+/// Checks that the namespaces written are defined, that a client of
+/// `creator_org` may write the collections written, and that `signers`
 /// satisfy every policy the writes need.
 pub(crate) fn check<S: CommittedState + ?Sized>(
     ctx: &BlockContext<'_, S>,
     invoked: &Arc<Definition>,
     rwset: &RwSet,
     signers: &Signers,
+    creator_org: &str,
 ) -> Result<Result<(), Failure>, S::Error> {
     let mut invoked_policy_checked = false;
     for ns in &rwset.namespaces {
@@ -36,7 +38,7 @@ pub(crate) fn check<S: CommittedState + ?Sized>(
                 let Some(def) = ctx.definition(&ns.namespace)? else {
                     return Ok(Err(undefined(&ns.namespace)));
                 };
-                if let Err(f) = check_collections(ctx, &def, ns, signers) {
+                if let Err(f) = check_collections(ctx, &def, ns, signers, creator_org) {
                     return Ok(Err(f));
                 }
             }
@@ -49,7 +51,7 @@ pub(crate) fn check<S: CommittedState + ?Sized>(
             Ok(needs) => needs,
             Err(f) => return Ok(Err(f)),
         };
-        let needs_chaincode_policy = match check_collections(ctx, &def, ns, signers) {
+        let needs_chaincode_policy = match check_collections(ctx, &def, ns, signers, creator_org) {
             Ok(needs) => needs_chaincode_policy || needs,
             Err(f) => return Ok(Err(f)),
         };
@@ -114,14 +116,17 @@ fn check_keys<S: CommittedState + ?Sized>(
     Ok(Ok(needs_chaincode_policy))
 }
 
-/// INVALID_PRIVATE_DATA for an unknown collection; the collection's own
-/// policy for private writes. `Ok(true)` when some private write has no
-/// collection policy, so the chaincode's policy is needed.
+/// INVALID_PRIVATE_DATA for an unknown collection, or a member-only-write
+/// collection written for a client of `creator_org`, not a member; the
+/// collection's own policy for private writes. `Ok(true)` when some
+/// private write has no collection policy, so the chaincode's policy is
+/// needed.
 fn check_collections<S: CommittedState + ?Sized>(
     ctx: &BlockContext<'_, S>,
     def: &Definition,
     ns: &NsRwSet,
     signers: &Signers,
+    creator_org: &str,
 ) -> Result<bool, Failure> {
     let mut needs_chaincode_policy = false;
     for c in &ns.collections {
@@ -136,6 +141,16 @@ fn check_collections<S: CommittedState + ?Sized>(
         };
         if c.writes.is_empty() {
             continue;
+        }
+        if config.member_only_write && !config.has_member(creator_org) {
+            return Err((
+                ValidationCode::InvalidPrivateData,
+                format!(
+                    "collection {}/{} is written only by its members' clients, and \
+                     {creator_org} is not a member",
+                    def.def.name, c.collection
+                ),
+            ));
         }
         match &config.endorsement_policy {
             None => needs_chaincode_policy = true,

@@ -88,33 +88,6 @@ pub(crate) fn check<S: CommittedState + ?Sized>(
     Ok((if_signed(ctx, creator, parsed, &signers)?, Some(pending)))
 }
 
-/// Why `org`'s client may not write a collection `rwset` writes, if so.
-fn non_member_write<S: CommittedState + ?Sized>(
-    ctx: &BlockContext<'_, S>,
-    rwset: &RwSet,
-    org: &str,
-) -> Result<Option<String>, S::Error> {
-    for ns in &rwset.namespaces {
-        let written = ns.collections.iter().filter(|c| !c.writes.is_empty());
-        for c in written {
-            let Some(def) = ctx.definition(&ns.namespace)? else {
-                continue;
-            };
-            let refused = def
-                .def
-                .collection(&c.collection, &ctx.config.org_names())
-                .is_some_and(|k| k.member_only_write && !k.has_member(org));
-            if refused {
-                return Ok(Some(format!(
-                    "collection {}/{} is written only by its members' clients, and {org} is not a member",
-                    ns.namespace, c.collection
-                )));
-            }
-        }
-    }
-    Ok(None)
-}
-
 /// The verdict on an invocation whose signatures verify.
 fn if_signed<S: CommittedState + ?Sized>(
     ctx: &BlockContext<'_, S>,
@@ -142,15 +115,13 @@ fn if_signed<S: CommittedState + ?Sized>(
             ),
         ));
     }
-    // ILLEGAL_WRITESET, INVALID_PRIVATE_DATA, ENDORSEMENT_POLICY_FAILURE:
-    // see endorsement_policy.
-    if let Err((code, detail)) = endorsement_policy::check(ctx, &def, &parsed.rwset, signers)? {
+    // ILLEGAL_WRITESET, INVALID_PRIVATE_DATA (an unknown collection, or a
+    // member-only-write one written for another org's client),
+    // ENDORSEMENT_POLICY_FAILURE: see endorsement_policy.
+    let org = &creator.body.org;
+    if let Err((code, detail)) = endorsement_policy::check(ctx, &def, &parsed.rwset, signers, org)?
+    {
         return Ok(creator.fail_authentic(code, detail));
-    }
-    // INVALID_PRIVATE_DATA: a member-only-write collection written on
-    // behalf of a client of another org.
-    if let Some(detail) = non_member_write(ctx, &parsed.rwset, &creator.body.org)? {
-        return Ok(creator.fail_authentic(ValidationCode::InvalidPrivateData, detail));
     }
     Ok(TxCheck::passed(
         creator.tx_id(),

@@ -77,6 +77,12 @@ impl CollectionConfig {
         }
     }
 
+    /// The org whose implicit collection `name` names, if it names one
+    /// (the org need not exist).
+    pub fn implicit_org(name: &str) -> Option<&str> {
+        name.strip_prefix(IMPLICIT_COLLECTION_PREFIX)
+    }
+
     /// Whether `org` (an org of the channel) is a member: named by a
     /// principal of the member policy, or every org when the policy is
     /// `ANY`, `MAJORITY` or `ALL` (or uses them).
@@ -118,7 +124,7 @@ impl ChaincodeDefinition {
         if let Some(c) = self.collections.iter().find(|c| c.name == name) {
             return Some(std::borrow::Cow::Borrowed(c));
         }
-        let org = name.strip_prefix(IMPLICIT_COLLECTION_PREFIX)?;
+        let org = CollectionConfig::implicit_org(name)?;
         channel_orgs
             .iter()
             .any(|o| o.as_ref() == org)

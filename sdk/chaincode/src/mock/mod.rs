@@ -208,7 +208,8 @@ impl MockContext {
     }
 
     /// Adds a private data collection (any org may use it; membership is not
-    /// checked by the mock).
+    /// checked by the mock). The mock has no channel, so no implicit
+    /// collections: name one here (`_implicit_org_Org1`) to use it.
     pub fn collection(mut self, name: &str) -> Self {
         if let Ok(any) = Policy::parse("ANY") {
             self.collections.push(CollectionConfig {
@@ -286,7 +287,7 @@ impl MockContext {
             info.clone(),
         )
         .with_transient(self.transient.clone())
-        .with_collections(&self.collections)
+        .with_collections(&self.collections, None)
         .with_invoker(Box::new(invoker));
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let (mut outcome, result) = run(sim, function, &args);

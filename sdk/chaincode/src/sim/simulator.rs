@@ -140,20 +140,19 @@ impl<S: StateView> TxSimulator<S> {
         self
     }
 
-    /// The channel, each of whose orgs has an implicit collection
-    /// (`_implicit_org_<Org>`) that every chaincode has besides its own;
-    /// `None`: none.
-    pub fn with_implicit_collections(mut self, channel: Option<Arc<ChannelConfig>>) -> Self {
-        self.channel = channel;
-        self
-    }
-
-    /// The chaincode's private data collections; any other (but the
-    /// implicit ones, [`TxSimulator::with_implicit_collections`]) is
-    /// `UnknownCollection`.
-    /// (Membership is the [`StateView`]'s to enforce.)
-    pub fn with_collections(mut self, collections: &[CollectionConfig]) -> Self {
+    /// The collections the chaincode may use, as
+    /// `ChaincodeDefinition::collection` finds them: its definition's
+    /// `collections`, and the implicit collection (`_implicit_org_<Org>`)
+    /// of each org of `channel` (`None`: no implicit collections). Any
+    /// other is `UnknownCollection`. (Membership is the [`StateView`]'s to
+    /// enforce.)
+    pub fn with_collections(
+        mut self,
+        collections: &[CollectionConfig],
+        channel: Option<Arc<ChannelConfig>>,
+    ) -> Self {
         self.collections = collections.iter().map(|c| c.name.clone()).collect();
+        self.channel = channel;
         self
     }
 
@@ -279,8 +278,7 @@ impl<S: StateView> TxSimulator<S> {
     }
 
     fn collection(&mut self, collection: &str) -> Result<&mut PrivateRecord, HostError> {
-        let implicit = collection
-            .strip_prefix(weft_types::IMPLICIT_COLLECTION_PREFIX)
+        let implicit = CollectionConfig::implicit_org(collection)
             .is_some_and(|org| self.channel.as_ref().is_some_and(|c| c.org(org).is_some()));
         if !implicit && !self.collections.contains(collection) {
             return Err(HostError::new(

@@ -220,7 +220,7 @@ fn plain_ranges_skip_composite_keys() {
 #[test]
 fn queries_cannot_write_and_transactions_cannot_read_history() {
     let l = ledger(&[("a", "1"), ("a", "2")]);
-    let mut q = sim(&l, TxKind::Query).with_collections(&[collection("secret")]);
+    let mut q = sim(&l, TxKind::Query).with_collections(&[collection("secret")], None);
     assert_eq!(code(q.state_put("a", b"x")), ErrorCode::NotAllowed);
     assert_eq!(code(q.state_delete("a")), ErrorCode::NotAllowed);
     assert_eq!(
@@ -312,7 +312,7 @@ fn collection(name: &str) -> weft_types::CollectionConfig {
 #[test]
 fn private_data_is_recorded_as_hashes_and_kept_aside() {
     let l = MemoryLedger::new();
-    let mut s = sim(&l, TxKind::Transaction).with_collections(&[collection("secret")]);
+    let mut s = sim(&l, TxKind::Transaction).with_collections(&[collection("secret")], None);
     assert_eq!(
         code(s.private_get("other", "k")),
         ErrorCode::UnknownCollection

@@ -189,7 +189,7 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
         debt: terms.debt_max.min(1_000),
     };
     let before = balance(&alice, &bank).await?;
-    let loan = flows::apply_loan(&alice, &oracles, &funding, good, &nonce(), &[], &say).await?;
+    let loan = flows::apply_loan(&alice, &oracles, &funding, good, &[], &say).await?;
     ensure!(loan.unlocked(), "alice's loan was not granted: {:?}", loan);
     let after = balance(&alice, &bank).await?;
     say(format!(
@@ -201,7 +201,7 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
     privacy(&net, &regulator, &loan.lock_id, good).await?;
 
     section("A second loan while one is issued");
-    match flows::apply_loan(&alice, &oracles, &funding, good, &nonce(), &[], &say).await {
+    match flows::apply_loan(&alice, &oracles, &funding, good, &[], &say).await {
         Err(e) => say(format!(
             "refused at the lock: {}",
             first_line(&e.to_string())
@@ -214,7 +214,7 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
         income: terms.income_min.saturating_sub(1),
         ..good
     };
-    let refused = flows::apply_loan(&bob, &oracles, &funding, poor, &nonce(), &[], &say).await?;
+    let refused = flows::apply_loan(&bob, &oracles, &funding, poor, &[], &say).await?;
     ensure!(
         refused.unlock.code == 1,
         "expected code 1, got {:?}",
@@ -231,8 +231,7 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
     flows::cancel(&bob, &refused.lock_id, &say).await?;
 
     section("A loan refused on evidence (the CAD's blacklist)");
-    let blacklisted =
-        flows::apply_loan(&bob, &oracles, &funding, good, &nonce(), &[Role::Cad], &say).await?;
+    let blacklisted = flows::apply_loan(&bob, &oracles, &funding, good, &[Role::Cad], &say).await?;
     ensure!(
         blacklisted.unlock.code == 1,
         "expected code 1, got {:?}",
@@ -275,7 +274,6 @@ async fn demo(profile: &std::path::Path, timeout: Duration) -> anyhow::Result<()
         &funding,
         &loan.lock_id,
         subsidy,
-        &nonce(),
         &[],
         &say,
     )
@@ -347,11 +345,6 @@ async fn privacy(
         Ok(_) => bail!("the {customer_org} peer served the private application"),
     }
     Ok(())
-}
-
-/// A fresh nonce per event (see [`flows::random_nonce`]).
-fn nonce() -> String {
-    flows::random_nonce()
 }
 
 /// `owner`'s balance of the asset issued by `issuer`, read by the owner.

@@ -123,7 +123,6 @@ pub async fn apply_loan(
     oracles: &Oracles,
     funding: &Funding,
     application: Application,
-    nonce: &str,
     exceptions: &[Role],
     say: &(dyn Fn(String) + Sync),
 ) -> Result<Ended, ClientError> {
@@ -136,7 +135,7 @@ pub async fn apply_loan(
         application.asset,
         application.debt
     ));
-    let lock = loan_lock(customer, oracles, funding, application, nonce);
+    let lock = loan_lock(customer, oracles, funding, application, &random_nonce());
     run_lock(customer, oracles, lock, exceptions, say).await
 }
 
@@ -171,14 +170,12 @@ pub fn loan_lock(
 
 /// Event 2, application of refund (C → B → FD): the FD repays the interest
 /// subsidy `amount` of `loan` to the bank that lent it.
-#[allow(clippy::too_many_arguments)]
 pub async fn apply_refund(
     customer: &Party,
     oracles: &Oracles,
     funding: &Funding,
     loan: &str,
     amount: u64,
-    nonce: &str,
     exceptions: &[Role],
     say: &(dyn Fn(String) + Sync),
 ) -> Result<Ended, ClientError> {
@@ -187,7 +184,7 @@ pub async fn apply_refund(
         customer.label(),
         short(loan)
     ));
-    let lock = refund_lock(customer, oracles, funding, loan, amount, nonce);
+    let lock = refund_lock(customer, oracles, funding, loan, amount, &random_nonce());
     run_lock(customer, oracles, lock, exceptions, say).await
 }
 

@@ -94,6 +94,17 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(p) = serde_json::from_slice::<Proposal>(data) {
         let _ = p.header.tx_id_matches(&cfg_cert());
     }
+    if let Ok(push) = serde_json::from_slice::<Signed<PrivateDataPush>>(data) {
+        let _ = push.verify(cfg, 1);
+        let _ = push.decode();
+    }
+    if let Ok(pull) = serde_json::from_slice::<Signed<PrivateDataPull>>(data) {
+        let _ = pull.verify(cfg, 1);
+        let _ = pull.decode();
+    }
+    let _ = serde_json::from_slice::<PrivateDataPush>(data);
+    let _ = serde_json::from_slice::<PrivateDataPull>(data);
+    let _ = serde_json::from_slice::<PrivateDataPullResponse>(data);
     let _ = serde_json::from_slice::<ProposalResponsePayload>(data);
     let _ = serde_json::from_slice::<RwSet>(data);
 });
