@@ -8,6 +8,11 @@
 //! overloaded (429) at once, so that a flood of proposals meets
 //! back-pressure instead of unbounded queues and timeouts.
 //!
+//! The threads take calls from a channel and sleep when it is empty. (They
+//! were a rayon pool, whose idle threads yield the CPU some thirty times
+//! before sleeping: between proposals at a moderate rate that spinning was
+//! about a sixth of a peer's CPU.)
+//!
 //! [`Endorser::required_stack_bytes`]: crate::endorser::Endorser::required_stack_bytes
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -28,11 +33,15 @@ pub const MAX_QUEUED: usize = 512;
 #[derive(Debug)]
 pub(crate) struct Admission(OwnedSemaphorePermit);
 
+/// A call for the pool's threads.
+type Job = Box<dyn FnOnce() + Send>;
+
 /// Runs closures on a pool of big-stack threads, a bounded number queued.
 #[derive(Debug)]
 pub(crate) struct Executor {
     permits: Arc<Semaphore>,
-    pool: Option<rayon::ThreadPool>,
+    /// The pool's queue; its threads end when it is dropped.
+    pool: Option<crossbeam_channel::Sender<Job>>,
     stack_bytes: usize,
 }
 
@@ -40,12 +49,20 @@ impl Executor {
     pub(crate) fn new(stack_bytes: usize) -> Self {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
         // Without a pool (the system refused threads), each call starts one.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .stack_size(stack_bytes)
-            .thread_name(|i| format!("weft-gateway-exec-{i}"))
-            .build()
-            .ok();
+        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+        let started = (0..threads).all(|i| {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("weft-gateway-exec-{i}"))
+                .stack_size(stack_bytes)
+                .spawn(move || {
+                    while let Ok(job) = queue.recv() {
+                        job();
+                    }
+                })
+                .is_ok()
+        });
+        let pool = started.then_some(jobs);
         Executor {
             permits: Arc::new(Semaphore::new(MAX_QUEUED)),
             pool,
@@ -95,20 +112,23 @@ impl Executor {
                 let _ = tx.send(value);
             }
         };
-        match &self.pool {
-            Some(pool) => pool.spawn(job),
-            None => {
-                std::thread::Builder::new()
-                    .name("weft-gateway-exec".into())
-                    .stack_size(self.stack_bytes)
-                    .spawn(job)
-                    .map_err(|e| {
-                        GatewayError::internal(
-                            Stage::Endorsement,
-                            format!("cannot start a thread for the chaincode: {e}"),
-                        )
-                    })?;
-            }
+        // A queue whose threads are gone (cannot happen: they catch every
+        // panic) hands the job back; it then gets a thread of its own.
+        let unqueued = match &self.pool {
+            Some(pool) => pool.send(Box::new(job)).err().map(|e| e.into_inner()),
+            None => Some(Box::new(job) as Job),
+        };
+        if let Some(job) = unqueued {
+            std::thread::Builder::new()
+                .name("weft-gateway-exec".into())
+                .stack_size(self.stack_bytes)
+                .spawn(job)
+                .map_err(|e| {
+                    GatewayError::internal(
+                        Stage::Endorsement,
+                        format!("cannot start a thread for the chaincode: {e}"),
+                    )
+                })?;
         }
         rx.await.map_err(|_| {
             GatewayError::internal(

@@ -12,6 +12,7 @@ use super::keys;
 use super::private;
 use super::reads;
 use super::records::{self, Savepoint};
+use super::tx_filter::TxFilter;
 use super::updates::{BlockUpdates, TxUpdates};
 
 impl Ledger {
@@ -42,11 +43,14 @@ impl Ledger {
         let _serial = self.commit_lock.lock();
         // Only `commit` changes the savepoint, and we hold `commit_lock`.
         let current = *self.savepoint.read();
-        let (batch, next, json) = prepare(&self.tree, &current, block, updates)?;
+        let (batch, next, json, indexed) =
+            prepare(&self.tree, &self.txs, &current, block, updates)?;
         // The block first, synced: a savepoint never points past the file.
         self.blocks.append(current.block_file_end, &json)?;
         {
             let mut savepoint = self.savepoint.write();
+            // Before the batch: a reader must not miss an id it can read.
+            self.txs.insert_all(&indexed);
             if let Err(e) = self.tree.apply_batch(batch) {
                 // Best effort: open() also drops or replays what lies past
                 // the savepoint.
@@ -67,13 +71,15 @@ impl Ledger {
 }
 
 /// Checks the block against the savepoint and builds its batch, the next
-/// savepoint and the JSON to append to the block file.
+/// savepoint, the JSON to append to the block file and the transaction ids
+/// it indexes.
 fn prepare(
     tree: &sled::Tree,
+    txs: &TxFilter,
     current: &Savepoint,
     block: &Block,
     updates: &BlockUpdates,
-) -> Result<(sled::Batch, Savepoint, Vec<u8>), LedgerError> {
+) -> Result<(sled::Batch, Savepoint, Vec<u8>, Vec<TxId>), LedgerError> {
     let number = block.number();
     if number != current.height {
         return Err(LedgerError::OutOfOrder {
@@ -106,7 +112,7 @@ fn prepare(
             private::drop_transient(tree, &mut batch, &tx.tx_id)?;
         }
     }
-    index_txs(tree, &mut batch, block, updates)?;
+    let indexed = index_txs(tree, txs, &mut batch, block, updates)?;
     for module in &updates.modules {
         batch.insert(
             &keys::module(&weft_types::sha3_256(module))[..],
@@ -135,7 +141,7 @@ fn prepare(
         block_file_end,
     };
     batch.insert(keys::SAVEPOINT, &next.encode()[..]);
-    Ok((batch, next, json))
+    Ok((batch, next, json, indexed))
 }
 
 /// A block as the block file stores it — the [`Block`]'s JSON, its
@@ -201,13 +207,14 @@ fn apply_tx(batch: &mut sled::Batch, number: u64, tx: &TxUpdates) {
 /// updates, else from its envelope (one whose payload does not parse has no
 /// id and is not indexed). An id seen before keeps its first entry unless
 /// that one is invalid and this one valid, so the index points at the
-/// occurrence that took effect.
+/// occurrence that took effect. Returns the ids it indexes.
 fn index_txs(
     tree: &sled::Tree,
+    txs: &TxFilter,
     batch: &mut sled::Batch,
     block: &Block,
     updates: &BlockUpdates,
-) -> Result<(), LedgerError> {
+) -> Result<Vec<TxId>, LedgerError> {
     let number = block.number();
     let from_updates: HashMap<u32, TxId> = updates.txs.iter().map(|t| (t.index, t.tx_id)).collect();
     let mut in_block: HashMap<TxId, bool> = HashMap::new();
@@ -226,7 +233,7 @@ fn index_txs(
         let code = block.metadata.validation_flags[i];
         let earlier_valid = match in_block.get(&id) {
             Some(valid) => Some(*valid),
-            None => reads::tx(tree, &id)?.map(|(_, _, c)| c.is_valid()),
+            None => reads::tx(tree, txs, &id)?.map(|(_, _, c)| c.is_valid()),
         };
         if earlier_valid.is_none_or(|valid| !valid && code.is_valid()) {
             batch.insert(
@@ -236,7 +243,7 @@ fn index_txs(
             in_block.insert(id, code.is_valid());
         }
     }
-    Ok(())
+    Ok(in_block.into_keys().collect())
 }
 
 #[cfg(test)]

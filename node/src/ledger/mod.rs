@@ -58,6 +58,7 @@ mod records;
 mod snapshot;
 #[cfg(test)]
 mod tests;
+mod tx_filter;
 mod updates;
 
 use std::path::Path;
@@ -79,6 +80,7 @@ pub use updates::{
 
 use blockfile::BlockFile;
 use records::Savepoint;
+use tx_filter::TxFilter;
 
 /// The state namespace holding chaincode definitions: key = chaincode name,
 /// value = the definition's JSON. Chaincode names start with a letter or a
@@ -103,6 +105,8 @@ pub struct Ledger {
     /// Blocks found past the savepoint at open, until taken for replay.
     replay: Mutex<Vec<Block>>,
     savepoint: Arc<RwLock<Savepoint>>,
+    /// The ids in the transaction index, for lookups of ids it lacks.
+    txs: Arc<TxFilter>,
     commit_lock: Mutex<()>,
 }
 
@@ -142,6 +146,7 @@ impl Ledger {
             .take_while(|(block, n)| block.number() == *n)
             .map(|(block, _)| block)
             .collect();
+        let txs = Arc::new(TxFilter::with_ids(&reads::tx_ids(&tree)?));
         if !replay.is_empty() {
             tracing::info!(
                 height = savepoint.height,
@@ -155,6 +160,7 @@ impl Ledger {
             blocks: Arc::new(blocks),
             replay: Mutex::new(replay),
             savepoint: Arc::new(RwLock::new(savepoint)),
+            txs,
             commit_lock: Mutex::new(()),
         })
     }
@@ -166,6 +172,7 @@ impl Ledger {
             tree: self.tree.clone(),
             blocks: self.blocks.clone(),
             savepoint: self.savepoint.read_arc(),
+            txs: self.txs.clone(),
             reader: None,
         }
     }
@@ -174,6 +181,7 @@ impl Ledger {
     pub fn latest_state(&self) -> LatestState {
         LatestState {
             tree: self.tree.clone(),
+            txs: self.txs.clone(),
         }
     }
 

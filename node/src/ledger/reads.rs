@@ -8,6 +8,7 @@ use super::blockfile::BlockFile;
 use super::error::LedgerError;
 use super::keys;
 use super::records;
+use super::tx_filter::TxFilter;
 
 /// The value and version of `(ns, key)`.
 pub(crate) fn get(
@@ -150,13 +151,30 @@ pub(crate) fn key_policy(
 }
 
 /// Where a transaction is recorded: block, index and validation code.
+/// `txs` answers for most ids never recorded without a tree lookup.
 pub(crate) fn tx(
     tree: &sled::Tree,
+    txs: &TxFilter,
     tx_id: &TxId,
 ) -> Result<Option<(u64, u32, ValidationCode)>, LedgerError> {
+    if !txs.may_contain(tx_id) {
+        return Ok(None);
+    }
     tree.get(keys::tx(tx_id))?
         .map(|raw| records::decode_tx_location(&raw))
         .transpose()
+}
+
+/// Every id in the transaction index.
+pub(crate) fn tx_ids(tree: &sled::Tree) -> Result<Vec<TxId>, LedgerError> {
+    let mut ids = Vec::new();
+    for entry in tree.scan_prefix([keys::TX]) {
+        let (key, _) = entry?;
+        let id = <[u8; 32]>::try_from(&key[1..])
+            .map_err(|_| LedgerError::corrupt("transaction index", "a key is not 33 bytes"))?;
+        ids.push(TxId(Digest(id)));
+    }
+    Ok(ids)
 }
 
 /// Block `number` as stored (with its flags and commit hash).

@@ -18,6 +18,7 @@ use super::blockfile::BlockFile;
 use super::error::LedgerError;
 use super::private::{self, PrivateValue};
 use super::records::Savepoint;
+use super::tx_filter::TxFilter;
 use super::{CONFIG_KEY, CONFIG_NAMESPACE, LIFECYCLE_NAMESPACE, keys, reads};
 
 /// A consistent view of the ledger at one height. It holds the ledger's read
@@ -33,6 +34,7 @@ pub struct Snapshot {
     pub(crate) tree: sled::Tree,
     pub(crate) blocks: Arc<BlockFile>,
     pub(crate) savepoint: ArcRwLockReadGuard<RawRwLock, Savepoint>,
+    pub(crate) txs: Arc<TxFilter>,
     pub(crate) reader: Option<PrivateReader>,
 }
 
@@ -195,7 +197,7 @@ impl Snapshot {
     /// the id occurs more than once, the valid occurrence if there is one,
     /// else the first.
     pub fn tx(&self, tx_id: &TxId) -> Result<Option<(u64, u32, ValidationCode)>, LedgerError> {
-        reads::tx(&self.tree, tx_id)
+        reads::tx(&self.tree, &self.txs, tx_id)
     }
 
     /// Block `number` as committed (validation flags and commit hash set).
@@ -278,7 +280,7 @@ macro_rules! committed_state_over_tree {
             }
 
             fn tx_exists(&self, tx_id: &TxId) -> Result<bool, LedgerError> {
-                Ok(self.tree.contains_key(keys::tx(tx_id))?)
+                Ok(self.txs.may_contain(tx_id) && self.tree.contains_key(keys::tx(tx_id))?)
             }
 
             fn definition(
@@ -305,6 +307,7 @@ committed_state_over_tree!(LatestState);
 #[derive(Clone)]
 pub struct LatestState {
     pub(crate) tree: sled::Tree,
+    pub(crate) txs: Arc<TxFilter>,
 }
 
 impl std::fmt::Debug for LatestState {

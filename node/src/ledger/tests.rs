@@ -10,6 +10,7 @@ use weft_types::{
 };
 
 use super::*;
+use crate::validator::CommittedState;
 use weft_chaincode::sim::private_rwset_hash;
 
 fn identity() -> Identity {
@@ -181,6 +182,18 @@ fn commit_applies_writes_deletes_history_and_policies() {
     assert_eq!(history.len(), 3);
     assert_eq!(history[2].value, None);
     assert_eq!(history[2].timestamp_ms, 9);
+
+    // Reopened, the ledger still finds every indexed id (the in-memory
+    // filter in front of the index is rebuilt from it), and no other.
+    drop(ledger);
+    let ledger = Ledger::open(dir.path()).unwrap();
+    for (tx_id, at) in [(t0, (1, 0)), (t1, (1, 1)), (t2, (1, 2)), (t3, (2, 0))] {
+        assert_eq!(ledger.tx(&tx_id).unwrap().map(|(b, i, _)| (b, i)), Some(at));
+        assert!(ledger.latest_state().tx_exists(&tx_id).unwrap());
+    }
+    let (_, never) = envelope(&id);
+    assert_eq!(ledger.tx(&never).unwrap(), None);
+    assert!(!ledger.latest_state().tx_exists(&never).unwrap());
 }
 
 #[test]

@@ -199,7 +199,13 @@ fn check_invoke<S: CommittedState + ?Sized>(
             }
         }
     }
-    for ns in &rwset.namespaces {
+    // Nearly every block changes no key-level policy.
+    let policy_changes = if updates.policies.is_empty() {
+        &[][..]
+    } else {
+        &rwset.namespaces[..]
+    };
+    for ns in policy_changes {
         let keys = ns
             .writes
             .iter()
