@@ -19,7 +19,7 @@ use weft_node::endorser::{EndorseError, Endorser, MAX_INVOKE_DEPTH};
 use weft_node::ledger::{BlockUpdates, LIFECYCLE_NAMESPACE, Ledger, StateWrite, TxUpdates};
 use weft_node::runtime::{Runtime, RuntimeConfig, RuntimeError};
 use weft_node::validator::{
-    BlockValidation, SignedHere, StaticModuleCheck, ValidationMemory, check_mvcc,
+    BlockValidation, StaticModuleCheck, ValidationMemory, VerifiedHere, check_mvcc,
     check_transactions, validate_block,
 };
 use weft_tests::network::{CHANNEL, GENESIS_MS, TestNetwork};
@@ -755,7 +755,7 @@ fn simulations_never_see_a_half_committed_block() {
 #[test]
 fn an_endorser_records_its_endorsements_as_validation_looks_them_up() {
     let f = Fixture::new();
-    let here = Arc::new(SignedHere::default());
+    let here = Arc::new(VerifiedHere::default());
     let memory = ValidationMemory::new(Arc::clone(&here));
     let peer0 = &f.net.peers[0];
     let remembering = Endorser::new(
@@ -782,7 +782,7 @@ fn an_endorser_records_its_endorsements_as_validation_looks_them_up() {
     for e in &tx.endorsements {
         let key = e.endorser.decode().unwrap().public_key;
         let mine = &e.endorser == peer0.certificate();
-        assert_eq!(here.signed(&key, &digest, &e.signature), mine);
+        assert_eq!(here.verified(&key, &digest, &e.signature), mine);
     }
     let block = f.net.next_block(&f.last.lock().unwrap(), vec![envelope]);
     let codes = |memory: Option<&ValidationMemory>| {

@@ -4,7 +4,7 @@
 //! invocations from a read/write set; tests break one thing at a time.
 
 use weft_node::validator::{
-    BlockValidation, MemoryState, SignedHere, StaticModuleCheck, ValidationMemory, check_mvcc,
+    BlockValidation, MemoryState, StaticModuleCheck, ValidationMemory, VerifiedHere, check_mvcc,
     check_transactions, validate_block,
 };
 use weft_types::{
@@ -565,11 +565,11 @@ fn proposal_signature_is_covered_by_the_envelope() {
 }
 
 /// Endorsements the peer signed itself are not verified again: the
-/// validator takes [`SignedHere`]'s word for them, for exactly the key,
+/// validator takes [`VerifiedHere`]'s word for them, for exactly the key,
 /// response and signature recorded. (Recording a signature that does not
 /// verify is what shows it is skipped; an endorser records only its own.)
 #[test]
-fn endorsements_signed_here_are_not_verified_again() {
+fn endorsements_verified_here_are_not_verified_again() {
     let n = net();
     let env = n.invoke(rw(CC, &[], &[("k", Some("v"))], vec![])).build();
     let mut bogus = [0u8; 64];
@@ -586,7 +586,7 @@ fn endorsements_signed_here_are_not_verified_again() {
     let response = sha3_256(&e.response);
     let peer1 = n.peers[1].body().public_key;
     let block = Block::new(BLOCK, Digest::ZERO, NOW_MS, vec![tampered]);
-    let codes = |here: Option<SignedHere>| {
+    let codes = |here: Option<VerifiedHere>| {
         let memory = here.map(ValidationMemory::from);
         let checks = check_transactions(
             &n.config,
@@ -599,11 +599,11 @@ fn endorsements_signed_here_are_not_verified_again() {
         check_mvcc(&n.state, BLOCK, checks).unwrap().codes
     };
     assert_eq!(codes(None), [Code::BadEndorsement]);
-    let elsewhere = SignedHere::default();
+    let elsewhere = VerifiedHere::default();
     elsewhere.remember(peer1, sha3_256(b"another response"), Signature(bogus));
     elsewhere.remember(n.peers[0].body().public_key, response, Signature(bogus));
     assert_eq!(codes(Some(elsewhere)), [Code::BadEndorsement]);
-    let here = SignedHere::default();
+    let here = VerifiedHere::default();
     here.remember(peer1, response, Signature(bogus));
     assert_eq!(codes(Some(here)), [Code::Valid]);
 }

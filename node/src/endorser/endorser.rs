@@ -8,14 +8,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use weft_abi::TxKind;
 use weft_types::CollectionData;
 use weft_types::{
-    Bytes, ChaincodeId, Digest, Identity, ProposalResponse, ProposalResponsePayload, Response,
-    Role, SignedProposal, sha3_256,
+    Bytes, ChaincodeId, Digest, Identity, ProposalResponse, ProposalResponsePayload, PublicKey,
+    Response, Role, Signature, SignedProposal, sha3_256,
 };
 
 use crate::channel::ConfigHandle;
 use crate::ledger::{Ledger, PrivateReader, Snapshot};
 use crate::runtime::Runtime;
-use crate::validator::{SignedHere, ValidationMemory};
+use crate::validator::{ValidationMemory, VerifiedHere};
 
 use super::authenticate::{Authenticated, Prepared, Verified, authenticate, prepare};
 use super::error::EndorseError;
@@ -58,7 +58,7 @@ pub struct Endorser {
     certs: Arc<CertCache>,
     clock: Clock,
     /// Where the endorsements signed are recorded for this peer's validator.
-    signed_here: Option<Arc<SignedHere>>,
+    verified_here: Option<Arc<VerifiedHere>>,
 }
 
 impl fmt::Debug for Endorser {
@@ -109,20 +109,31 @@ impl Endorser {
             config,
             certs: Arc::new(CertCache::new(CERT_CACHE_ENTRIES)),
             clock: Arc::new(system_clock),
-            signed_here: None,
+            verified_here: None,
         }
     }
 
     /// Shares `memory`, the committer's
     /// ([`Committer::memory`](crate::committer::Committer::memory)): every
     /// endorsement signed is recorded there, so this peer's validator does
-    /// not verify its own signatures again, and verified certificates go
+    /// not verify its own signatures again (nor those its gateway verified,
+    /// [`Endorser::remember_verified`]), and verified certificates go
     /// into one cache for both (a creator's certificate checked at
     /// endorsement is not verified again at commit).
     pub fn remembering(mut self, memory: &ValidationMemory) -> Self {
-        self.signed_here = Some(Arc::clone(memory.signed_here()));
+        self.verified_here = Some(Arc::clone(memory.verified_here()));
         self.certs = Arc::clone(memory.certificates());
         self
+    }
+
+    /// Records in the shared memory that `signature` by `key` over
+    /// `digest` holds, checked by ZIP 215's rule (the gateway's check of
+    /// another org's endorsement), so that validation does not verify it
+    /// again.
+    pub(crate) fn remember_verified(&self, key: PublicKey, digest: Digest, signature: Signature) {
+        if let Some(here) = &self.verified_here {
+            here.remember(key, digest, signature);
+        }
     }
 
     /// Checks certificates against `clock` (unix seconds) instead of the
@@ -354,7 +365,7 @@ impl Endorser {
         };
         let response =
             ProposalResponse::build(response_payload, &result.rwset, Some(&self.identity));
-        if let (Some(here), Some(endorsement)) = (&self.signed_here, &response.endorsement) {
+        if let (Some(here), Some(endorsement)) = (&self.verified_here, &response.endorsement) {
             here.remember(
                 self.identity.body().public_key,
                 sha3_256(&response.payload.0),

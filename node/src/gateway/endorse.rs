@@ -13,8 +13,8 @@ use futures::future::join_all;
 use weft_types::batch_verify::{self as signatures, SignatureCheck};
 use weft_types::{
     AssembleError, Bytes, Certificate, CertificateBody, CertificateError, ChannelConfig, Digest,
-    Domain, EndorsedTransaction, OrgInfo, ProposalResponse, ProposalResponsePayload, Response,
-    Role, SignedProposal, Transaction, TxBody, sha3_256,
+    Domain, EndorsedTransaction, OrgInfo, ProposalResponse, ProposalResponsePayload, PublicKey,
+    Response, Role, Signature, SignedProposal, Transaction, TxBody, sha3_256,
 };
 
 use super::Gateway;
@@ -23,7 +23,7 @@ use super::error::{ErrorBody, ErrorCode, GatewayError, JsonBody, RawJson, Stage}
 use super::exec::Admission;
 use super::plan::choose_orgs;
 use super::private::CoEndorsers;
-use crate::endorser::{SigBatchError, SigBatcher, Verified};
+use crate::endorser::{SigBatchError, Verified};
 
 /// How long the gateway waits for another peer's endorsement.
 pub const REMOTE_ENDORSE_TIMEOUT_MS: u64 = 30_000;
@@ -329,7 +329,7 @@ async fn endorse_remote(
             Ok(response) => {
                 let checked =
                     match check_response(gw, config, &org.name, &response, proposal_digest) {
-                        Ok(signature) => signature.verify(&gw.signatures).await,
+                        Ok(signature) => signature.verify(gw).await,
                         Err(why) => Err(why),
                     };
                 match checked {
@@ -480,14 +480,18 @@ fn check_endorsed_response(
     if payload.rwset_digest != sha3_256(&response.rwset) {
         return Err("its read/write set does not match the digest it signed".into());
     }
+    let digest = sha3_256(&response.payload);
     Ok(EndorsementSignature {
         check: SignatureCheck::new(
             (),
             &signer.public_key,
             Domain::Endorsement,
-            &sha3_256(&response.payload),
+            &digest,
             &endorsement.signature,
         ),
+        key: signer.public_key,
+        digest,
+        signature: endorsement.signature,
         signer: format!("{}@{}", signer.name, signer.org),
     })
 }
@@ -495,18 +499,28 @@ fn check_endorsed_response(
 /// The signature of another org's endorsement, still to verify.
 struct EndorsementSignature {
     check: SignatureCheck<()>,
+    key: PublicKey,
+    digest: Digest,
+    signature: Signature,
     signer: String,
 }
 
 impl EndorsementSignature {
-    /// Verifies it in a batch of `batcher`'s (the other orgs' peers are few
-    /// and sign every transaction, so their signatures batch well), or alone
-    /// when the batcher cannot take it.
-    async fn verify(self, batcher: &SigBatcher) -> Result<(), String> {
-        let verified = match batcher.verify_signature(self.check.clone()).await {
+    /// Verifies it in a batch of the gateway's
+    /// [`SigBatcher`](crate::endorser::SigBatcher) (the other orgs' peers
+    /// are few and sign every transaction, so their signatures batch well),
+    /// or alone when the batcher cannot take it. A signature that holds is
+    /// remembered for this peer's validation, which then skips it (the same
+    /// ZIP 215 rule decides both).
+    async fn verify(self, gw: &Gateway) -> Result<(), String> {
+        let verified = match gw.signatures.verify_signature(self.check.clone()).await {
             Ok(verified) => verified,
             Err(_) => signatures::verify(vec![self.check]).is_ok(),
         };
+        if verified {
+            gw.endorser
+                .remember_verified(self.key, self.digest, self.signature);
+        }
         verdict(verified, self.signer)
     }
 
@@ -648,8 +662,40 @@ mod tests {
         );
         let peer = net.peers[0].clone();
         let config = committer.config().clone();
-        let endorser = Arc::new(Endorser::new(ledger, runtime, peer.clone(), config));
+        // As the peer daemon builds it: sharing the committer's memory.
+        let endorser = Arc::new(
+            Endorser::new(ledger, runtime, peer.clone(), config).remembering(committer.memory()),
+        );
         (Gateway::new(peer, committer, endorser).unwrap(), dir)
+    }
+
+    #[tokio::test]
+    async fn another_orgs_endorsement_is_remembered_for_validation_once_it_verifies() {
+        let (gw, _dir) = gateway();
+        let net = TestNetwork::new(&["Org1", "Org2"]);
+        let certificates =
+            |cert: &Certificate| net.config.verify_certificate(cert, 1).map(Arc::new);
+        let proposal = sha3_256(b"proposal");
+        let org2 = &net.peers[1];
+        let known = |r: &ProposalResponse| {
+            gw.committer.memory().verified_here().verified(
+                &org2.body().public_key,
+                &sha3_256(&r.payload),
+                &r.endorsement.as_ref().unwrap().signature,
+            )
+        };
+        let good = response(org2, proposal);
+        let mut forged = good.clone();
+        forged.endorsement.as_mut().unwrap().signature =
+            net.peers[0].sign(Domain::Endorsement, &sha3_256(&good.payload));
+        assert!(!known(&good) && !known(&forged));
+
+        let checked = check_endorsed_response(&certificates, "Org2", &good, &proposal).unwrap();
+        assert_eq!(checked.verify(&gw).await, Ok(()));
+        assert!(known(&good), "a signature that verified is remembered");
+        let checked = check_endorsed_response(&certificates, "Org2", &forged, &proposal).unwrap();
+        assert!(checked.verify(&gw).await.is_err());
+        assert!(!known(&forged), "a signature that failed is not");
     }
 
     #[tokio::test]

@@ -67,8 +67,8 @@ pub(crate) fn check<S: CommittedState + ?Sized>(
         signers.insert(&body.org, body.role);
         // An endorsement this peer signed itself passes every check.
         if ctx.memory.is_some_and(|m| {
-            m.signed_here()
-                .signed(&body.public_key, &response_digest, &e.signature)
+            m.verified_here()
+                .verified(&body.public_key, &response_digest, &e.signature)
         }) {
             continue;
         }

@@ -1,6 +1,6 @@
 //! [`ValidationMemory`]: what a peer has established before and validation
 //! need not establish again — the endorsements it signed itself
-//! ([`SignedHere`]) and the certificates whose org signature it verified
+//! ([`VerifiedHere`]) and the certificates whose org signature it verified
 //! (a cache it shares with its endorser).
 //!
 //! Neither changes a verdict. A certificate's signature is a fact about its
@@ -12,13 +12,13 @@
 
 use std::sync::Arc;
 
-use super::signed_here::SignedHere;
+use super::verified_here::VerifiedHere;
 use crate::cert_cache::{CERT_CACHE_ENTRIES, CertCache};
 
 /// What validation may take as established; see the module docs.
 #[derive(Debug)]
 pub struct ValidationMemory {
-    signed_here: Arc<SignedHere>,
+    verified_here: Arc<VerifiedHere>,
     certificates: Arc<CertCache>,
 }
 
@@ -28,24 +28,24 @@ impl Default for ValidationMemory {
     }
 }
 
-impl From<SignedHere> for ValidationMemory {
-    fn from(signed_here: SignedHere) -> Self {
-        ValidationMemory::new(Arc::new(signed_here))
+impl From<VerifiedHere> for ValidationMemory {
+    fn from(verified_here: VerifiedHere) -> Self {
+        ValidationMemory::new(Arc::new(verified_here))
     }
 }
 
 impl ValidationMemory {
-    /// A memory whose own endorsements are those recorded in `signed_here`.
-    pub fn new(signed_here: Arc<SignedHere>) -> Self {
+    /// A memory whose own endorsements are those recorded in `verified_here`.
+    pub fn new(verified_here: Arc<VerifiedHere>) -> Self {
         ValidationMemory {
-            signed_here,
+            verified_here,
             certificates: Arc::new(CertCache::new(CERT_CACHE_ENTRIES)),
         }
     }
 
     /// The endorsements this peer signed.
-    pub fn signed_here(&self) -> &Arc<SignedHere> {
-        &self.signed_here
+    pub fn verified_here(&self) -> &Arc<VerifiedHere> {
+        &self.verified_here
     }
 
     /// How many verified certificates are remembered.

@@ -41,7 +41,7 @@ mod modules;
 mod mvcc;
 mod outcome;
 mod rwset_check;
-mod signed_here;
+mod verified_here;
 use weft_types::batch_verify as signatures;
 mod stage1;
 
@@ -53,8 +53,8 @@ pub use outcome::{
     BlockValidation, KeyPolicyUpdate, PrivateHashWrite, PrivateSet, StateWrite, TxAction, TxCheck,
     TxWrites,
 };
-pub use signed_here::{SIGNED_HERE_GENERATION, SignedHere};
 pub use stage1::{check_transactions, check_transactions_with_digests};
+pub use verified_here::{VERIFIED_HERE_GENERATION, VerifiedHere};
 
 #[cfg(doc)]
 use weft_types::ValidationCode;
