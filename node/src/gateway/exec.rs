@@ -57,7 +57,10 @@ impl Executor {
                 .stack_size(stack_bytes)
                 .spawn(move || {
                     while let Ok(job) = queue.recv() {
-                        job();
+                        // A job catches its call's panic itself; this also
+                        // keeps the thread if dropping an unsent answer (or
+                        // a panic's payload) panics.
+                        let _ = catch_unwind(AssertUnwindSafe(job));
                     }
                 })
                 .is_ok()
@@ -112,8 +115,9 @@ impl Executor {
                 let _ = tx.send(value);
             }
         };
-        // A queue whose threads are gone (cannot happen: they catch every
-        // panic) hands the job back; it then gets a thread of its own.
+        // A queue whose threads are all gone hands the job back, and it gets
+        // a thread of its own (not expected: the threads catch every panic;
+        // but no job is ever dropped unrun).
         let unqueued = match &self.pool {
             Some(pool) => pool.send(Box::new(job)).err().map(|e| e.into_inner()),
             None => Some(Box::new(job) as Job),

@@ -50,7 +50,7 @@ impl Ledger {
         {
             let mut savepoint = self.savepoint.write();
             // Before the batch: a reader must not miss an id it can read.
-            self.txs.insert_all(&indexed);
+            self.txs.insert_all(indexed);
             if let Err(e) = self.tree.apply_batch(batch) {
                 // Best effort: open() also drops or replays what lies past
                 // the savepoint.

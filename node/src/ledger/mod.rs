@@ -146,7 +146,7 @@ impl Ledger {
             .take_while(|(block, n)| block.number() == *n)
             .map(|(block, _)| block)
             .collect();
-        let txs = Arc::new(TxFilter::with_ids(&reads::tx_ids(&tree)?));
+        let txs = Arc::new(reads::tx_filter(&tree)?);
         if !replay.is_empty() {
             tracing::info!(
                 height = savepoint.height,

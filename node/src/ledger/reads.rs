@@ -165,16 +165,22 @@ pub(crate) fn tx(
         .transpose()
 }
 
-/// Every id in the transaction index.
-pub(crate) fn tx_ids(tree: &sled::Tree) -> Result<Vec<TxId>, LedgerError> {
-    let mut ids = Vec::new();
-    for entry in tree.scan_prefix([keys::TX]) {
-        let (key, _) = entry?;
+/// The filter of every id in the transaction index, built by scanning it.
+pub(crate) fn tx_filter(tree: &sled::Tree) -> Result<TxFilter, LedgerError> {
+    let filter = TxFilter::new();
+    // In chunks: one lock per chunk, and never the whole index in memory.
+    let mut ids = Vec::with_capacity(4096);
+    for key in tree.scan_prefix([keys::TX]).keys() {
+        let key = key?;
         let id = <[u8; 32]>::try_from(&key[1..])
             .map_err(|_| LedgerError::corrupt("transaction index", "a key is not 33 bytes"))?;
         ids.push(TxId(Digest(id)));
+        if ids.len() == ids.capacity() {
+            filter.insert_all(ids.drain(..));
+        }
     }
-    Ok(ids)
+    filter.insert_all(ids);
+    Ok(filter)
 }
 
 /// Block `number` as stored (with its flags and commit hash).

@@ -34,8 +34,8 @@ pub(crate) struct BlockContext<'a, S: ?Sized> {
     pub(crate) orgs: Vec<&'a str>,
     /// Checks the modules of lifecycle transactions.
     pub(crate) modules: &'a dyn ModuleCheck,
-    /// What this peer established before: its own endorsements and the
-    /// certificates it verified are not verified again.
+    /// What this peer established before: the endorsements it signed or
+    /// verified and the certificates it verified are not verified again.
     pub(crate) memory: Option<&'a ValidationMemory>,
     default_endorsement: Result<Arc<ResolvedPolicy>, String>,
     certs: RwLock<HashMap<Digest, Result<CertificateBody, String>>>,

@@ -65,7 +65,8 @@ pub(crate) fn check<S: CommittedState + ?Sized>(
             ));
         }
         signers.insert(&body.org, body.role);
-        // An endorsement this peer signed itself passes every check.
+        // An endorsement this peer signed, or verified at its gateway,
+        // passes every check.
         if ctx.memory.is_some_and(|m| {
             m.verified_here()
                 .verified(&body.public_key, &response_digest, &e.signature)

@@ -1,6 +1,6 @@
 //! [`ValidationMemory`]: what a peer has established before and validation
-//! need not establish again — the endorsements it signed itself
-//! ([`VerifiedHere`]) and the certificates whose org signature it verified
+//! need not establish again — the endorsements it signed itself or
+//! verified at its gateway ([`VerifiedHere`]) and the certificates whose org signature it verified
 //! (a cache it shares with its endorser).
 //!
 //! Neither changes a verdict. A certificate's signature is a fact about its
@@ -35,7 +35,7 @@ impl From<VerifiedHere> for ValidationMemory {
 }
 
 impl ValidationMemory {
-    /// A memory whose own endorsements are those recorded in `verified_here`.
+    /// A memory whose known endorsements are those recorded in `verified_here`.
     pub fn new(verified_here: Arc<VerifiedHere>) -> Self {
         ValidationMemory {
             verified_here,
@@ -43,7 +43,7 @@ impl ValidationMemory {
         }
     }
 
-    /// The endorsements this peer signed.
+    /// The endorsements this peer signed or verified.
     pub fn verified_here(&self) -> &Arc<VerifiedHere> {
         &self.verified_here
     }

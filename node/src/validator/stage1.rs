@@ -229,7 +229,7 @@ fn check_envelope_inner<S: CommittedState + ?Sized>(
 /// Transactions whose signatures are verified in one batch, fixed by
 /// position in the block. Verdicts do not depend on the batches (ZIP 215,
 /// see `weft_types::batch_verify`): peers' batches differ anyway, each
-/// leaving out its own endorsements.
+/// leaving out the endorsements it signed or already verified.
 const BATCH_TXS: usize = 32;
 
 /// Verifies the pending signatures of consecutive runs of [`BATCH_TXS`]
