@@ -28,10 +28,7 @@ fn trace(scenario: Scenario, in_wasm: bool) -> Vec<Step> {
         ctx.set_creator(c.caller.org, c.caller.name, c.caller.role);
         ctx.set_public_key(c.caller.public_key());
         ctx.set_timestamp_ms(c.now_ms);
-        ctx.clear_transient();
-        for (key, value) in c.transient {
-            ctx.set_transient(key, value.as_bytes());
-        }
+        ctx.replace_transient(c.transient.iter().map(|(k, v)| (*k, v.as_bytes())));
         let kind = match c.kind {
             Kind::Tx => TxKind::Transaction,
             Kind::Query => TxKind::Query,

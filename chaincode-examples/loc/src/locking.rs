@@ -7,7 +7,7 @@ use crate::model::{
     Deployment, EventBody, EventKind, Loan, LoanStatus, Lock, LockReceipt, LockRecord, LockStatus,
     Operation, Role,
 };
-use crate::signing::Crypto;
+use crate::signing::{Crypto, hex_encode};
 use crate::store::{
     self, HostCrypto, LOCK_TRANSIENT_KEY, caller_id, caller_is, caller_role, require,
 };
@@ -55,8 +55,10 @@ pub(crate) fn lock(ctx: &mut Context) -> Result<LockReceipt> {
         caller_is(ctx, &d, Role::Customer) && caller_id(ctx) == customer,
         || format!("only customer {customer}, a member of the customer org, locks its event"),
     )?;
-    HostCrypto(ctx)
-        .check_event(&lock.event)
+    let crypto = HostCrypto(ctx);
+    let event_digest = crypto.event_digest(body);
+    crypto
+        .check_event_digest(&lock.event, &event_digest)
         .map_err(Error::new)?;
     check_keys(ctx, &lock)?;
     if body.amount() == 0 {
@@ -79,9 +81,9 @@ pub(crate) fn lock(ctx: &mut Context) -> Result<LockReceipt> {
     let crypto = HostCrypto(ctx);
     let receipt = LockReceipt {
         lock_id: crypto.lock_id(&lock),
-        event_id: crypto.event_id(body),
+        event_id: hex_encode(&event_digest),
     };
-    if store::get::<LockRecord>(ctx, "lock", &[&receipt.lock_id])?.is_some() {
+    if store::exists(ctx, "lock", &[&receipt.lock_id])? {
         return Err(Error::new(format!(
             "lock {} already exists",
             receipt.lock_id

@@ -504,8 +504,8 @@ impl TryFrom<StoredLockRecord> for LockRecord {
     type Error = String;
 
     fn try_from(s: StoredLockRecord) -> Result<Self, String> {
-        let mut record = match (s.customer, s.kind, s.ops, s.keys, s.lock) {
-            (Some(customer), Some(kind), Some(ops), Some(keys), None) => LockRecord {
+        match (s.customer, s.kind, s.ops, s.keys, s.lock) {
+            (Some(customer), Some(kind), Some(ops), Some(keys), None) => Ok(LockRecord {
                 lock_id: s.lock_id,
                 event_id: s.event_id,
                 customer,
@@ -514,24 +514,24 @@ impl TryFrom<StoredLockRecord> for LockRecord {
                 keys,
                 status: s.status,
                 locked_tx: s.locked_tx,
-                closed_tx: None,
+                closed_tx: s.closed_tx,
                 legacy_event: None,
-            },
-            (None, None, None, None, Some(lock)) => LockRecord {
-                legacy_event: Some(lock.event.clone()),
-                ..LockRecord::locked(&lock, s.lock_id, s.event_id, s.locked_tx)
-            },
-            _ => {
-                return Err(
-                    "a lock record holds either its customer, kind, ops and keys or (written \
-                     before events were private) its whole lock"
-                        .into(),
-                );
+            }),
+            (None, None, None, None, Some(lock)) => {
+                let record = LockRecord::locked(&lock, s.lock_id, s.event_id, s.locked_tx);
+                Ok(LockRecord {
+                    status: s.status,
+                    closed_tx: s.closed_tx,
+                    legacy_event: Some(lock.event),
+                    ..record
+                })
             }
-        };
-        record.status = s.status;
-        record.closed_tx = s.closed_tx;
-        Ok(record)
+            _ => Err(
+                "a lock record holds either its customer, kind, ops and keys or (written before \
+                 events were private) its whole lock"
+                    .into(),
+            ),
+        }
     }
 }
 

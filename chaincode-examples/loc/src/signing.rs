@@ -138,17 +138,27 @@ pub trait Crypto {
     /// Whether hex `signature` by hex `public_key` covers `signing_bytes`
     /// (through [`signed_message`]). Malformed hex is a bad signature.
     fn verify_hex(&self, public_key: &str, signing_bytes: &[u8], signature: &str) -> bool {
+        self.verify_digest_hex(public_key, &self.sha3_256(signing_bytes), signature)
+    }
+
+    /// [`Crypto::verify_hex`] given the sha3-256 of the signing bytes.
+    fn verify_digest_hex(&self, public_key: &str, digest: &[u8; 32], signature: &str) -> bool {
         let (Some(pk), Some(sig)) = (hex_array::<32>(public_key), hex_array::<64>(signature))
         else {
             return false;
         };
-        let message = signed_message(&self.sha3_256(signing_bytes));
-        self.ed25519_verify(&pk, &message, &sig)
+        self.ed25519_verify(&pk, &signed_message(digest), &sig)
     }
 
     /// RO1: the event carries exactly one signature, by its customer's key,
     /// and it verifies. The error says which part failed.
     fn check_event(&self, event: &SignedEvent) -> Result<(), String> {
+        self.check_event_digest(event, &self.event_digest(&event.body))
+    }
+
+    /// [`Crypto::check_event`] given [`Crypto::event_digest`] of its body,
+    /// for a caller that needs the digest (the event id) too.
+    fn check_event_digest(&self, event: &SignedEvent, digest: &[u8; 32]) -> Result<(), String> {
         let customer = event.body.customer();
         let [signature] = event.signatures.as_slice() else {
             return Err(format!(
@@ -162,11 +172,7 @@ pub trait Crypto {
                 signature.public_key
             ));
         }
-        if !self.verify_hex(
-            customer,
-            &event_signing_bytes(&event.body),
-            &signature.signature,
-        ) {
+        if !self.verify_digest_hex(customer, digest, &signature.signature) {
             return Err("the customer's signature over the event does not verify".into());
         }
         Ok(())
@@ -184,7 +190,13 @@ pub trait Crypto {
 
     /// The event id of `body`.
     fn event_id(&self, body: &EventBody) -> String {
-        event_id_with(body, |b| self.sha3_256(b))
+        hex_encode(&self.event_digest(body))
+    }
+
+    /// The sha3-256 of `body`'s signing bytes: what its customer signs, and
+    /// (in hex) its event id.
+    fn event_digest(&self, body: &EventBody) -> [u8; 32] {
+        self.sha3_256(&event_signing_bytes(body))
     }
 
     /// The lock id of `lock`.

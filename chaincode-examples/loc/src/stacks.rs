@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::{LockRecord, Operation, OracleKey, OracleStatement, Role, SignedEvent, Verdict};
-use crate::signing::Crypto;
+use crate::signing::{Crypto, hex_encode};
 
 /// One item of Algorithm 3's stacks. An unlocking code's items that do not
 /// parse as an `Item` are unknown items (a type error when popped).
@@ -247,7 +247,8 @@ pub fn evaluate<'l>(
                         format!("expected the event, found {}", describe(item)),
                     ));
                 };
-                let sent_id = crypto.event_id(&sent.body);
+                let digest = crypto.event_digest(&sent.body);
+                let sent_id = hex_encode(&digest);
                 if &sent_id != event_id {
                     return Err(Rejection::new(
                         UnlockCode::EventCheckFailed,
@@ -258,7 +259,7 @@ pub fn evaluate<'l>(
                     ));
                 }
                 crypto
-                    .check_event(&sent)
+                    .check_event_digest(&sent, &digest)
                     .map_err(|e| Rejection::new(UnlockCode::EventCheckFailed, e))?;
                 verified = Some(sent);
             }

@@ -119,6 +119,11 @@ pub(crate) fn get<T: DeserializeOwned>(
     ctx.get_json(&key(ctx, object_type, attrs)?)
 }
 
+/// Whether a record is stored under `object_type` and `attrs`.
+pub(crate) fn exists(ctx: &Context, object_type: &str, attrs: &[&str]) -> Result<bool> {
+    Ok(ctx.get(&key(ctx, object_type, attrs)?)?.is_some())
+}
+
 pub(crate) fn put<T: Serialize>(
     ctx: &mut Context,
     object_type: &str,
@@ -194,7 +199,11 @@ pub(crate) fn event(ctx: &Context, event_id: &str) -> Result<SignedEvent> {
     let bytes = ctx
         .private_get(EVENTS_COLLECTION, &k)?
         .ok_or_else(|| Error::new(format!("no event {event_id} in {EVENTS_COLLECTION}")))?;
-    Ok(serde_json::from_slice(&bytes)?)
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Error::new(format!(
+            "event {event_id} in {EVENTS_COLLECTION} is not a signed event: {e}"
+        ))
+    })
 }
 
 pub(crate) fn loan(ctx: &Context, loan_id: &str) -> Result<Option<Loan>> {

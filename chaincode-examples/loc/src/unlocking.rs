@@ -92,6 +92,14 @@ fn facts(ctx: &Context, customer_org: &str, event: &SignedEvent, exception: bool
 /// the private event); nothing private is read.
 pub(crate) fn unlock(ctx: &mut Context, lock_id: &str) -> Result<UnlockResult> {
     store::deployment(ctx)?;
+    // The call's own input first: a missing or malformed code is refused
+    // as such, whatever the lock's state.
+    let uc_json = store::transient(ctx, UNLOCKING_CODE_TRANSIENT_KEY, "the unlocking code")?;
+    let code: UnlockingCode = serde_json::from_slice(&uc_json).map_err(|e| {
+        Error::new(format!(
+            "the unlocking code is not JSON of the form {{\"items\": [...]}}: {e}"
+        ))
+    })?;
     let mut record = store::lock(ctx, lock_id)?;
     match record.status {
         LockStatus::Locked => {}
@@ -122,12 +130,6 @@ pub(crate) fn unlock(ctx: &mut Context, lock_id: &str) -> Result<UnlockResult> {
             });
         }
     }
-    let uc_json = store::transient(ctx, UNLOCKING_CODE_TRANSIENT_KEY, "the unlocking code")?;
-    let code: UnlockingCode = serde_json::from_slice(&uc_json).map_err(|e| {
-        Error::new(format!(
-            "the unlocking code is not JSON of the form {{\"items\": [...]}}: {e}"
-        ))
-    })?;
     // A granted lock releases all its operations: `record.ops`.
     let (bank_judged_at_ms, event) = match evaluate(&record, &code, &HostCrypto(ctx)) {
         Ok(granted) => (granted.judged_at_ms(Role::Bank).unwrap_or(0), granted.event),

@@ -14,10 +14,7 @@ fn call(ctx: &mut MockContext, c: &Call<'_>) -> MockResponse {
     ctx.set_creator(c.caller.org, c.caller.name, c.caller.role);
     ctx.set_public_key(c.caller.public_key());
     ctx.set_timestamp_ms(c.now_ms);
-    ctx.clear_transient();
-    for (key, value) in c.transient {
-        ctx.set_transient(key, value.as_bytes());
-    }
+    ctx.replace_transient(c.transient.iter().map(|(k, v)| (*k, v.as_bytes())));
     match c.kind {
         Kind::Tx => ctx.invoke::<Loc>(c.function, c.args),
         Kind::Query => ctx.query::<Loc>(c.function, c.args),

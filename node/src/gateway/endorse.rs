@@ -22,7 +22,7 @@ use super::api::{ChaincodeResponse, EndorseResponse, ProposalRequest};
 use super::error::{ErrorBody, ErrorCode, GatewayError, JsonBody, RawJson, Stage};
 use super::exec::Admission;
 use super::plan::choose_orgs;
-use super::private::CoEndorsers;
+use super::private::Pushes;
 use crate::endorser::{SigBatchError, Verified};
 
 /// How long the gateway waits for another peer's endorsement.
@@ -118,26 +118,14 @@ pub(crate) async fn endorse(
     let here = orgs.iter().any(|org| *org == gw.identity.org());
     // Private writes: this peer pushes them (and skips the other endorsing
     // orgs' first peers, which keep their own); remote endorsers need not.
-    let co_here = CoEndorsers {
-        others: orgs
-            .iter()
-            .filter(|org| **org != gw.identity.org())
-            .filter_map(|org| config.org(org))
-            .filter_map(|info| {
-                let first = info.peers.first()?;
-                Some((info.name.clone(), format!("{}@{}", first.name, info.name)))
-            })
-            .collect(),
-        gateway_pushes: false,
-    };
-    let co_here = &co_here;
+    let pushes = Pushes::Here { endorsers: &orgs };
     let calls = orgs.iter().map(|org| {
         let (gw, request, verified) = (gw.clone(), request.clone(), verified.clone());
         let own = *org == gw.identity.org();
         let admission = if own { admission.take() } else { None };
         async move {
             if let Some(admission) = admission {
-                endorse_here(&gw, verified, admission, co_here).await
+                endorse_here(&gw, verified, admission, pushes).await
             } else {
                 match config.org(org) {
                     Some(info) => {
@@ -276,13 +264,13 @@ async fn verify_proposal(
     })
 }
 
-/// This peer's own endorsement of a proposal checked already; `co`: the
-/// other endorsers of the proposal (see [`CoEndorsers`]).
+/// This peer's own endorsement of a proposal checked already; `pushes`:
+/// who disseminates its private writes (see [`Pushes`]).
 async fn endorse_here(
     gw: &Gateway,
     verified: Arc<Verified>,
     admission: Admission,
-    co: &CoEndorsers,
+    pushes: Pushes<'_>,
 ) -> Result<ProposalResponse, GatewayError> {
     let endorser = gw.endorser.clone();
     let tx_id = verified.authenticated().proposal.header.tx_id;
@@ -296,7 +284,7 @@ async fn endorse_here(
     if !endorsed.private_writes.is_empty() {
         // The member peers hold the private writes before anyone holds the
         // endorsement that commits their hashes.
-        super::private::disseminate(gw, tx_id, height, &endorsed.private_writes, co).await?;
+        super::private::disseminate(gw, tx_id, height, &endorsed.private_writes, pushes).await?;
     }
     Ok(endorsed.response)
 }
@@ -480,17 +468,9 @@ fn check_endorsed_response(
     if payload.rwset_digest != sha3_256(&response.rwset) {
         return Err("its read/write set does not match the digest it signed".into());
     }
-    let digest = sha3_256(&response.payload);
     Ok(EndorsementSignature {
-        check: SignatureCheck::new(
-            (),
-            &signer.public_key,
-            Domain::Endorsement,
-            &digest,
-            &endorsement.signature,
-        ),
         key: signer.public_key,
-        digest,
+        digest: sha3_256(&response.payload),
         signature: endorsement.signature,
         signer: format!("{}@{}", signer.name, signer.org),
     })
@@ -498,7 +478,6 @@ fn check_endorsed_response(
 
 /// The signature of another org's endorsement, still to verify.
 struct EndorsementSignature {
-    check: SignatureCheck<()>,
     key: PublicKey,
     digest: Digest,
     signature: Signature,
@@ -513,9 +492,9 @@ impl EndorsementSignature {
     /// remembered for this peer's validation, which then skips it (the same
     /// ZIP 215 rule decides both).
     async fn verify(self, gw: &Gateway) -> Result<(), String> {
-        let verified = match gw.signatures.verify_signature(self.check.clone()).await {
+        let verified = match gw.signatures.verify_signature(self.check()).await {
             Ok(verified) => verified,
-            Err(_) => signatures::verify(vec![self.check]).is_ok(),
+            Err(_) => signatures::verify(vec![self.check()]).is_ok(),
         };
         if verified {
             gw.endorser
@@ -526,7 +505,17 @@ impl EndorsementSignature {
 
     #[cfg(test)]
     fn verify_alone(self) -> Result<(), String> {
-        verdict(signatures::verify(vec![self.check]).is_ok(), self.signer)
+        verdict(signatures::verify(vec![self.check()]).is_ok(), self.signer)
+    }
+
+    fn check(&self) -> SignatureCheck<()> {
+        SignatureCheck::new(
+            (),
+            &self.key,
+            Domain::Endorsement,
+            &self.digest,
+            &self.signature,
+        )
     }
 }
 
@@ -591,11 +580,12 @@ pub(crate) async fn p2p_endorse(
     }
     let transient = req.transient.unwrap_or_default();
     let verified = verify_proposal(&gw, &req.proposal, transient).await?;
-    let co = CoEndorsers {
-        others: Vec::new(),
-        gateway_pushes: query.gateway_pushes.unwrap_or(false),
+    let pushes = if query.gateway_pushes.unwrap_or(false) {
+        Pushes::Gateway
+    } else {
+        Pushes::Here { endorsers: &[] }
     };
-    endorse_here(&gw, Arc::new(verified), admission, &co)
+    endorse_here(&gw, Arc::new(verified), admission, pushes)
         .await
         .map(Json)
 }

@@ -6,11 +6,11 @@
 //!   collection's `maximum_peer_count`, signed, `POST /v1/private/push` on
 //!   their p2p address) before its endorsement is returned; fewer than
 //!   `required_peer_count` acknowledgements fail the endorsement. The
-//!   endorsers of one proposal share the work ([`CoEndorsers`]): the
-//!   gateway's own peer pushes, skipping (and counting as holders) the
-//!   member orgs that endorse too, and the remote endorsers it asks do not
-//!   push the collections they are members of — each of them keeps its
-//!   own copy, which others reconcile from if a push is lost.
+//!   endorsers of one proposal share the work ([`Pushes`]): the gateway's
+//!   own peer pushes, skipping (and counting as holders) the member orgs
+//!   that endorse too, and the remote endorsers it asks push nothing —
+//!   each keeps its own copy of its members' collections, which others
+//!   reconcile from if a push is lost.
 //! - **Reconciliation**: a member peer that committed a transaction without
 //!   its private writes asks the other member peers for them
 //!   ([`reconcile`], `POST /v1/private/pull`) and stores them once they
@@ -70,7 +70,8 @@ fn collection(
         .and_then(|d| d.collection(name, &orgs).map(std::borrow::Cow::into_owned)))
 }
 
-/// The other peers of the channel's member orgs of `config`, rotated left
+/// The other peers (than `own`, `name@org`) of the channel's member orgs
+/// of `config`, rotated left
 /// by `spread` (so the pushes of many transactions, each spreading by its
 /// tx id, start at different peers).
 fn member_peers<'c>(
@@ -84,7 +85,11 @@ fn member_peers<'c>(
         .iter()
         .filter(|o| config.has_member(&o.name))
         .flat_map(|o| o.peers.iter().map(move |p| (o.name.as_str(), p)))
-        .filter(|(org, p)| format!("{}@{org}", p.name) != own)
+        .filter(|(org, p)| {
+            own.strip_prefix(p.name.as_str())
+                .and_then(|rest| rest.strip_prefix('@'))
+                != Some(*org)
+        })
         .collect();
     if !peers.is_empty() {
         let start = usize::from(spread) % peers.len();
@@ -93,36 +98,49 @@ fn member_peers<'c>(
     peers
 }
 
-/// Who else endorses the proposal whose private writes a peer
-/// disseminates: pushes they need not make or receive.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct CoEndorsers {
-    /// The other orgs the gateway asks for the same endorsement, each with
-    /// the peer it asks first (`name@org`). Every endorsement is needed,
+/// Who pushes a proposal's private writes to the member peers that need
+/// them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Pushes<'c> {
+    /// This peer, skipping what the other orgs in `endorsers` (the orgs
+    /// asked for the same endorsement) hold: every endorsement is needed,
     /// so each member org among them holds the data (in its endorsing
-    /// peer's transient store) once the transaction is endorsed: it counts
-    /// towards `required_peer_count` and its first peer is not pushed to.
-    pub(crate) others: Vec<(String, String)>,
-    /// The asking gateway's peer endorses too and pushes: this (remote)
-    /// endorser skips the collections of which it is a member itself.
-    pub(crate) gateway_pushes: bool,
+    /// peer's transient store) once the transaction is endorsed — it
+    /// counts towards `required_peer_count`, and the peer the gateway asks
+    /// first for it is not pushed to.
+    Here {
+        /// The orgs asked for the endorsement (empty: none known).
+        endorsers: &'c [&'c str],
+    },
+    /// The asking gateway's peer, which endorses too (`gateway_pushes`):
+    /// this (remote) endorser only keeps the collections it is a member of.
+    Gateway,
 }
 
-impl CoEndorsers {
-    /// How many of the other endorsing orgs are members of `config`.
-    fn members(&self, config: &CollectionConfig) -> u32 {
-        let n = self
-            .others
-            .iter()
-            .filter(|(org, _)| config.has_member(org))
-            .count();
-        u32::try_from(n).unwrap_or(u32::MAX)
-    }
+/// How many of `endorsers`, other than `own_org`, are members of `config`.
+fn co_members(endorsers: &[&str], own_org: &str, config: &CollectionConfig) -> u32 {
+    let n = endorsers
+        .iter()
+        .filter(|org| **org != own_org && config.has_member(org))
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
 
-    /// Whether `peer` (`name@org`) endorses the proposal too.
-    fn endorses(&self, peer: &str) -> bool {
-        self.others.iter().any(|(_, first)| first == peer)
-    }
+/// Whether peer `name` of `org` is the one a gateway asks first for the
+/// endorsement of `org`, one of `endorsers` other than `own_org`.
+fn asked_first(
+    channel: &ChannelConfig,
+    endorsers: &[&str],
+    own_org: &str,
+    org: &str,
+    name: &str,
+) -> bool {
+    org != own_org
+        && endorsers.contains(&org)
+        && channel
+            .org(org)
+            .and_then(|info| info.peers.first())
+            .is_some_and(|first| first.name == name)
 }
 
 /// One collection being disseminated.
@@ -142,14 +160,15 @@ struct Dissemination<'c> {
 /// peer's height when it simulated): `maximum_peer_count` of them at first,
 /// then, while fewer than `required_peer_count` took them, as many further
 /// member peers as are missing. Fails when a collection's
-/// `required_peer_count` cannot be reached. `co` tells which pushes the
-/// other endorsers of the proposal make unnecessary.
+/// `required_peer_count` cannot be reached. `pushes` tells whether this
+/// peer pushes at all, and which pushes the other endorsers of the proposal
+/// make unnecessary.
 pub(crate) async fn disseminate(
     gw: &Gateway,
     tx_id: TxId,
     height: u64,
     writes: &[CollectionData],
-    co: &CoEndorsers,
+    pushes: Pushes<'_>,
 ) -> Result<(), GatewayError> {
     let channel = gw.committer.config().current();
     let own_org = gw.identity.org();
@@ -167,16 +186,16 @@ pub(crate) async fn disseminate(
         })?;
         if config.has_member(own_org) {
             here.push(w);
-            if co.gateway_pushes {
-                // Held here; the asking gateway's peer sends it on.
-                continue;
-            }
         }
+        let Pushes::Here { endorsers } = pushes else {
+            // The asking gateway's peer sends every collection on.
+            continue;
+        };
         let mut targets = member_peers(&channel, &config, &gw.peer, tx_id.0.as_bytes()[0]);
-        targets.retain(|(org, p)| !co.endorses(&format!("{}@{org}", p.name)));
+        targets.retain(|(org, p)| !asked_first(&channel, endorsers, own_org, org, &p.name));
         sets.push(Dissemination {
             data: w,
-            acks: co.members(&config),
+            acks: co_members(endorsers, own_org, &config),
             config,
             targets,
             tried: 0,
@@ -582,4 +601,76 @@ async fn pull_from(
     let body = weft_types::to_json_bytes(signed);
     let bytes = post_signed(gw, p2p, "/v1/private/pull", body).await?;
     serde_json::from_slice(&bytes).map_err(|e| format!("its answer does not parse: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use weft_tests::network::TestNetwork;
+    use weft_types::Policy;
+
+    use super::*;
+
+    fn collection(members: &str) -> CollectionConfig {
+        CollectionConfig {
+            name: "c".into(),
+            member_orgs_policy: Policy::parse(members).unwrap(),
+            required_peer_count: 1,
+            maximum_peer_count: 3,
+            block_to_live: 0,
+            member_only_read: true,
+            member_only_write: false,
+            endorsement_policy: None,
+        }
+    }
+
+    #[test]
+    fn the_other_endorsing_members_hold_the_data_and_are_not_pushed_to() {
+        let net = TestNetwork::new(&["Org1", "Org2", "Org3", "Org4"]);
+        let channel = &net.config;
+        let config = collection("OR('Org1.member', 'Org2.member', 'Org4.member')");
+        let endorsers = ["Org1", "Org2", "Org3"];
+        // Seen from Org1's peer: Org2 endorses and is a member, Org3
+        // endorses and is not, Org4 is a member that does not endorse; its
+        // own org never counts.
+        assert_eq!(co_members(&endorsers, "Org1", &config), 1);
+        assert_eq!(co_members(&[], "Org1", &config), 0);
+        let first = |org: &str| channel.org(org).unwrap().peers[0].name.clone();
+        assert!(asked_first(
+            channel,
+            &endorsers,
+            "Org1",
+            "Org2",
+            &first("Org2")
+        ));
+        assert!(!asked_first(
+            channel,
+            &endorsers,
+            "Org1",
+            "Org1",
+            &first("Org1")
+        ));
+        assert!(!asked_first(
+            channel,
+            &endorsers,
+            "Org1",
+            "Org4",
+            &first("Org4")
+        ));
+        assert!(!asked_first(
+            channel,
+            &endorsers,
+            "Org1",
+            "Org2",
+            "another-peer"
+        ));
+        // So Org1's peer pushes to Org4's peer only.
+        let own = format!("{}@Org1", first("Org1"));
+        let targets = member_peers(channel, &config, &own, 0);
+        let pushed: Vec<&str> = targets
+            .iter()
+            .filter(|(org, p)| !asked_first(channel, &endorsers, "Org1", org, &p.name))
+            .map(|(org, _)| *org)
+            .collect();
+        assert_eq!(pushed, ["Org4"]);
+    }
 }

@@ -197,9 +197,8 @@ fn no_block_holds_an_application(profile: &std::path::Path) {
         // nothing, so neither endorsing peer is pushed to.
         let mut pushed = Vec::new();
         for role in [Role::Bank, Role::Regulator, Role::Cad, Role::Fd] {
-            let org = net.org_of(role);
-            let info = net.profile.gateways.iter().find(|g| g.org == org).unwrap();
-            pushed.push(pushes_taken(&info.gateway).await);
+            let gateway = net.gateway_of(net.org_of(role)).unwrap();
+            pushed.push(pushes_taken(&gateway).await);
         }
         assert_eq!(&pushed[..2], [0, 0], "bank, regulator, CAD, FD: {pushed:?}");
         assert!(pushed[2] > 0 && pushed[3] > 0, "{pushed:?}");

@@ -310,13 +310,7 @@ pub(crate) fn wrong_item_types(run: &mut Runner<'_>) {
         "{\"items\": 5}",
         "not JSON of the form",
     );
-    net.fails(
-        &ALICE,
-        Tx,
-        "unlock",
-        &[&r.lock_id],
-        "the unlocking code goes in the transient map under `unlocking_code`",
-    );
+    net.unlock_without_code_fails(&ALICE, &r.lock_id);
     finally_unlocks(net, &l, &r, &sigs);
 }
 
@@ -396,6 +390,10 @@ pub(crate) fn revoked_oracle_key(run: &mut Runner<'_>) {
         1,
         &format!("the cad oracle key {} was revoked", CAD.id()),
     );
+    // Whatever the lock's state, a missing or malformed code is refused as
+    // such, not answered with the lock's verdict.
+    net.unlock_without_code_fails(&ALICE, &r.lock_id);
+    net.unlock_fails(&ALICE, Tx, &r.lock_id, "[]", "not JSON of the form");
     net.tx::<LockRecord>(&ALICE, "cancel_lock", &[&r.lock_id]);
     let again = loan_lock(loan_event(&ALICE, GOOD, "again"));
     net.lock_fails(

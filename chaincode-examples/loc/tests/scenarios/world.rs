@@ -286,6 +286,18 @@ impl<'a, 'r> Net<'a, 'r> {
         must_fail(reply, "unlock", who, expected);
     }
 
+    /// `unlock` of `lock_id` by `who` with no unlocking code in the
+    /// transient map is refused, saying where the code goes.
+    pub(crate) fn unlock_without_code_fails(&mut self, who: &Member, lock_id: &str) {
+        self.fails(
+            who,
+            Kind::Tx,
+            "unlock",
+            &[lock_id],
+            "the unlocking code goes in the transient map under `unlocking_code`",
+        );
+    }
+
     fn ok<T: DeserializeOwned>(
         &mut self,
         who: &Member,

@@ -197,14 +197,20 @@ impl MockContext {
         self
     }
 
-    /// Adds (or replaces) a transient input for the next calls.
-    pub fn set_transient(&mut self, key: &str, value: &[u8]) {
-        self.transient.insert(key.to_string(), value.to_vec());
-    }
-
     /// Removes every transient input.
     pub fn clear_transient(&mut self) {
         self.transient.clear();
+    }
+
+    /// Replaces the transient inputs of the next calls with `entries`.
+    pub fn replace_transient<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) {
+        self.transient = entries
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value.to_vec()))
+            .collect();
     }
 
     /// Adds a private data collection (any org may use it; membership is not

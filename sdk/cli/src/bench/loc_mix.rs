@@ -298,7 +298,6 @@ impl LocMix {
     async fn send_one(&self, client: usize) -> (&'static str, Outcome) {
         let lane_index = client % self.lanes.len();
         let (oracles, funding) = &self.funding[lane_index % self.funding.len()];
-        let nonce = flows::random_nonce();
         let quiet = |_line: String| {};
         // Each call of a flow waits out its gateway's hold (after a 429)
         // first (`parties::wait_out_hold`): none fails only for being held.
@@ -306,7 +305,7 @@ impl LocMix {
             Next::Loan(c) => {
                 self.settle(c).await;
                 let customer = &self.customers[c];
-                let lock = flows::loan_lock(customer, oracles, funding, self.application, &nonce);
+                let lock = flows::loan_lock(customer, oracles, funding, self.application);
                 let lock_id = flows::lock_id_of(&lock);
                 let result = flows::run_lock(customer, oracles, lock, &[], &quiet).await;
                 let amount = self.application.amount;
@@ -325,7 +324,7 @@ impl LocMix {
                 self.settle(c).await;
                 let customer = &self.customers[c];
                 let subsidy = (amount * self.subsidy_rate_bp / 10_000).max(1);
-                let lock = flows::refund_lock(customer, oracles, funding, &loan, subsidy, &nonce);
+                let lock = flows::refund_lock(customer, oracles, funding, &loan, subsidy);
                 let lock_id = flows::lock_id_of(&lock);
                 let result = flows::run_lock(customer, oracles, lock, &[], &quiet).await;
                 let (refunded, outcome) = self.conclude(c, &lock_id, result).await;

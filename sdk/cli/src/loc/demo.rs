@@ -338,10 +338,12 @@ async fn privacy(
     match evaluate_json::<SignedEvent>(&at_customer_peer.contract, "inspect", &["event", lock_id])
         .await
     {
-        Err(e) => say(format!(
+        // Refused for the right reason, not for any failure.
+        Err(e) if e.to_string().contains("are not members of collection") => say(format!(
             "asked through the {customer_org} peer, which keeps only its hash: {}",
             first_line(&e.to_string())
         )),
+        Err(e) => bail!("asking through the {customer_org} peer failed otherwise: {e}"),
         Ok(_) => bail!("the {customer_org} peer served the private application"),
     }
     Ok(())

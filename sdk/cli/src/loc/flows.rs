@@ -111,8 +111,8 @@ fn transient(key: &str, json: &str) -> TransientMap {
 /// A fresh, unpredictable nonce (128 random bits, hex) for an event: the
 /// event's id is public, so a guessable nonce would let anyone confirm a
 /// guess of the income, assets and debts behind it.
-pub fn random_nonce() -> String {
-    hex::encode(rand::random::<[u8; 16]>())
+fn random_nonce() -> String {
+    hex::encode(weft_types::random_bytes::<16>())
 }
 
 /// Event 1, application of loan (C → B → CAD → FD). `exceptions` are the
@@ -135,20 +135,18 @@ pub async fn apply_loan(
         application.asset,
         application.debt
     ));
-    let lock = loan_lock(customer, oracles, funding, application, &random_nonce());
+    let lock = loan_lock(customer, oracles, funding, application);
     run_lock(customer, oracles, lock, exceptions, say).await
 }
 
 /// The lock of a loan application: signed by `customer`, the transfer of
 /// the amount from the bank oracle's account, the bank, CAD and FD oracle
-/// keys. Signatures are deterministic: the same arguments give the same
-/// lock, and so the same lock id.
+/// keys, with a fresh random nonce (so a new lock id every time).
 pub fn loan_lock(
     customer: &Party,
     oracles: &Oracles,
     funding: &Funding,
     application: Application,
-    nonce: &str,
 ) -> Lock {
     let body = EventBody::LoanApplication {
         customer: customer.account(),
@@ -157,7 +155,7 @@ pub fn loan_lock(
         income: application.income,
         asset: application.asset,
         debt: application.debt,
-        nonce: nonce.to_string(),
+        nonce: random_nonce(),
     };
     let ops = vec![Operation::Transfer {
         from: oracles.bank.account(),
@@ -184,27 +182,26 @@ pub async fn apply_refund(
         customer.label(),
         short(loan)
     ));
-    let lock = refund_lock(customer, oracles, funding, loan, amount, &random_nonce());
+    let lock = refund_lock(customer, oracles, funding, loan, amount);
     run_lock(customer, oracles, lock, exceptions, say).await
 }
 
 /// The lock of a refund application: signed by `customer`, the repay of
 /// `amount` from the FD oracle's account to the bank oracle's, which must
 /// be the account that funded `loan` (the chaincode refuses another), the
-/// bank and FD oracle keys. Deterministic, as [`loan_lock`].
+/// bank and FD oracle keys, with a fresh random nonce.
 pub fn refund_lock(
     customer: &Party,
     oracles: &Oracles,
     funding: &Funding,
     loan: &str,
     amount: u64,
-    nonce: &str,
 ) -> Lock {
     let body = EventBody::RefundApplication {
         customer: customer.account(),
         loan: loan.to_string(),
         amount,
-        nonce: nonce.to_string(),
+        nonce: random_nonce(),
     };
     let ops = vec![Operation::Repay {
         from: oracles.fd.account(),

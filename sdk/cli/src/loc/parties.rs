@@ -148,7 +148,7 @@ impl LocNetwork {
     }
 
     /// The gateway URL of `org`'s peer.
-    fn gateway_of(&self, org: &str) -> anyhow::Result<String> {
+    pub fn gateway_of(&self, org: &str) -> anyhow::Result<String> {
         self.profile
             .gateways
             .iter()
@@ -236,11 +236,12 @@ impl LocNetwork {
 
     /// The private data collection LoC keeps each application in
     /// ([`loc::EVENTS_COLLECTION`]): its members are the bank, CAD, FD and
-    /// regulator orgs, whose clients alone read it; a lock's endorsement
-    /// returns once one member peer besides the endorser holds the event,
-    /// and it is pushed to three (with one peer per org: every other member
-    /// peer, so each oracle finds it on its own peer without waiting for
-    /// reconciliation).
+    /// regulator orgs, whose clients alone read it. A lock's endorsement
+    /// needs one member peer besides the bank's to hold the event — the
+    /// regulator's, which endorses too — and returns after the bank's peer
+    /// has pushed it to the others (with one peer per org, the CAD's and
+    /// FD's), so each oracle normally finds it on its own peer; a failed
+    /// push is logged, and that peer reconciles the event within seconds.
     pub fn events_collection(&self) -> anyhow::Result<CollectionConfig> {
         let members = [Role::Bank, Role::Cad, Role::Fd, Role::Regulator]
             .map(|role| format!("'{}.member'", self.org_of(role)))
