@@ -214,6 +214,51 @@ async fn among_concurrent_proposals_only_the_badly_signed_are_refused() {
     }
 }
 
+/// The peer-to-peer batch route answers each line as `/v1/endorse` would
+/// have answered it alone, in order: its badly signed lines are refused,
+/// the others pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_refuses_only_its_badly_signed_lines() {
+    let f = Fixture::new();
+    let forged_at = [0, 3, 17, 18];
+    let mut body = Vec::new();
+    for i in 0..20 {
+        let mut p = f.proposal(&f.net.clients[0], i);
+        if forged_at.contains(&i) {
+            p = f.forged(&p);
+        }
+        serde_json::to_writer(&mut body, &json!({ "proposal": p })).unwrap();
+        body.push(b'\n');
+    }
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/endorse/batch")
+        .header("content-type", "application/x-ndjson")
+        .body(Body::from(body))
+        .unwrap();
+    let response = tokio::time::timeout(PATIENCE, f.p2p.clone().oneshot(req))
+        .await
+        .expect("the peer answers in time")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let lines: Vec<Value> = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 20);
+    for (i, line) in lines.into_iter().enumerate() {
+        let status = StatusCode::from_u16(line["status"].as_u64().unwrap() as u16).unwrap();
+        let got = (status, line["error"].clone());
+        if forged_at.contains(&i) {
+            assert_bad_signature(&got, "client@Org1");
+        } else {
+            assert_passed(&got);
+        }
+    }
+}
+
 /// A proposal signature with a small-order `R` (the identity), which the
 /// cofactorless strict check refuses, gets the same verdict wherever and
 /// however it is checked.

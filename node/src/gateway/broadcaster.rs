@@ -41,9 +41,10 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use parking_lot::Mutex;
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use weft_types::ChannelConfig;
 
+use super::batching::{self, Limits};
 use super::endorse::{describe_reqwest, truncate};
 use super::error::{ErrorCode, GatewayError, Stage};
 use super::submit::{
@@ -258,7 +259,27 @@ impl Broadcaster {
                     "the broadcaster needs a tokio runtime",
                 ));
             };
-            runtime.spawn(drain(queue, self.shared.clone()));
+            let shared = self.shared.clone();
+            let counted = self.shared.clone();
+            runtime.spawn(batching::drain(
+                queue,
+                Limits {
+                    in_flight: MAX_BATCHES_IN_FLIGHT,
+                    items: MAX_BATCH_ENVELOPES,
+                    bytes: MAX_BATCH_BODY_BYTES,
+                },
+                |p: &Pending| p.body.len(),
+                // No longer counted in the queue.
+                move |p: &Pending| {
+                    counted
+                        .queued_bytes
+                        .fetch_sub(p.body.len(), Ordering::AcqRel);
+                },
+                move |batch| {
+                    let shared = shared.clone();
+                    async move { send(&shared, batch).await }
+                },
+            ));
         }
         self.started.store(true, Ordering::Release);
         Ok(())
@@ -281,64 +302,6 @@ fn stopped() -> GatewayError {
         Stage::Ordering,
         "the gateway's broadcaster stopped before the envelope was ordered",
     )
-}
-
-/// Takes batches off `queue` and sends each from a task of its own, at
-/// most [`MAX_BATCHES_IN_FLIGHT`] at once. Ends when every sender is gone.
-async fn drain(mut queue: mpsc::Receiver<Pending>, shared: Arc<Shared>) {
-    let in_flight = Arc::new(Semaphore::new(MAX_BATCHES_IN_FLIGHT));
-    let mut carried: Option<Pending> = None;
-    loop {
-        // A free slot first: what arrives meanwhile joins the next batch.
-        let Ok(slot) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
-        let first = match carried.take() {
-            Some(p) => p,
-            None => match queue.recv().await {
-                Some(p) => dequeued(&shared, p),
-                None => return,
-            },
-        };
-        let (batch, rest) = gather(first, &mut queue, &shared);
-        carried = rest;
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            send(&shared, batch).await;
-            drop(slot);
-        });
-    }
-}
-
-/// `p`, no longer counted in the queue.
-fn dequeued(shared: &Shared, p: Pending) -> Pending {
-    shared
-        .queued_bytes
-        .fetch_sub(p.body.len(), Ordering::AcqRel);
-    p
-}
-
-/// A batch of `first` and what else is queued, within the batch limits;
-/// the envelope that did not fit, if any, starts the next one.
-fn gather(
-    first: Pending,
-    queue: &mut mpsc::Receiver<Pending>,
-    shared: &Shared,
-) -> (Vec<Pending>, Option<Pending>) {
-    let mut bytes = first.body.len() + 1;
-    let mut batch = vec![first];
-    while batch.len() < MAX_BATCH_ENVELOPES {
-        let Ok(next) = queue.try_recv() else {
-            break;
-        };
-        let next = dequeued(shared, next);
-        if bytes + next.body.len() + 1 > MAX_BATCH_BODY_BYTES {
-            return (batch, Some(next));
-        }
-        bytes += next.body.len() + 1;
-        batch.push(next);
-    }
-    (batch, None)
 }
 
 /// Sends `batch` to the orderers in turn until each envelope is settled;
@@ -596,48 +559,6 @@ mod tests {
             assert!(started.elapsed() < PATIENCE, "the orderer got no request");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-    }
-
-    fn pending(body: Vec<u8>) -> Pending {
-        Pending {
-            body: body.into(),
-            answer: oneshot::channel().0,
-            failures: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn batches_stay_within_the_envelope_and_byte_limits() {
-        let shared = Shared {
-            http: reqwest::Client::new(),
-            orderers: Arc::new(Vec::new),
-            queued_bytes: AtomicUsize::new(0),
-            leader: AtomicU64::new(0),
-            hints_from_ms: AtomicU64::new(0),
-            started: std::time::Instant::now(),
-        };
-        let (queue, mut rx) = mpsc::channel(4096);
-        for _ in 0..MAX_BATCH_ENVELOPES + 1 {
-            queue.try_send(pending(LINE.to_vec())).unwrap();
-        }
-        let first = rx.try_recv().unwrap();
-        let (batch, carried) = gather(first, &mut rx, &shared);
-        assert_eq!(batch.len(), MAX_BATCH_ENVELOPES);
-        assert!(carried.is_none());
-        assert_eq!(rx.try_recv().unwrap().body, LINE[..], "one is left queued");
-
-        let big = MAX_BATCH_BODY_BYTES / 2;
-        for size in [big, big] {
-            queue.try_send(pending(vec![b'x'; size])).unwrap();
-        }
-        let (batch, carried) = gather(pending(LINE.to_vec()), &mut rx, &shared);
-        assert_eq!(batch.len(), 2, "the second big envelope does not fit");
-        assert_eq!(carried.map(|p| p.body.len()), Some(big));
-
-        // An envelope over the byte limit still goes, alone.
-        let (batch, carried) = gather(pending(vec![b'x'; 2 * big]), &mut rx, &shared);
-        assert_eq!(batch.len(), 1);
-        assert!(carried.is_none());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

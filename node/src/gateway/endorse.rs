@@ -21,6 +21,7 @@ use super::Gateway;
 use super::api::{ChaincodeResponse, EndorseResponse, ProposalRequest};
 use super::error::{ErrorBody, ErrorCode, GatewayError, JsonBody, RawJson, Stage};
 use super::exec::Admission;
+use super::forward::Remote;
 use super::plan::choose_orgs;
 use super::private::Pushes;
 use crate::endorser::{SigBatchError, Verified};
@@ -35,7 +36,7 @@ pub const REMOTE_ENDORSE_TIMEOUT_MS: u64 = 30_000;
 pub const CATCH_UP_WAIT_MS: u64 = 5_000;
 
 /// The longest error text kept from another peer's answer.
-const MAX_REMOTE_MESSAGE_BYTES: usize = 1024;
+pub(crate) const MAX_REMOTE_MESSAGE_BYTES: usize = 1024;
 
 /// Runs a proposal on this peer only, read-only, and returns what the
 /// chaincode returned; nothing is signed.
@@ -305,14 +306,11 @@ async fn endorse_remote(
     let mut overloaded = 0;
     for peer in &org.peers {
         let who = format!("{}@{} ({})", peer.name, org.name, peer.p2p);
-        match call_peer(
-            gw,
-            &peer.p2p,
-            request,
-            gw.committer.height(),
-            gateway_pushes,
-        )
-        .await
+        let min_height = gw.committer.height();
+        match gw
+            .forwarder
+            .call(&peer.p2p, request, min_height, gateway_pushes)
+            .await
         {
             Ok(response) => {
                 let checked =
@@ -370,57 +368,6 @@ async fn endorse_remote(
         ),
     )
     .with_org(&org.name))
-}
-
-/// How a call to another peer failed.
-enum Remote {
-    /// The chaincode returned an error there: asking another peer of the
-    /// same org would give the same answer.
-    Chaincode(String),
-    /// The peer failed or refused; another peer may do better.
-    Failed(String),
-    /// The peer is overloaded (429); another peer may have room.
-    Overloaded(String),
-}
-
-async fn call_peer(
-    gw: &Gateway,
-    p2p: &str,
-    request: &axum::body::Bytes,
-    min_height: u64,
-    gateway_pushes: bool,
-) -> Result<ProposalResponse, Remote> {
-    let answer = gw
-        .http
-        .post(format!(
-            "http://{p2p}/v1/endorse?min_height={min_height}&gateway_pushes={gateway_pushes}"
-        ))
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .timeout(Duration::from_millis(REMOTE_ENDORSE_TIMEOUT_MS))
-        .body(request.clone())
-        .send()
-        .await
-        .map_err(|e| Remote::Failed(describe_reqwest(&e)))?;
-    let status = answer.status();
-    let body = answer
-        .bytes()
-        .await
-        .map_err(|e| Remote::Failed(format!("its answer could not be read: {e}")))?;
-    if status.is_success() {
-        return serde_json::from_slice(&body)
-            .map_err(|e| Remote::Failed(format!("its answer is not a proposal response: {e}")));
-    }
-    match serde_json::from_slice::<ErrorBody>(&body) {
-        Ok(err) if err.code == ErrorCode::ChaincodeError => Err(Remote::Chaincode(err.message)),
-        Ok(err) if status == reqwest::StatusCode::TOO_MANY_REQUESTS => {
-            Err(Remote::Overloaded(err.message))
-        }
-        Ok(err) => Err(Remote::Failed(format!("{status}: {}", err.message))),
-        Err(_) => Err(Remote::Failed(format!(
-            "{status}: {}",
-            truncate(&String::from_utf8_lossy(&body), MAX_REMOTE_MESSAGE_BYTES)
-        ))),
-    }
 }
 
 /// An endorsement from another org must be signed by a peer of that org
@@ -555,16 +502,18 @@ pub(crate) fn truncate(s: &str, max_bytes: usize) -> String {
 #[derive(Debug, Default, serde::Deserialize)]
 pub(crate) struct P2pQuery {
     /// The asking gateway's ledger height: commit up to it first.
-    min_height: Option<u64>,
+    pub(crate) min_height: Option<u64>,
     /// The asking gateway's peer endorses too and pushes the private
     /// writes: skip the collections this peer is a member of.
-    gateway_pushes: Option<bool>,
+    pub(crate) gateway_pushes: Option<bool>,
 }
 
 /// The peer-to-peer endorsement: this peer's signed response to a
 /// proposal another peer's gateway forwards, once this peer has committed
 /// as many blocks as the asking one (waiting at most [`CATCH_UP_WAIT_MS`]).
 /// No token: the proposal's own signature authenticates its creator.
+/// Gateways send batches of them ([`forward`](super::forward)); this route
+/// takes one.
 pub(crate) async fn p2p_endorse(
     State(gw): State<Arc<Gateway>>,
     query: Result<axum::extract::Query<P2pQuery>, axum::extract::rejection::QueryRejection>,
@@ -578,16 +527,29 @@ pub(crate) async fn p2p_endorse(
     if let Some(min_height) = query.min_height {
         catch_up(&gw, min_height).await;
     }
-    let transient = req.transient.unwrap_or_default();
-    let verified = verify_proposal(&gw, &req.proposal, transient).await?;
-    let pushes = if query.gateway_pushes.unwrap_or(false) {
+    let gateway_pushes = query.gateway_pushes.unwrap_or(false);
+    endorse_forwarded(&gw, admission, req, gateway_pushes)
+        .await
+        .map(Json)
+}
+
+/// This peer's endorsement of a proposal another gateway forwarded, with
+/// the simulation turn `admission`; `gateway_pushes`: the asking gateway's
+/// peer endorses too and pushes the private writes.
+pub(crate) async fn endorse_forwarded(
+    gw: &Gateway,
+    admission: Admission,
+    request: ProposalRequest,
+    gateway_pushes: bool,
+) -> Result<ProposalResponse, GatewayError> {
+    let transient = request.transient.unwrap_or_default();
+    let verified = verify_proposal(gw, &request.proposal, transient).await?;
+    let pushes = if gateway_pushes {
         Pushes::Gateway
     } else {
         Pushes::Here { endorsers: &[] }
     };
-    endorse_here(&gw, Arc::new(verified), admission, pushes)
-        .await
-        .map(Json)
+    endorse_here(gw, Arc::new(verified), admission, pushes).await
 }
 
 /// Waits until this peer's ledger holds `height` blocks, at most
@@ -719,6 +681,44 @@ mod tests {
         let err = endorse(State(gw.clone()), junk()).await.unwrap_err();
         assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS, "{err:?}");
         drop(pending);
+    }
+
+    #[tokio::test]
+    async fn a_batch_answers_each_line_as_a_single_request_would() {
+        use super::super::forward::p2p_endorse_batch;
+        let (gw, _dir) = gateway();
+        let statuses = |body: &'static [u8]| {
+            let gw = gw.clone();
+            async move {
+                let body = RawJson(axum::body::Bytes::from_static(body));
+                let answer = p2p_endorse_batch(State(gw), Err(query_rejection()), body).await;
+                assert_eq!(answer.status(), StatusCode::OK);
+                let text = axum::body::to_bytes(answer.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                text.split(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .map(|l| {
+                        let v: serde_json::Value = serde_json::from_slice(l).unwrap();
+                        (v["status"].as_u64().unwrap(), v["error"]["code"].clone())
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        // Blank lines are skipped; each other line has its own answer.
+        let answers = statuses(b"not json\n\n{\"proposal\":1}\n").await;
+        assert_eq!(answers.len(), 2, "{answers:?}");
+        for (status, code) in &answers {
+            assert_eq!((*status, code.as_str()), (400, Some("malformed")));
+        }
+        // No simulation turn left: 429 on every line, parsed or not.
+        let held: Vec<_> = std::iter::from_fn(|| gw.executor.admit().ok()).collect();
+        let answers = statuses(b"not json\n{}").await;
+        assert_eq!(answers.len(), 2, "{answers:?}");
+        for (status, code) in &answers {
+            assert_eq!((*status, code.as_str()), (429, Some("overloaded")));
+        }
+        drop(held);
     }
 
     fn query_rejection() -> axum::extract::rejection::QueryRejection {

@@ -24,7 +24,8 @@
 //! ```
 //!
 //! Files: `auth.rs` (challenges, tokens, the token check), `endorse.rs`
-//! (evaluate, endorse across orgs, the peer-to-peer endorse), `private.rs`
+//! (evaluate, endorse across orgs, the peer-to-peer endorse), `forward.rs`
+//! (proposals forwarded to other orgs' peers in batches), `private.rs`
 //! (private data pushed to and pulled from member peers), `plan.rs`
 //! (which orgs a policy needs; pure), `submit.rs` (orderers, commit
 //! waits), `reads.rs` (ledger reads, health), `events.rs` and `replay.rs`
@@ -55,12 +56,14 @@
 
 mod api;
 pub mod auth;
+mod batching;
 pub mod broadcaster;
 mod commit_wait;
 pub mod endorse;
 mod error;
 pub mod events;
 pub mod exec;
+pub mod forward;
 mod metrics;
 mod openapi;
 mod plan;
@@ -128,6 +131,8 @@ pub struct Gateway {
     challenges: auth::Challenges,
     http: reqwest::Client,
     broadcaster: broadcaster::Broadcaster,
+    /// Gathers the proposals forwarded to other orgs' peers into batches.
+    forwarder: forward::Forwarder,
     executor: exec::Executor,
     /// Submissions received and not answered yet (see
     /// [`submit::MAX_PENDING_SUBMITS`]).
@@ -197,6 +202,7 @@ impl Gateway {
                 http.clone(),
                 committer.config().clone(),
             ),
+            forwarder: forward::Forwarder::new(http.clone()),
             executor: exec::Executor::new(endorser.required_stack_bytes()),
             pending_submits: submit::PendingSubmits::default(),
             commit_waiters: Arc::default(),
@@ -258,12 +264,14 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     finish(routes, gw, "")
 }
 
-/// The peer-to-peer API (`POST /v1/endorse`, no token), for the peer's
+/// The peer-to-peer API (`POST /v1/endorse` and `/v1/endorse/batch`,
+/// private data pushes and pulls; no token), for the peer's
 /// `p2p_listen`.
 pub fn p2p_router(gw: Arc<Gateway>) -> Router {
     finish(
         Router::new()
             .route("/v1/endorse", post(endorse::p2p_endorse))
+            .route("/v1/endorse/batch", post(forward::p2p_endorse_batch))
             .route("/v1/private/push", post(private::push))
             .route("/v1/private/pull", post(private::pull)),
         gw,

@@ -1,0 +1,172 @@
+//! How the gateway's outgoing batches are gathered (envelopes to the
+//! orderers, proposals to another org's peer): [`drain`].
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc};
+
+/// The limits of one queue's batches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Batches sent and not answered yet, at most.
+    pub(crate) in_flight: usize,
+    /// Items per batch, at most.
+    pub(crate) items: usize,
+    /// Bytes per batch (each item's size plus one, its separator), at
+    /// most; a single larger item goes alone.
+    pub(crate) bytes: usize,
+}
+
+/// Takes batches off `queue` and runs `send` on each in a task of its
+/// own, at most `limits.in_flight` at once. Nothing waits on a timer: a
+/// batch is whatever queued while the batches in flight were answered,
+/// so a lone item leaves at once. `size` is an item's size in bytes;
+/// `taken` sees each item as it leaves the queue. Ends when every sender
+/// of `queue` is gone.
+pub(crate) async fn drain<T, S>(
+    mut queue: mpsc::Receiver<T>,
+    limits: Limits,
+    size: impl Fn(&T) -> usize,
+    taken: impl Fn(&T),
+    send: impl Fn(Vec<T>) -> S,
+) where
+    T: Send + 'static,
+    S: Future<Output = ()> + Send + 'static,
+{
+    let in_flight = Arc::new(Semaphore::new(limits.in_flight.max(1)));
+    let mut carried: Option<T> = None;
+    loop {
+        // A free slot first: what arrives meanwhile joins the next batch.
+        let Ok(slot) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let first = match carried.take() {
+            Some(item) => item,
+            None => match queue.recv().await {
+                Some(item) => {
+                    taken(&item);
+                    item
+                }
+                None => return,
+            },
+        };
+        let (batch, rest) = gather(first, &mut queue, limits, &size, &taken);
+        carried = rest;
+        let sent = send(batch);
+        tokio::spawn(async move {
+            sent.await;
+            drop(slot);
+        });
+    }
+}
+
+/// A batch of `first` and what else is queued, within `limits`; the item
+/// that did not fit, if any, starts the next one.
+fn gather<T>(
+    first: T,
+    queue: &mut mpsc::Receiver<T>,
+    limits: Limits,
+    size: &impl Fn(&T) -> usize,
+    taken: &impl Fn(&T),
+) -> (Vec<T>, Option<T>) {
+    let mut bytes = size(&first) + 1;
+    let mut batch = vec![first];
+    while batch.len() < limits.items {
+        let Ok(next) = queue.try_recv() else {
+            break;
+        };
+        taken(&next);
+        let more = size(&next) + 1;
+        if bytes + more > limits.bytes {
+            return (batch, Some(next));
+        }
+        bytes += more;
+        batch.push(next);
+    }
+    (batch, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn batches_stay_within_the_item_and_byte_limits() {
+        let limits = Limits {
+            in_flight: 1,
+            items: 100,
+            bytes: 1000,
+        };
+        let taken = AtomicUsize::new(0);
+        let gather = |first: Vec<u8>, rx: &mut mpsc::Receiver<Vec<u8>>| {
+            gather(first, rx, limits, &|v: &Vec<u8>| v.len(), &|_: &Vec<u8>| {
+                taken.fetch_add(1, Ordering::Relaxed);
+            })
+        };
+        let (queue, mut rx) = mpsc::channel(4096);
+        for _ in 0..limits.items + 1 {
+            queue.try_send(vec![b'x'; 5]).unwrap();
+        }
+        let first = rx.try_recv().unwrap();
+        let (batch, carried) = gather(first, &mut rx);
+        assert_eq!(batch.len(), limits.items);
+        assert!(carried.is_none());
+        assert_eq!(taken.load(Ordering::Relaxed), limits.items - 1);
+        assert_eq!(rx.try_recv().unwrap().len(), 5, "one is left queued");
+
+        // Each item counts its separator: 3 × (332 + 1) = 999 fits, a
+        // fourth does not and starts the next batch.
+        for _ in 0..3 {
+            queue.try_send(vec![b'x'; 332]).unwrap();
+        }
+        let (batch, carried) = gather(vec![b'x'; 332], &mut rx);
+        assert_eq!(batch.len(), 3, "the third queued item does not fit");
+        assert_eq!(carried.map(|v| v.len()), Some(332));
+
+        // An item over the byte limit still goes, alone.
+        let (batch, carried) = gather(vec![b'x'; 2 * limits.bytes], &mut rx);
+        assert_eq!(batch.len(), 1);
+        assert!(carried.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_lone_item_leaves_at_once_and_the_slots_bound_the_batches_in_flight() {
+        let (queue, rx) = mpsc::channel(64);
+        let (sent_tx, mut sent) = mpsc::unbounded_channel();
+        let (release_tx, release) = tokio::sync::watch::channel(false);
+        let limits = Limits {
+            in_flight: 2,
+            items: 100,
+            bytes: 1 << 20,
+        };
+        tokio::spawn(drain(
+            rx,
+            limits,
+            |_: &u32| 4,
+            |_| {},
+            move |batch: Vec<u32>| {
+                let (sent_tx, mut release) = (sent_tx.clone(), release.clone());
+                async move {
+                    sent_tx.send(batch).unwrap();
+                    // Held until released: the slot stays taken.
+                    let _ = release.wait_for(|r| *r).await;
+                }
+            },
+        ));
+        queue.send(1).await.unwrap();
+        assert_eq!(sent.recv().await.unwrap(), vec![1]);
+        queue.send(2).await.unwrap();
+        assert_eq!(sent.recv().await.unwrap(), vec![2]);
+        // Both slots taken: what arrives now waits, then leaves together.
+        for i in 3..8 {
+            queue.send(i).await.unwrap();
+        }
+        tokio::task::yield_now().await;
+        assert!(sent.try_recv().is_err(), "no third batch in flight");
+        release_tx.send(true).unwrap();
+        assert_eq!(sent.recv().await.unwrap(), vec![3, 4, 5, 6, 7]);
+    }
+}

@@ -1,0 +1,683 @@
+//! The `Forwarder`: gathers the proposals this gateway forwards to the same
+//! peer of another org into `POST /v1/endorse/batch` requests, and the
+//! handler of that route.
+//!
+//! `Forwarder::call` queues one proposal (the client's request bytes) for
+//! one peer and waits for its own answer. A task per peer takes everything
+//! queued — up to [`MAX_BATCH_PROPOSALS`] proposals and
+//! [`MAX_BATCH_BODY_BYTES`] — and sends it as one NDJSON request, with up
+//! to [`MAX_BATCHES_IN_FLIGHT`] requests to that peer at once. Nothing
+//! waits on a timer: a lone proposal leaves at once as a batch of one, and
+//! what arrives while the requests in flight are answered makes the next
+//! batch. Each HTTP exchange costs both peers the same whatever it
+//! carries, so under load a forwarded proposal costs a fraction of one.
+//!
+//! The batch's `min_height` is the highest its proposals asked for (the
+//! gateway's height when each was queued: the height now, at most), and
+//! `gateway_pushes` is the queue's (a peer has one queue for each value).
+//! The answer has one line per proposal, in order: `{"status":200,
+//! "response":…}` or `{"status":4xx/5xx,"error":…}`, each exactly what
+//! `POST /v1/endorse` would have answered it. The peer answers once every
+//! proposal of the batch is endorsed or refused: a slow one holds back
+//! the others' answers (not their simulations, which run side by side).
+//!
+//! A peer without the batch route (404: an older version) gets each
+//! proposal as its own `POST /v1/endorse` from then on.
+//!
+//! The queue to each peer holds at most [`MAX_QUEUED_PROPOSALS`]; past
+//! it a call is answered as the peer's 429 would be, at once.
+//!
+//! **Invariant: a call never hangs on the forwarder.** Its answer is a
+//! oneshot; if the task holding it stops, the call fails at once, and the
+//! request carrying it has the endorsement timeout.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::future::join_all;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, oneshot};
+use weft_types::ProposalResponse;
+
+use super::Gateway;
+use super::api::ProposalRequest;
+use super::batching::{self, Limits};
+use super::endorse::{
+    MAX_REMOTE_MESSAGE_BYTES, P2pQuery, REMOTE_ENDORSE_TIMEOUT_MS, catch_up, describe_reqwest,
+    endorse_forwarded, truncate,
+};
+use super::error::{ErrorBody, ErrorCode, GatewayError, RawJson};
+use super::exec::Admission;
+
+/// Proposals one batch request carries at most (a quarter of a peer's
+/// [`exec::MAX_QUEUED`](super::exec::MAX_QUEUED) simulation turns, so the
+/// batches in flight cannot take them all).
+pub const MAX_BATCH_PROPOSALS: usize = 128;
+
+/// Bytes one batch request carries at most; a single larger proposal (up
+/// to the gateway's body limit) goes alone.
+pub const MAX_BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Batch requests to one peer waiting for their answer at once. Few: the
+/// fewer, the more each carries (with two, ~2.4 proposals per batch at
+/// 1,200 tx/s on the 2-org bench), and the peer runs a batch's proposals
+/// side by side anyway.
+pub const MAX_BATCHES_IN_FLIGHT: usize = 2;
+
+/// Proposals waiting for a batch to one peer at most.
+pub const MAX_QUEUED_PROPOSALS: usize = 4096;
+
+/// How a call to another peer failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Remote {
+    /// The chaincode returned an error there: asking another peer of the
+    /// same org would give the same answer.
+    Chaincode(String),
+    /// The peer failed or refused; another peer may do better.
+    Failed(String),
+    /// The peer is overloaded (429); another peer may have room.
+    Overloaded(String),
+}
+
+/// One line of a batch answer.
+#[derive(Debug, Serialize, Deserialize)]
+struct Line {
+    status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    response: Option<ProposalResponse>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorBody>,
+}
+
+/// One proposal waiting for its answer.
+struct Pending {
+    /// The client's request, one line.
+    body: Bytes,
+    /// The asking gateway's height when it was queued.
+    min_height: u64,
+    answer: oneshot::Sender<Result<ProposalResponse, Remote>>,
+}
+
+/// The queues to one peer: one for each `gateway_pushes`.
+struct PeerQueues {
+    queues: [mpsc::Sender<Pending>; 2],
+    /// The peer answered 404 to a batch: it gets single requests.
+    singles: Arc<AtomicBool>,
+}
+
+/// Gathers forwarded proposals into batch requests, one queue per peer.
+/// See the module documentation.
+pub(crate) struct Forwarder {
+    http: reqwest::Client,
+    peers: Mutex<HashMap<String, Arc<PeerQueues>>>,
+}
+
+impl std::fmt::Debug for Forwarder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarder")
+            .field("peers", &self.peers.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Forwarder {
+    pub(crate) fn new(http: reqwest::Client) -> Self {
+        Forwarder {
+            http,
+            peers: Mutex::default(),
+        }
+    }
+
+    /// The answer of the peer at `p2p` (`host:port`) to the proposal
+    /// `request` (a client's `ProposalRequest` JSON, already parsed once):
+    /// its endorsement, or why there is none. `min_height`: the asking
+    /// gateway's height, which the peer commits up to first.
+    /// `gateway_pushes`: this gateway's peer pushes the private writes.
+    pub(crate) async fn call(
+        &self,
+        p2p: &str,
+        request: &Bytes,
+        min_height: u64,
+        gateway_pushes: bool,
+    ) -> Result<ProposalResponse, Remote> {
+        let peer = self.peer(p2p);
+        if peer.singles.load(Ordering::Relaxed) {
+            return call_peer(&self.http, p2p, request, min_height, gateway_pushes).await;
+        }
+        let (answer, answered) = oneshot::channel();
+        let pending = Pending {
+            body: one_line(request),
+            min_height,
+            answer,
+        };
+        match peer.queues[usize::from(gateway_pushes)].try_send(pending) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(Remote::Overloaded(format!(
+                    "the gateway's queue to it is full ({MAX_QUEUED_PROPOSALS} proposals); \
+                     retry later"
+                )));
+            }
+            Err(TrySendError::Closed(_)) => return Err(stopped()),
+        }
+        answered.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    /// The queues to `p2p`, started on the caller's runtime the first time.
+    fn peer(&self, p2p: &str) -> Arc<PeerQueues> {
+        let mut peers = self.peers.lock();
+        if let Some(peer) = peers.get(p2p) {
+            return peer.clone();
+        }
+        let singles = Arc::new(AtomicBool::new(false));
+        let queues = [false, true].map(|gateway_pushes| {
+            let (queue, receiver) = mpsc::channel(MAX_QUEUED_PROPOSALS);
+            let target = Target {
+                http: self.http.clone(),
+                p2p: p2p.to_string(),
+                gateway_pushes,
+                singles: singles.clone(),
+            };
+            let target = Arc::new(target);
+            tokio::spawn(batching::drain(
+                receiver,
+                Limits {
+                    in_flight: MAX_BATCHES_IN_FLIGHT,
+                    items: MAX_BATCH_PROPOSALS,
+                    bytes: MAX_BATCH_BODY_BYTES,
+                },
+                |p: &Pending| p.body.len(),
+                |_| {},
+                move |batch| {
+                    let target = target.clone();
+                    async move { send(&target, batch).await }
+                },
+            ));
+            queue
+        });
+        let peer = Arc::new(PeerQueues { queues, singles });
+        peers.insert(p2p.to_string(), peer.clone());
+        peer
+    }
+}
+
+/// The request as one NDJSON line. JSON has a newline byte only as
+/// whitespace (in strings it is escaped), so a request that parsed keeps
+/// its meaning with each one made a space.
+fn one_line(request: &Bytes) -> Bytes {
+    if !request.contains(&b'\n') {
+        return request.clone();
+    }
+    let flat: Vec<u8> = request
+        .iter()
+        .map(|&b| if b == b'\n' { b' ' } else { b })
+        .collect();
+    Bytes::from(flat)
+}
+
+fn stopped() -> Remote {
+    Remote::Failed("the gateway's forwarder stopped before the peer answered".into())
+}
+
+/// Where one queue's batches go.
+struct Target {
+    http: reqwest::Client,
+    p2p: String,
+    gateway_pushes: bool,
+    singles: Arc<AtomicBool>,
+}
+
+/// Sends `batch` to its peer as one request and gives each proposal its
+/// line of the answer (or the request's failure).
+async fn send(target: &Target, mut batch: Vec<Pending>) {
+    // Nobody waits for these any more (their client hung up).
+    batch.retain(|p| !p.answer.is_closed());
+    if batch.is_empty() {
+        return;
+    }
+    if target.singles.load(Ordering::Relaxed) {
+        return send_singly(target, batch).await;
+    }
+    let min_height = batch.iter().map(|p| p.min_height).max().unwrap_or(0);
+    let mut body = Vec::with_capacity(batch.iter().map(|p| p.body.len() + 1).sum());
+    for (i, p) in batch.iter().enumerate() {
+        if i > 0 {
+            body.push(b'\n');
+        }
+        body.extend_from_slice(&p.body);
+    }
+    let sent = target
+        .http
+        .post(format!(
+            "http://{}/v1/endorse/batch?min_height={min_height}&gateway_pushes={}",
+            target.p2p, target.gateway_pushes
+        ))
+        .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
+        .timeout(Duration::from_millis(REMOTE_ENDORSE_TIMEOUT_MS))
+        .body(body)
+        .send()
+        .await;
+    let answer = match sent {
+        Ok(answer) => answer,
+        Err(e) => return settle_all(batch, &Remote::Failed(describe_reqwest(&e))),
+    };
+    let status = answer.status();
+    if status == reqwest::StatusCode::NOT_FOUND {
+        // No batch route there: one request per proposal, from now on.
+        target.singles.store(true, Ordering::Relaxed);
+        return send_singly(target, batch).await;
+    }
+    let text = match answer.bytes().await {
+        Ok(text) => text,
+        Err(e) => {
+            let why = format!("its answer could not be read: {e}");
+            return settle_all(batch, &Remote::Failed(why));
+        }
+    };
+    if !status.is_success() {
+        return settle_all(batch, &remote_error(status, &text));
+    }
+    let mut lines = text
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|line| !line.is_empty());
+    for p in batch {
+        let result = match lines.next() {
+            Some(line) => line_answer(line),
+            None => Err(Remote::Failed(
+                "its batch answer has no line for the proposal".into(),
+            )),
+        };
+        let _ = p.answer.send(result);
+    }
+}
+
+/// Each of `batch` as its own `POST /v1/endorse`, side by side.
+async fn send_singly(target: &Target, batch: Vec<Pending>) {
+    join_all(batch.into_iter().map(|p| async move {
+        let result = call_peer(
+            &target.http,
+            &target.p2p,
+            &p.body,
+            p.min_height,
+            target.gateway_pushes,
+        )
+        .await;
+        let _ = p.answer.send(result);
+    }))
+    .await;
+}
+
+fn settle_all(batch: Vec<Pending>, why: &Remote) {
+    for p in batch {
+        let _ = p.answer.send(Err(why.clone()));
+    }
+}
+
+/// What one line of a batch answer says.
+fn line_answer(line: &[u8]) -> Result<ProposalResponse, Remote> {
+    let parsed = match serde_json::from_slice::<Line>(line) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return Err(Remote::Failed(format!(
+                "its batch answer has a line that does not parse: {e}"
+            )));
+        }
+    };
+    let status = StatusCode::from_u16(parsed.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    match (parsed.response, parsed.error) {
+        (Some(response), None) if status.is_success() => Ok(response),
+        (None, Some(error)) if !status.is_success() => Err(refusal(status, error)),
+        _ => Err(Remote::Failed(format!(
+            "its batch answer has a line with status {status} and no matching body"
+        ))),
+    }
+}
+
+/// The peer's answer to one proposal sent alone (`POST /v1/endorse`).
+pub(crate) async fn call_peer(
+    http: &reqwest::Client,
+    p2p: &str,
+    request: &Bytes,
+    min_height: u64,
+    gateway_pushes: bool,
+) -> Result<ProposalResponse, Remote> {
+    let answer = http
+        .post(format!(
+            "http://{p2p}/v1/endorse?min_height={min_height}&gateway_pushes={gateway_pushes}"
+        ))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .timeout(Duration::from_millis(REMOTE_ENDORSE_TIMEOUT_MS))
+        .body(request.clone())
+        .send()
+        .await
+        .map_err(|e| Remote::Failed(describe_reqwest(&e)))?;
+    let status = answer.status();
+    let body = answer
+        .bytes()
+        .await
+        .map_err(|e| Remote::Failed(format!("its answer could not be read: {e}")))?;
+    if status.is_success() {
+        return serde_json::from_slice(&body)
+            .map_err(|e| Remote::Failed(format!("its answer is not a proposal response: {e}")));
+    }
+    Err(remote_error(status, &body))
+}
+
+/// A refusal answered with `status` and `body` (an [`ErrorBody`], if the
+/// peer follows the protocol).
+fn remote_error(status: StatusCode, body: &[u8]) -> Remote {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(error) => refusal(status, error),
+        Err(_) => Remote::Failed(format!(
+            "{status}: {}",
+            truncate(&String::from_utf8_lossy(body), MAX_REMOTE_MESSAGE_BYTES)
+        )),
+    }
+}
+
+fn refusal(status: StatusCode, error: ErrorBody) -> Remote {
+    if error.code == ErrorCode::ChaincodeError {
+        Remote::Chaincode(error.message)
+    } else if status == StatusCode::TOO_MANY_REQUESTS {
+        Remote::Overloaded(error.message)
+    } else {
+        Remote::Failed(format!(
+            "{status}: {}",
+            truncate(&error.message, MAX_REMOTE_MESSAGE_BYTES)
+        ))
+    }
+}
+
+/// `POST /v1/endorse/batch` (peer to peer, no token): NDJSON, one
+/// `ProposalRequest` per line; the answer has one line per proposal, in
+/// order, each what `POST /v1/endorse` would have answered it (see the
+/// module documentation). Each proposal takes its own simulation turn: an
+/// overloaded peer answers 429 on the lines it has no turn for, before
+/// parsing them.
+pub(crate) async fn p2p_endorse_batch(
+    State(gw): State<Arc<Gateway>>,
+    query: Result<axum::extract::Query<P2pQuery>, axum::extract::rejection::QueryRejection>,
+    body: RawJson,
+) -> Response {
+    let lines: Vec<&[u8]> = body
+        .0
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|line| !line.is_empty())
+        .collect();
+    // Each line's turn, then its JSON: no waiting for what is refused.
+    let requests: Vec<Result<(Admission, ProposalRequest), GatewayError>> = lines
+        .iter()
+        .map(|line| {
+            let admission = gw.executor.admit()?;
+            let request = serde_json::from_slice::<ProposalRequest>(line).map_err(|e| {
+                GatewayError::malformed(format!("the request body is not valid: {e}"))
+            })?;
+            Ok((admission, request))
+        })
+        .collect();
+    // A garbled query only costs the wait (and the pushes).
+    let query = query.map(|q| q.0).unwrap_or_default();
+    if let Some(min_height) = query.min_height {
+        catch_up(&gw, min_height).await;
+    }
+    let gateway_pushes = query.gateway_pushes.unwrap_or(false);
+    let answers = join_all(requests.into_iter().map(|request| {
+        let gw = &gw;
+        async move {
+            let (admission, request) = request?;
+            endorse_forwarded(gw, admission, request, gateway_pushes).await
+        }
+    }))
+    .await;
+    let mut out = Vec::with_capacity(answers.len() * 1024);
+    for answer in answers {
+        let line = match answer {
+            Ok(response) => Line {
+                status: StatusCode::OK.as_u16(),
+                response: Some(response),
+                error: None,
+            },
+            Err(e) => Line {
+                status: e.status.as_u16(),
+                response: None,
+                error: Some(e.body),
+            },
+        };
+        if let Err(e) = serde_json::to_writer(&mut out, &line) {
+            return GatewayError::internal(
+                super::error::Stage::Endorsement,
+                format!("cannot encode the batch answer: {e}"),
+            )
+            .into_response();
+        }
+        out.push(b'\n');
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        )],
+        out,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The batching and the answers' mapping, against stand-in peers; the
+    //! route itself is exercised by every multi-org end-to-end test (each
+    //! forwarded proposal goes through it) and by `endorse`'s tests.
+
+    use std::sync::atomic::AtomicUsize;
+
+    use axum::routing::post;
+    use weft_types::Bytes as Blob;
+
+    use super::*;
+    use crate::gateway::error::Stage;
+
+    /// What a stand-in peer answers `line`: a refusal by the chaincode if
+    /// it mentions "refuse", 429 if "busy", else a response whose payload
+    /// is the line.
+    fn answer_line(line: &[u8]) -> Line {
+        let text = String::from_utf8_lossy(line).into_owned();
+        let refused = |status: StatusCode, code| Line {
+            status: status.as_u16(),
+            response: None,
+            error: Some(ErrorBody {
+                code,
+                message: text.clone(),
+                stage: Stage::Endorsement,
+                org: None,
+                validation_code: None,
+            }),
+        };
+        if text.contains("refuse") {
+            refused(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ChaincodeError)
+        } else if text.contains("busy") {
+            refused(StatusCode::TOO_MANY_REQUESTS, ErrorCode::Overloaded)
+        } else {
+            Line {
+                status: 200,
+                response: Some(ProposalResponse {
+                    payload: Blob(line.to_vec()),
+                    rwset: Blob::default(),
+                    endorsement: None,
+                }),
+                error: None,
+            }
+        }
+    }
+
+    /// Requests a stand-in peer received: batches, proposals in them, and
+    /// single requests.
+    #[derive(Default)]
+    struct Seen {
+        batches: AtomicUsize,
+        proposals: AtomicUsize,
+        singles: AtomicUsize,
+    }
+
+    /// A stand-in peer answering after `delay`, with the batch route or
+    /// without (an older version); `drop_last` leaves the last line out of
+    /// each batch answer.
+    async fn peer(batch_route: bool, drop_last: bool, delay: Duration) -> (String, Arc<Seen>) {
+        let seen = Arc::new(Seen::default());
+        let (on_batch, on_single) = (seen.clone(), seen.clone());
+        let mut app = axum::Router::new().route(
+            "/v1/endorse",
+            post(move |body: Bytes| async move {
+                on_single.singles.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                let line = answer_line(&body);
+                let status = StatusCode::from_u16(line.status).unwrap();
+                match (line.response, line.error) {
+                    (Some(r), _) => (status, axum::Json(serde_json::to_value(r).unwrap())),
+                    (_, Some(e)) => (status, axum::Json(serde_json::to_value(e).unwrap())),
+                    _ => unreachable!(),
+                }
+            }),
+        );
+        if batch_route {
+            app = app.route(
+                "/v1/endorse/batch",
+                post(move |body: Bytes| async move {
+                    on_batch.batches.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(delay).await;
+                    let mut lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+                    on_batch.proposals.fetch_add(lines.len(), Ordering::SeqCst);
+                    if drop_last {
+                        lines.pop();
+                    }
+                    let mut out = Vec::new();
+                    for line in lines {
+                        serde_json::to_writer(&mut out, &answer_line(line)).unwrap();
+                        out.push(b'\n');
+                    }
+                    out
+                }),
+            );
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (addr, seen)
+    }
+
+    /// `n` concurrent calls to `p2p`; call `i` sends `{"n":i}` plus
+    /// `extra(i)`.
+    async fn calls(
+        forwarder: &Forwarder,
+        p2p: &str,
+        n: usize,
+        extra: impl Fn(usize) -> &'static str,
+    ) -> Vec<(Bytes, Result<ProposalResponse, Remote>)> {
+        let requests: Vec<Bytes> = (0..n)
+            .map(|i| Bytes::from(format!("{{\"n\":{i}{}}}", extra(i))))
+            .collect();
+        let answers = join_all(requests.iter().map(|r| forwarder.call(p2p, r, 7, true))).await;
+        requests.into_iter().zip(answers).collect()
+    }
+
+    fn expect_own_answers(answers: &[(Bytes, Result<ProposalResponse, Remote>)]) {
+        for (request, answer) in answers {
+            let text = String::from_utf8_lossy(request).into_owned();
+            match answer {
+                Ok(r) => assert_eq!(r.payload.0, request.to_vec(), "{text}"),
+                Err(Remote::Chaincode(m)) => {
+                    assert!(text.contains("refuse") && *m == text, "{text}: {m}")
+                }
+                Err(Remote::Overloaded(m)) => {
+                    assert!(text.contains("busy") && *m == text, "{text}: {m}")
+                }
+                Err(e) => panic!("{text}: {e:?}"),
+            }
+        }
+    }
+
+    fn mixed(i: usize) -> &'static str {
+        match i % 5 {
+            0 => r#","what":"refuse""#,
+            1 => r#","what":"busy""#,
+            _ => "",
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_proposals_share_requests_and_each_gets_its_own_answer() {
+        let (p2p, seen) = peer(true, false, Duration::from_millis(50)).await;
+        let forwarder = Forwarder::new(reqwest::Client::new());
+        let answers = calls(&forwarder, &p2p, 200, mixed).await;
+        expect_own_answers(&answers);
+        let batches = seen.batches.load(Ordering::SeqCst);
+        assert_eq!(seen.proposals.load(Ordering::SeqCst), 200);
+        // At most MAX_BATCH_PROPOSALS each: two at the fewest.
+        assert!((2..=10).contains(&batches), "{batches} batches");
+        assert_eq!(seen.singles.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_peer_without_the_batch_route_gets_single_requests() {
+        let (p2p, seen) = peer(false, false, Duration::ZERO).await;
+        let forwarder = Forwarder::new(reqwest::Client::new());
+        let answers = calls(&forwarder, &p2p, 20, mixed).await;
+        expect_own_answers(&answers);
+        assert_eq!(seen.singles.load(Ordering::SeqCst), 20);
+        // From then on, straight to single requests.
+        let answers = calls(&forwarder, &p2p, 3, mixed).await;
+        expect_own_answers(&answers);
+        assert_eq!(seen.singles.load(Ordering::SeqCst), 23);
+    }
+
+    #[tokio::test]
+    async fn a_missing_line_or_an_unreachable_peer_fails_only_the_proposals_concerned() {
+        let (p2p, _) = peer(true, true, Duration::ZERO).await;
+        let forwarder = Forwarder::new(reqwest::Client::new());
+        let answers = calls(&forwarder, &p2p, 30, |_| "").await;
+        let missing = answers
+            .iter()
+            .filter(|(_, a)| {
+                matches!(a, Err(Remote::Failed(m)) if m.contains("has no line for the proposal"))
+            })
+            .count();
+        let batches = answers.len() - answers.iter().filter(|(_, a)| a.is_ok()).count();
+        assert!(missing >= 1 && missing == batches, "{answers:?}");
+        expect_own_answers(
+            &answers
+                .into_iter()
+                .filter(|(_, a)| a.is_ok())
+                .collect::<Vec<_>>(),
+        );
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let gone = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        for (_, answer) in calls(&forwarder, &gone, 3, |_| "").await {
+            assert!(
+                matches!(&answer, Err(Remote::Failed(m)) if m.contains("cannot connect")),
+                "{answer:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_over_several_lines_becomes_one_with_the_same_meaning() {
+        let pretty = Bytes::from_static(b"{\n  \"a\": \"x\\ny\",\n  \"b\": [1,\n2]\n}\n");
+        let line = one_line(&pretty);
+        assert!(!line.contains(&b'\n'));
+        let parse = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap();
+        assert_eq!(parse(&line), parse(&pretty));
+        let flat = Bytes::from_static(b"{\"a\":1}");
+        assert_eq!(one_line(&flat), flat);
+    }
+}
