@@ -90,6 +90,7 @@ fn gather<T>(
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     use super::*;
 
@@ -164,7 +165,8 @@ mod tests {
         for i in 3..8 {
             queue.send(i).await.unwrap();
         }
-        tokio::task::yield_now().await;
+        // Time for the task to send a third batch, were it allowed to.
+        tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(sent.try_recv().is_err(), "no third batch in flight");
         release_tx.send(true).unwrap();
         assert_eq!(sent.recv().await.unwrap(), vec![3, 4, 5, 6, 7]);

@@ -527,6 +527,8 @@ mod tests {
         assert_eq!(to_first.load(Ordering::SeqCst), 1, "then the named leader");
         assert_eq!(to_leader.load(Ordering::SeqCst), 3);
         assert_eq!(to_third.load(Ordering::SeqCst), 0);
+        // Sent envelopes no longer count against the queue's byte budget.
+        assert_eq!(b.shared.queued_bytes.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

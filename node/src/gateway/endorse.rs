@@ -711,6 +711,11 @@ mod tests {
         for (status, code) in &answers {
             assert_eq!((*status, code.as_str()), (400, Some("malformed")));
         }
+        // Over the line limit: refused whole, nothing admitted or parsed.
+        let lines = "x\n".repeat(super::super::forward::MAX_BATCH_PROPOSALS + 1);
+        let body = RawJson(axum::body::Bytes::from(lines));
+        let answer = p2p_endorse_batch(State(gw.clone()), Err(query_rejection()), body).await;
+        assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
         // No simulation turn left: 429 on every line, parsed or not.
         let held: Vec<_> = std::iter::from_fn(|| gw.executor.admit().ok()).collect();
         let answers = statuses(b"not json\n{}").await;

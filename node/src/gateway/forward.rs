@@ -3,37 +3,43 @@
 //! handler of that route.
 //!
 //! `Forwarder::call` queues one proposal (the client's request bytes) for
-//! one peer and waits for its own answer. A task per peer takes everything
-//! queued — up to [`MAX_BATCH_PROPOSALS`] proposals and
+//! one peer and waits for its own answer. A task per queue takes
+//! everything queued — up to [`MAX_BATCH_PROPOSALS`] proposals and
 //! [`MAX_BATCH_BODY_BYTES`] — and sends it as one NDJSON request, with up
-//! to [`MAX_BATCHES_IN_FLIGHT`] requests to that peer at once. Nothing
-//! waits on a timer: a lone proposal leaves at once as a batch of one, and
-//! what arrives while the requests in flight are answered makes the next
-//! batch. Each HTTP exchange costs both peers the same whatever it
+//! to [`MAX_BATCHES_IN_FLIGHT`] requests at once. Nothing waits on a
+//! timer: a lone proposal leaves at once as a batch of one, and what
+//! arrives while the requests in flight are answered makes the next
+//! batch. An HTTP exchange costs both peers about the same whatever it
 //! carries, so under load a forwarded proposal costs a fraction of one.
 //!
-//! The batch's `min_height` is the highest its proposals asked for (the
-//! gateway's height when each was queued: the height now, at most), and
-//! `gateway_pushes` is the queue's (a peer has one queue for each value).
+//! Each peer has two queues, one per `gateway_pushes` value (the batch's,
+//! for all its proposals). The batch's `min_height` is the highest its
+//! proposals asked for: each asked for the gateway's height when it was
+//! queued, so a proposal may wait for a block or two it did not ask for.
 //! The answer has one line per proposal, in order: `{"status":200,
-//! "response":…}` or `{"status":4xx/5xx,"error":…}`, each exactly what
-//! `POST /v1/endorse` would have answered it. The peer answers once every
-//! proposal of the batch is endorsed or refused: a slow one holds back
-//! the others' answers (not their simulations, which run side by side).
+//! "response":…}` or `{"status":4xx/5xx,"error":…}`, each what `POST
+//! /v1/endorse` would have answered it. The peer answers once every
+//! proposal of the batch is endorsed or refused: a slow one (a catch-up
+//! wait, a long simulation, a slow private-data push) holds back the
+//! others' answers, not their simulations, which run side by side.
 //!
 //! A peer without the batch route (404: an older version) gets each
-//! proposal as its own `POST /v1/endorse` from then on.
+//! proposal as its own `POST /v1/endorse` for [`SINGLES_FOR`], then
+//! batches are tried again.
 //!
-//! The queue to each peer holds at most [`MAX_QUEUED_PROPOSALS`]; past
-//! it a call is answered as the peer's 429 would be, at once.
+//! A queue holds at most [`MAX_QUEUED_PROPOSALS`]; past it a call is
+//! answered as the peer's 429 would be, at once (and the org's next peer
+//! is tried).
 //!
-//! **Invariant: a call never hangs on the forwarder.** Its answer is a
-//! oneshot; if the task holding it stops, the call fails at once, and the
-//! request carrying it has the endorsement timeout.
+//! **Invariant: a call never waits longer than the endorsement timeout
+//! ([`REMOTE_ENDORSE_TIMEOUT_MS`]), its time in the queue included.** Its
+//! answer is a oneshot awaited until its deadline; a batch request's own
+//! timeout is its earliest deadline, and proposals past theirs are not
+//! sent.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -45,6 +51,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use weft_types::ProposalResponse;
 
 use super::Gateway;
@@ -54,26 +61,31 @@ use super::endorse::{
     MAX_REMOTE_MESSAGE_BYTES, P2pQuery, REMOTE_ENDORSE_TIMEOUT_MS, catch_up, describe_reqwest,
     endorse_forwarded, truncate,
 };
-use super::error::{ErrorBody, ErrorCode, GatewayError, RawJson};
+use super::error::{ErrorBody, ErrorCode, GatewayError, RawJson, Stage};
 use super::exec::Admission;
 
-/// Proposals one batch request carries at most (a quarter of a peer's
-/// [`exec::MAX_QUEUED`](super::exec::MAX_QUEUED) simulation turns, so the
-/// batches in flight cannot take them all).
-pub const MAX_BATCH_PROPOSALS: usize = 128;
+/// Proposals one batch request carries at most; a peer refuses a larger
+/// batch whole (413). With two queues per peer and
+/// [`MAX_BATCHES_IN_FLIGHT`] each, one gateway's batches in flight take at
+/// most half of a peer's [`exec::MAX_QUEUED`](super::exec::MAX_QUEUED)
+/// simulation turns.
+pub const MAX_BATCH_PROPOSALS: usize = 64;
 
 /// Bytes one batch request carries at most; a single larger proposal (up
 /// to the gateway's body limit) goes alone.
 pub const MAX_BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-/// Batch requests to one peer waiting for their answer at once. Few: the
+/// Batch requests of one queue waiting for their answer at once. Few: the
 /// fewer, the more each carries (with two, ~2.4 proposals per batch at
 /// 1,200 tx/s on the 2-org bench), and the peer runs a batch's proposals
 /// side by side anyway.
 pub const MAX_BATCHES_IN_FLIGHT: usize = 2;
 
-/// Proposals waiting for a batch to one peer at most.
+/// Proposals waiting in one queue at most.
 pub const MAX_QUEUED_PROPOSALS: usize = 4096;
+
+/// How long a peer that answered 404 to a batch gets single requests.
+pub const SINGLES_FOR: Duration = Duration::from_secs(60);
 
 /// How a call to another peer failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,20 +115,56 @@ struct Pending {
     body: Bytes,
     /// The asking gateway's height when it was queued.
     min_height: u64,
+    /// When its caller stops waiting (queued time included).
+    deadline: Instant,
     answer: oneshot::Sender<Result<ProposalResponse, Remote>>,
+}
+
+/// When batches to one peer are off: it answered 404 to the batch route
+/// (an older version), and gets single requests for [`SINGLES_FOR`].
+#[derive(Debug)]
+struct Singles {
+    origin: Instant,
+    /// Milliseconds after `origin` until which single requests are sent.
+    until_ms: AtomicU64,
+}
+
+impl Singles {
+    fn new() -> Self {
+        Singles {
+            origin: Instant::now(),
+            until_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn on(&self) -> bool {
+        self.now_ms() < self.until_ms.load(Ordering::Relaxed)
+    }
+
+    fn switch_on(&self) {
+        let until = self.now_ms().saturating_add(SINGLES_FOR.as_millis() as u64);
+        self.until_ms.store(until, Ordering::Relaxed);
+    }
 }
 
 /// The queues to one peer: one for each `gateway_pushes`.
 struct PeerQueues {
     queues: [mpsc::Sender<Pending>; 2],
-    /// The peer answered 404 to a batch: it gets single requests.
-    singles: Arc<AtomicBool>,
+    singles: Arc<Singles>,
 }
 
 /// Gathers forwarded proposals into batch requests, one queue per peer.
 /// See the module documentation.
 pub(crate) struct Forwarder {
     http: reqwest::Client,
+    /// How long a call waits for its answer, queued time included.
+    timeout: Duration,
+    /// Proposals waiting in one queue at most.
+    max_queued: usize,
     peers: Mutex<HashMap<String, Arc<PeerQueues>>>,
 }
 
@@ -130,17 +178,27 @@ impl std::fmt::Debug for Forwarder {
 
 impl Forwarder {
     pub(crate) fn new(http: reqwest::Client) -> Self {
+        let timeout = Duration::from_millis(REMOTE_ENDORSE_TIMEOUT_MS);
+        Forwarder::with_limits(http, timeout, MAX_QUEUED_PROPOSALS)
+    }
+
+    /// A forwarder whose calls wait at most `timeout` and whose queues
+    /// hold `max_queued` proposals (at least one).
+    pub(crate) fn with_limits(http: reqwest::Client, timeout: Duration, max_queued: usize) -> Self {
         Forwarder {
             http,
+            timeout,
+            max_queued: max_queued.max(1),
             peers: Mutex::default(),
         }
     }
 
     /// The answer of the peer at `p2p` (`host:port`) to the proposal
     /// `request` (a client's `ProposalRequest` JSON, already parsed once):
-    /// its endorsement, or why there is none. `min_height`: the asking
-    /// gateway's height, which the peer commits up to first.
-    /// `gateway_pushes`: this gateway's peer pushes the private writes.
+    /// its endorsement, or why there is none, within the forwarder's
+    /// timeout. `min_height`: the asking gateway's height, which the peer
+    /// commits up to first. `gateway_pushes`: this gateway's peer pushes
+    /// the private writes.
     pub(crate) async fn call(
         &self,
         p2p: &str,
@@ -148,27 +206,41 @@ impl Forwarder {
         min_height: u64,
         gateway_pushes: bool,
     ) -> Result<ProposalResponse, Remote> {
-        let peer = self.peer(p2p);
-        if peer.singles.load(Ordering::Relaxed) {
-            return call_peer(&self.http, p2p, request, min_height, gateway_pushes).await;
+        // A blank line would be skipped by the peer and shift every later
+        // answer onto the wrong proposal.
+        if request.trim_ascii().is_empty() {
+            return Err(Remote::Failed("the proposal to forward is empty".into()));
         }
+        let peer = self.peer(p2p);
+        if peer.singles.on() {
+            let (http, timeout) = (&self.http, self.timeout);
+            return call_peer(http, p2p, request, min_height, gateway_pushes, timeout).await;
+        }
+        let deadline = Instant::now() + self.timeout;
         let (answer, answered) = oneshot::channel();
         let pending = Pending {
             body: one_line(request),
             min_height,
+            deadline,
             answer,
         };
         match peer.queues[usize::from(gateway_pushes)].try_send(pending) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Err(Remote::Overloaded(format!(
-                    "the gateway's queue to it is full ({MAX_QUEUED_PROPOSALS} proposals); \
-                     retry later"
+                    "the gateway's queue to it is full ({} proposals); retry later",
+                    self.max_queued
                 )));
             }
             Err(TrySendError::Closed(_)) => return Err(stopped()),
         }
-        answered.await.unwrap_or_else(|_| Err(stopped()))
+        match tokio::time::timeout_at(deadline, answered).await {
+            Ok(answer) => answer.unwrap_or_else(|_| Err(stopped())),
+            Err(_) => Err(Remote::Failed(format!(
+                "no answer in time ({} ms, queued time included)",
+                self.timeout.as_millis()
+            ))),
+        }
     }
 
     /// The queues to `p2p`, started on the caller's runtime the first time.
@@ -177,16 +249,15 @@ impl Forwarder {
         if let Some(peer) = peers.get(p2p) {
             return peer.clone();
         }
-        let singles = Arc::new(AtomicBool::new(false));
+        let singles = Arc::new(Singles::new());
         let queues = [false, true].map(|gateway_pushes| {
-            let (queue, receiver) = mpsc::channel(MAX_QUEUED_PROPOSALS);
-            let target = Target {
+            let (queue, receiver) = mpsc::channel(self.max_queued);
+            let target = Arc::new(Target {
                 http: self.http.clone(),
                 p2p: p2p.to_string(),
                 gateway_pushes,
                 singles: singles.clone(),
-            };
-            let target = Arc::new(target);
+            });
             tokio::spawn(batching::drain(
                 receiver,
                 Limits {
@@ -232,18 +303,20 @@ struct Target {
     http: reqwest::Client,
     p2p: String,
     gateway_pushes: bool,
-    singles: Arc<AtomicBool>,
+    singles: Arc<Singles>,
 }
 
 /// Sends `batch` to its peer as one request and gives each proposal its
 /// line of the answer (or the request's failure).
 async fn send(target: &Target, mut batch: Vec<Pending>) {
-    // Nobody waits for these any more (their client hung up).
-    batch.retain(|p| !p.answer.is_closed());
-    if batch.is_empty() {
+    // Nobody waits for these any more: their client hung up, or their
+    // time is up (the caller answered itself).
+    let now = Instant::now();
+    batch.retain(|p| !p.answer.is_closed() && p.deadline > now);
+    let Some(deadline) = batch.iter().map(|p| p.deadline).min() else {
         return;
-    }
-    if target.singles.load(Ordering::Relaxed) {
+    };
+    if target.singles.on() {
         return send_singly(target, batch).await;
     }
     let min_height = batch.iter().map(|p| p.min_height).max().unwrap_or(0);
@@ -261,7 +334,7 @@ async fn send(target: &Target, mut batch: Vec<Pending>) {
             target.p2p, target.gateway_pushes
         ))
         .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
-        .timeout(Duration::from_millis(REMOTE_ENDORSE_TIMEOUT_MS))
+        .timeout(deadline.saturating_duration_since(Instant::now()))
         .body(body)
         .send()
         .await;
@@ -271,8 +344,8 @@ async fn send(target: &Target, mut batch: Vec<Pending>) {
     };
     let status = answer.status();
     if status == reqwest::StatusCode::NOT_FOUND {
-        // No batch route there: one request per proposal, from now on.
-        target.singles.store(true, Ordering::Relaxed);
+        // No batch route there: one request per proposal for a while.
+        target.singles.switch_on();
         return send_singly(target, batch).await;
     }
     let text = match answer.bytes().await {
@@ -303,12 +376,14 @@ async fn send(target: &Target, mut batch: Vec<Pending>) {
 /// Each of `batch` as its own `POST /v1/endorse`, side by side.
 async fn send_singly(target: &Target, batch: Vec<Pending>) {
     join_all(batch.into_iter().map(|p| async move {
+        let timeout = p.deadline.saturating_duration_since(Instant::now());
         let result = call_peer(
             &target.http,
             &target.p2p,
             &p.body,
             p.min_height,
             target.gateway_pushes,
+            timeout,
         )
         .await;
         let _ = p.answer.send(result);
@@ -349,13 +424,14 @@ pub(crate) async fn call_peer(
     request: &Bytes,
     min_height: u64,
     gateway_pushes: bool,
+    timeout: Duration,
 ) -> Result<ProposalResponse, Remote> {
     let answer = http
         .post(format!(
             "http://{p2p}/v1/endorse?min_height={min_height}&gateway_pushes={gateway_pushes}"
         ))
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .timeout(Duration::from_millis(REMOTE_ENDORSE_TIMEOUT_MS))
+        .timeout(timeout)
         .body(request.clone())
         .send()
         .await
@@ -400,7 +476,8 @@ fn refusal(status: StatusCode, error: ErrorBody) -> Remote {
 /// `POST /v1/endorse/batch` (peer to peer, no token): NDJSON, one
 /// `ProposalRequest` per line; the answer has one line per proposal, in
 /// order, each what `POST /v1/endorse` would have answered it (see the
-/// module documentation). Each proposal takes its own simulation turn: an
+/// module documentation). More than [`MAX_BATCH_PROPOSALS`] lines: 413,
+/// nothing done. Each proposal takes its own simulation turn: an
 /// overloaded peer answers 429 on the lines it has no turn for, before
 /// parsing them.
 pub(crate) async fn p2p_endorse_batch(
@@ -414,6 +491,18 @@ pub(crate) async fn p2p_endorse_batch(
         .map(<[u8]>::trim_ascii)
         .filter(|line| !line.is_empty())
         .collect();
+    if lines.len() > MAX_BATCH_PROPOSALS {
+        return GatewayError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::TooLarge,
+            Stage::Request,
+            format!(
+                "a batch carries at most {MAX_BATCH_PROPOSALS} proposals; this one has {}",
+                lines.len()
+            ),
+        )
+        .into_response();
+    }
     // Each line's turn, then its JSON: no waiting for what is refused.
     let requests: Vec<Result<(Admission, ProposalRequest), GatewayError>> = lines
         .iter()
@@ -455,7 +544,7 @@ pub(crate) async fn p2p_endorse_batch(
         };
         if let Err(e) = serde_json::to_writer(&mut out, &line) {
             return GatewayError::internal(
-                super::error::Stage::Endorsement,
+                Stage::Endorsement,
                 format!("cannot encode the batch answer: {e}"),
             )
             .into_response();
@@ -484,7 +573,6 @@ mod tests {
     use weft_types::Bytes as Blob;
 
     use super::*;
-    use crate::gateway::error::Stage;
 
     /// What a stand-in peer answers `line`: a refusal by the chaincode if
     /// it mentions "refuse", 429 if "busy", else a response whose payload
@@ -520,12 +608,13 @@ mod tests {
     }
 
     /// Requests a stand-in peer received: batches, proposals in them, and
-    /// single requests.
+    /// single requests; and each batch's query with its proposals' `n`.
     #[derive(Default)]
     struct Seen {
         batches: AtomicUsize,
         proposals: AtomicUsize,
         singles: AtomicUsize,
+        queries: Mutex<Vec<(P2pQuery, Vec<u64>)>>,
     }
 
     /// A stand-in peer answering after `delay`, with the batch route or
@@ -551,21 +640,36 @@ mod tests {
         if batch_route {
             app = app.route(
                 "/v1/endorse/batch",
-                post(move |body: Bytes| async move {
-                    on_batch.batches.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(delay).await;
-                    let mut lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
-                    on_batch.proposals.fetch_add(lines.len(), Ordering::SeqCst);
-                    if drop_last {
-                        lines.pop();
-                    }
-                    let mut out = Vec::new();
-                    for line in lines {
-                        serde_json::to_writer(&mut out, &answer_line(line)).unwrap();
-                        out.push(b'\n');
-                    }
-                    out
-                }),
+                post(
+                    move |query: axum::extract::Query<P2pQuery>, body: Bytes| async move {
+                        on_batch.batches.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(delay).await;
+                        let mut lines: Vec<&[u8]> = body
+                            .split(|&b| b == b'\n')
+                            .map(<[u8]>::trim_ascii)
+                            .filter(|l| !l.is_empty())
+                            .collect();
+                        on_batch.proposals.fetch_add(lines.len(), Ordering::SeqCst);
+                        let ns = lines
+                            .iter()
+                            .map(|l| {
+                                serde_json::from_slice::<serde_json::Value>(l).unwrap()["n"]
+                                    .as_u64()
+                                    .unwrap()
+                            })
+                            .collect();
+                        on_batch.queries.lock().push((query.0, ns));
+                        if drop_last {
+                            lines.pop();
+                        }
+                        let mut out = Vec::new();
+                        for line in lines {
+                            serde_json::to_writer(&mut out, &answer_line(line)).unwrap();
+                            out.push(b'\n');
+                        }
+                        out
+                    },
+                ),
             );
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -575,7 +679,8 @@ mod tests {
     }
 
     /// `n` concurrent calls to `p2p`; call `i` sends `{"n":i}` plus
-    /// `extra(i)`.
+    /// `extra(i)`, with `min_height` `i` and `gateway_pushes` unless `i` is
+    /// a multiple of 3.
     async fn calls(
         forwarder: &Forwarder,
         p2p: &str,
@@ -585,7 +690,13 @@ mod tests {
         let requests: Vec<Bytes> = (0..n)
             .map(|i| Bytes::from(format!("{{\"n\":{i}{}}}", extra(i))))
             .collect();
-        let answers = join_all(requests.iter().map(|r| forwarder.call(p2p, r, 7, true))).await;
+        let answers = join_all(
+            requests
+                .iter()
+                .enumerate()
+                .map(|(i, r)| forwarder.call(p2p, r, i as u64, i % 3 != 0)),
+        )
+        .await;
         requests.into_iter().zip(answers).collect()
     }
 
@@ -622,8 +733,42 @@ mod tests {
         let batches = seen.batches.load(Ordering::SeqCst);
         assert_eq!(seen.proposals.load(Ordering::SeqCst), 200);
         // At most MAX_BATCH_PROPOSALS each: two at the fewest.
-        assert!((2..=10).contains(&batches), "{batches} batches");
+        assert!((4..=20).contains(&batches), "{batches} batches");
         assert_eq!(seen.singles.load(Ordering::SeqCst), 0);
+        // Each batch: the highest height its proposals asked for, and one
+        // gateway_pushes value, theirs.
+        for (query, ns) in seen.queries.lock().iter() {
+            assert!(ns.len() <= MAX_BATCH_PROPOSALS);
+            assert_eq!(query.min_height, ns.iter().copied().max());
+            let pushes = query.gateway_pushes.unwrap();
+            assert!(ns.iter().all(|n| (n % 3 != 0) == pushes), "{ns:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_a_silent_peer_costs_only_the_timeout() {
+        // A peer that takes requests and never answers.
+        let app = axum::Router::new().route("/v1/endorse/batch", post(std::future::pending::<()>));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let p2p = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let timeout = Duration::from_millis(300);
+        let forwarder = Forwarder::with_limits(reqwest::Client::new(), timeout, 4);
+        let started = Instant::now();
+        // All queued before the queue's task runs: 4 fit (gateway_pushes
+        // true: i not a multiple of 3), the rest are refused at once.
+        let answers = calls(&forwarder, &p2p, 9, |_| "").await;
+        let overloaded = answers
+            .iter()
+            .filter(|(_, a)| matches!(a, Err(Remote::Overloaded(m)) if m.contains("full (4 proposals)")))
+            .count();
+        let timed_out = answers
+            .iter()
+            .filter(|(_, a)| matches!(a, Err(Remote::Failed(m)) if m.contains("no answer in time")))
+            .count();
+        assert_eq!((overloaded, timed_out), (2, 7), "{answers:?}");
+        let waited = started.elapsed();
+        assert!(waited >= timeout && waited < timeout * 10, "{waited:?}");
     }
 
     #[tokio::test]
