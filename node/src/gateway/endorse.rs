@@ -691,16 +691,34 @@ mod tests {
             let gw = gw.clone();
             async move {
                 let body = RawJson(axum::body::Bytes::from_static(body));
-                let answer = p2p_endorse_batch(State(gw), Err(query_rejection()), body).await;
+                // Far ahead of this peer: the refused lines do not wait.
+                let far = axum::extract::Query(P2pQuery {
+                    min_height: Some(1_000_000),
+                    gateway_pushes: None,
+                });
+                let answer = tokio::time::timeout(
+                    Duration::from_millis(CATCH_UP_WAIT_MS / 2),
+                    p2p_endorse_batch(State(gw), Ok(far), body),
+                )
+                .await
+                .expect("refusals are answered without waiting to catch up");
                 assert_eq!(answer.status(), StatusCode::OK);
-                let text = axum::body::to_bytes(answer.into_body(), usize::MAX)
-                    .await
-                    .unwrap();
+                let text = tokio::time::timeout(
+                    Duration::from_millis(CATCH_UP_WAIT_MS / 2),
+                    axum::body::to_bytes(answer.into_body(), usize::MAX),
+                )
+                .await
+                .expect("refusals are answered without waiting to catch up")
+                .unwrap();
                 text.split(|&b| b == b'\n')
                     .filter(|l| !l.is_empty())
                     .map(|l| {
                         let v: serde_json::Value = serde_json::from_slice(l).unwrap();
-                        (v["status"].as_u64().unwrap(), v["error"]["code"].clone())
+                        (
+                            v["index"].as_u64().unwrap(),
+                            v["status"].as_u64().unwrap(),
+                            v["error"]["code"].clone(),
+                        )
                     })
                     .collect::<Vec<_>>()
             }
@@ -708,7 +726,8 @@ mod tests {
         // Blank lines are skipped; each other line has its own answer.
         let answers = statuses(b"not json\n\n{\"proposal\":1}\n").await;
         assert_eq!(answers.len(), 2, "{answers:?}");
-        for (status, code) in &answers {
+        for (index, (at, status, code)) in answers.iter().enumerate() {
+            assert_eq!(*at, index as u64, "refusals come in order");
             assert_eq!((*status, code.as_str()), (400, Some("malformed")));
         }
         // Over the line limit: refused whole, nothing admitted or parsed.
@@ -720,7 +739,7 @@ mod tests {
         let held: Vec<_> = std::iter::from_fn(|| gw.executor.admit().ok()).collect();
         let answers = statuses(b"not json\n{}").await;
         assert_eq!(answers.len(), 2, "{answers:?}");
-        for (status, code) in &answers {
+        for (_, status, code) in &answers {
             assert_eq!((*status, code.as_str()), (429, Some("overloaded")));
         }
         drop(held);

@@ -16,12 +16,15 @@
 //! for all its proposals). The batch's `min_height` is the highest its
 //! proposals asked for: each asked for the gateway's height when it was
 //! queued, so a proposal may wait for a block or two it did not ask for.
-//! The answer has one line per proposal, in order: `{"status":200,
-//! "response":…}` or `{"status":4xx/5xx,"error":…}`, each what `POST
-//! /v1/endorse` would have answered it. The peer answers once every
-//! proposal of the batch is endorsed or refused: a slow one (a catch-up
-//! wait, a long simulation, a slow private-data push) holds back the
-//! others' answers, not their simulations, which run side by side.
+//! The answer streams one line per proposal as the peer settles it, in
+//! any order: `{"index":i,"status":200,"response":…}` or
+//! `{"index":i,"status":4xx/5xx,"error":…}`, `i` the proposal's place in
+//! the request, each what `POST /v1/endorse` would have answered it. The
+//! lines refused before any work (no simulation turn, malformed) come
+//! first, before the catch-up wait; each line goes to its caller as it
+//! arrives, so a slow proposal (a long simulation, a slow private-data
+//! push) holds back no other's answer. A proposal whose line never comes
+//! fails when the answer ends.
 //!
 //! A peer without the batch route (404: an older version) gets each
 //! proposal as its own `POST /v1/endorse` for [`SINGLES_FOR`], then
@@ -46,7 +49,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
 use futures::future::join_all;
+use futures::stream::FuturesUnordered;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::error::TrySendError;
@@ -62,7 +67,6 @@ use super::endorse::{
     endorse_forwarded, truncate,
 };
 use super::error::{ErrorBody, ErrorCode, GatewayError, RawJson, Stage};
-use super::exec::Admission;
 
 /// Proposals one batch request carries at most; a peer refuses a larger
 /// batch whole (413). With two queues per peer and
@@ -80,6 +84,10 @@ pub const MAX_BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// 1,200 tx/s on the 2-org bench), and the peer runs a batch's proposals
 /// side by side anyway.
 pub const MAX_BATCHES_IN_FLIGHT: usize = 2;
+
+/// The longest line of a batch answer a gateway reads (one endorsement,
+/// with its read/write set).
+pub const MAX_ANSWER_LINE_BYTES: usize = super::MAX_BODY_BYTES;
 
 /// Proposals waiting in one queue at most: as many as a peer has
 /// simulation turns. With 4,096, under overload (6,000 tx/s offered)
@@ -105,6 +113,8 @@ pub(crate) enum Remote {
 /// One line of a batch answer.
 #[derive(Debug, Serialize, Deserialize)]
 struct Line {
+    /// Which proposal: its place among the request's lines, from 0.
+    index: usize,
     status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     response: Option<ProposalResponse>,
@@ -351,28 +361,65 @@ async fn send(target: &Target, mut batch: Vec<Pending>) {
         target.singles.switch_on();
         return send_singly(target, batch).await;
     }
-    let text = match answer.bytes().await {
-        Ok(text) => text,
-        Err(e) => {
-            let why = format!("its answer could not be read: {e}");
-            return settle_all(batch, &Remote::Failed(why));
-        }
-    };
     if !status.is_success() {
+        let text = answer.bytes().await.unwrap_or_default();
         return settle_all(batch, &remote_error(status, &text));
     }
-    let mut lines = text
-        .split(|&b| b == b'\n')
-        .map(<[u8]>::trim_ascii)
-        .filter(|line| !line.is_empty());
-    for p in batch {
-        let result = match lines.next() {
-            Some(line) => line_answer(line),
-            None => Err(Remote::Failed(
-                "its batch answer has no line for the proposal".into(),
-            )),
-        };
-        let _ = p.answer.send(result);
+    // Lines arrive as the peer settles each proposal, in any order: each
+    // goes to its caller at once.
+    let mut waiting: Vec<Option<Pending>> = batch.into_iter().map(Some).collect();
+    let mut answer = answer.bytes_stream();
+    let mut buffer: Vec<u8> = Vec::new();
+    let broke_off = loop {
+        match answer.next().await {
+            Some(Ok(chunk)) => {
+                buffer.extend_from_slice(&chunk);
+                while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = buffer.drain(..=end).collect();
+                    settle_line(&mut waiting, &line);
+                }
+                if buffer.len() > MAX_ANSWER_LINE_BYTES {
+                    break Some(format!(
+                        "its batch answer has a line over {MAX_ANSWER_LINE_BYTES} bytes"
+                    ));
+                }
+            }
+            Some(Err(e)) => break Some(format!("its answer broke off: {}", describe_reqwest(&e))),
+            None => {
+                settle_line(&mut waiting, &buffer);
+                break None;
+            }
+        }
+    };
+    let why = broke_off.unwrap_or_else(|| "its batch answer has no line for the proposal".into());
+    for p in waiting.into_iter().flatten() {
+        let _ = p.answer.send(Err(Remote::Failed(why.clone())));
+    }
+}
+
+/// Gives the proposal `line` answers its answer; a line that is blank,
+/// does not parse or names no proposal still waiting is dropped (its
+/// proposal, if any, fails with the others left when the answer ends).
+fn settle_line(waiting: &mut [Option<Pending>], line: &[u8]) {
+    let line = line.trim_ascii();
+    if line.is_empty() {
+        return;
+    }
+    let parsed = match serde_json::from_slice::<Line>(line) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            tracing::warn!(error = %e, "a batch answer line that does not parse");
+            return;
+        }
+    };
+    match waiting.get_mut(parsed.index).and_then(Option::take) {
+        Some(p) => {
+            let _ = p.answer.send(line_answer(parsed));
+        }
+        None => tracing::warn!(
+            index = parsed.index,
+            "a batch answer line for no proposal waiting"
+        ),
     }
 }
 
@@ -401,17 +448,9 @@ fn settle_all(batch: Vec<Pending>, why: &Remote) {
 }
 
 /// What one line of a batch answer says.
-fn line_answer(line: &[u8]) -> Result<ProposalResponse, Remote> {
-    let parsed = match serde_json::from_slice::<Line>(line) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            return Err(Remote::Failed(format!(
-                "its batch answer has a line that does not parse: {e}"
-            )));
-        }
-    };
-    let status = StatusCode::from_u16(parsed.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    match (parsed.response, parsed.error) {
+fn line_answer(line: Line) -> Result<ProposalResponse, Remote> {
+    let status = StatusCode::from_u16(line.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    match (line.response, line.error) {
         (Some(response), None) if status.is_success() => Ok(response),
         (None, Some(error)) if !status.is_success() => Err(refusal(status, error)),
         _ => Err(Remote::Failed(format!(
@@ -477,8 +516,9 @@ fn refusal(status: StatusCode, error: ErrorBody) -> Remote {
 }
 
 /// `POST /v1/endorse/batch` (peer to peer, no token): NDJSON, one
-/// `ProposalRequest` per line; the answer has one line per proposal, in
-/// order, each what `POST /v1/endorse` would have answered it (see the
+/// `ProposalRequest` per line; the answer streams one line per proposal
+/// as each is settled — the refused first, at once — naming it by its
+/// `index`, each what `POST /v1/endorse` would have answered it (see the
 /// module documentation). More than [`MAX_BATCH_PROPOSALS`] lines: 413,
 /// nothing done. Each proposal takes its own simulation turn: an
 /// overloaded peer answers 429 on the lines it has no turn for, before
@@ -506,62 +546,79 @@ pub(crate) async fn p2p_endorse_batch(
         )
         .into_response();
     }
-    // Each line's turn, then its JSON: no waiting for what is refused.
-    let requests: Vec<Result<(Admission, ProposalRequest), GatewayError>> = lines
-        .iter()
-        .map(|line| {
-            let admission = gw.executor.admit()?;
-            let request = serde_json::from_slice::<ProposalRequest>(line).map_err(|e| {
-                GatewayError::malformed(format!("the request body is not valid: {e}"))
-            })?;
-            Ok((admission, request))
-        })
-        .collect();
+    // Each line's turn, then its JSON: what is refused is answered first,
+    // without waiting for anything.
+    let mut refused = Vec::new();
+    let mut admitted = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let checked = gw.executor.admit().and_then(|admission| {
+            serde_json::from_slice::<ProposalRequest>(line)
+                .map(|request| (admission, request))
+                .map_err(|e| GatewayError::malformed(format!("the request body is not valid: {e}")))
+        });
+        match checked {
+            Ok(admitted_line) => admitted.push((index, admitted_line)),
+            Err(e) => refused.push(answer_line(index, Err(e))),
+        }
+    }
     // A garbled query only costs the wait (and the pushes).
     let query = query.map(|q| q.0).unwrap_or_default();
-    if let Some(min_height) = query.min_height {
-        catch_up(&gw, min_height).await;
-    }
     let gateway_pushes = query.gateway_pushes.unwrap_or(false);
-    let answers = join_all(requests.into_iter().map(|request| {
-        let gw = &gw;
-        async move {
-            let (admission, request) = request?;
-            endorse_forwarded(gw, admission, request, gateway_pushes).await
+    let endorsed = futures::stream::once(async move {
+        if let (Some(min_height), false) = (query.min_height, admitted.is_empty()) {
+            catch_up(&gw, min_height).await;
         }
-    }))
-    .await;
-    let mut out = Vec::with_capacity(answers.len() * 1024);
-    for answer in answers {
-        let line = match answer {
-            Ok(response) => Line {
-                status: StatusCode::OK.as_u16(),
-                response: Some(response),
-                error: None,
-            },
-            Err(e) => Line {
-                status: e.status.as_u16(),
-                response: None,
-                error: Some(e.body),
-            },
-        };
-        if let Err(e) = serde_json::to_writer(&mut out, &line) {
-            return GatewayError::internal(
-                Stage::Endorsement,
-                format!("cannot encode the batch answer: {e}"),
-            )
-            .into_response();
-        }
-        out.push(b'\n');
-    }
+        admitted
+            .into_iter()
+            .map(|(index, (admission, request))| {
+                let gw = gw.clone();
+                async move {
+                    let result = endorse_forwarded(&gw, admission, request, gateway_pushes).await;
+                    answer_line(index, result)
+                }
+            })
+            .collect::<FuturesUnordered<_>>()
+    })
+    .flatten();
+    let lines = futures::stream::iter(refused)
+        .chain(endorsed)
+        .map(Ok::<_, std::convert::Infallible>);
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-ndjson"),
         )],
-        out,
+        axum::body::Body::from_stream(lines),
     )
         .into_response()
+}
+
+/// The answer line of proposal `index`, newline included.
+fn answer_line(index: usize, result: Result<ProposalResponse, GatewayError>) -> Bytes {
+    let line = match result {
+        Ok(response) => Line {
+            index,
+            status: StatusCode::OK.as_u16(),
+            response: Some(response),
+            error: None,
+        },
+        Err(e) => Line {
+            index,
+            status: e.status.as_u16(),
+            response: None,
+            error: Some(e.body),
+        },
+    };
+    let mut out = serde_json::to_vec(&line).unwrap_or_else(|e| {
+        // Not reachable with these types; the line still answers.
+        let error =
+            GatewayError::internal(Stage::Endorsement, format!("cannot encode the answer: {e}"));
+        serde_json::json!({ "index": index, "status": 500, "error": error.body })
+            .to_string()
+            .into_bytes()
+    });
+    out.push(b'\n');
+    Bytes::from(out)
 }
 
 #[cfg(test)]
@@ -577,12 +634,13 @@ mod tests {
 
     use super::*;
 
-    /// What a stand-in peer answers `line`: a refusal by the chaincode if
-    /// it mentions "refuse", 429 if "busy", else a response whose payload
-    /// is the line.
-    fn answer_line(line: &[u8]) -> Line {
+    /// What a stand-in peer answers `line`, the batch's `index`th: a
+    /// refusal by the chaincode if it mentions "refuse", 429 if "busy",
+    /// else a response whose payload is the line.
+    fn stand_in_answer(index: usize, line: &[u8]) -> Line {
         let text = String::from_utf8_lossy(line).into_owned();
         let refused = |status: StatusCode, code| Line {
+            index,
             status: status.as_u16(),
             response: None,
             error: Some(ErrorBody {
@@ -599,6 +657,7 @@ mod tests {
             refused(StatusCode::TOO_MANY_REQUESTS, ErrorCode::Overloaded)
         } else {
             Line {
+                index,
                 status: 200,
                 response: Some(ProposalResponse {
                     payload: Blob(line.to_vec()),
@@ -621,8 +680,8 @@ mod tests {
     }
 
     /// A stand-in peer answering after `delay`, with the batch route or
-    /// without (an older version); `drop_last` leaves the last line out of
-    /// each batch answer.
+    /// without (an older version); its batch answers come last line first,
+    /// and `drop_last` leaves the last proposal's line out.
     async fn peer(batch_route: bool, drop_last: bool, delay: Duration) -> (String, Arc<Seen>) {
         let seen = Arc::new(Seen::default());
         let (on_batch, on_single) = (seen.clone(), seen.clone());
@@ -631,7 +690,7 @@ mod tests {
             post(move |body: Bytes| async move {
                 on_single.singles.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(delay).await;
-                let line = answer_line(&body);
+                let line = stand_in_answer(0, &body);
                 let status = StatusCode::from_u16(line.status).unwrap();
                 match (line.response, line.error) {
                     (Some(r), _) => (status, axum::Json(serde_json::to_value(r).unwrap())),
@@ -665,9 +724,10 @@ mod tests {
                         if drop_last {
                             lines.pop();
                         }
+                        // Last first: answers are matched by index, not order.
                         let mut out = Vec::new();
-                        for line in lines {
-                            serde_json::to_writer(&mut out, &answer_line(line)).unwrap();
+                        for (index, line) in lines.into_iter().enumerate().rev() {
+                            serde_json::to_writer(&mut out, &stand_in_answer(index, line)).unwrap();
                             out.push(b'\n');
                         }
                         out
