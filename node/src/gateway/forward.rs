@@ -24,7 +24,10 @@
 //! first, before the catch-up wait; each line goes to its caller as it
 //! arrives, so a slow proposal (a long simulation, a slow private-data
 //! push) holds back no other's answer. A proposal whose line never comes
-//! fails when the answer ends.
+//! fails when the answer ends; an answer with more lines than proposals,
+//! or a line over [`MAX_ANSWER_LINE_BYTES`], is cut off there. The peer
+//! endorses in a task of its own, so a gateway that stops reading holds
+//! back none of its simulation turns.
 //!
 //! A peer without the batch route (404: an older version) gets each
 //! proposal as its own `POST /v1/endorse` for [`SINGLES_FOR`], then
@@ -368,27 +371,52 @@ async fn send(target: &Target, mut batch: Vec<Pending>) {
     // Lines arrive as the peer settles each proposal, in any order: each
     // goes to its caller at once.
     let mut waiting: Vec<Option<Pending>> = batch.into_iter().map(Some).collect();
+    let mut left = waiting.len();
+    // A peer sends one line per proposal: past that many, it is broken.
+    let mut lines_allowed = waiting.len();
     let mut answer = answer.bytes_stream();
     let mut buffer: Vec<u8> = Vec::new();
     let broke_off = loop {
-        match answer.next().await {
-            Some(Ok(chunk)) => {
-                buffer.extend_from_slice(&chunk);
-                while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
-                    let line: Vec<u8> = buffer.drain(..=end).collect();
-                    settle_line(&mut waiting, &line);
-                }
-                if buffer.len() > MAX_ANSWER_LINE_BYTES {
-                    break Some(format!(
-                        "its batch answer has a line over {MAX_ANSWER_LINE_BYTES} bytes"
-                    ));
-                }
-            }
+        if left == 0 {
+            break None;
+        }
+        let chunk = match answer.next().await {
+            Some(Ok(chunk)) => chunk,
             Some(Err(e)) => break Some(format!("its answer broke off: {}", describe_reqwest(&e))),
             None => {
-                settle_line(&mut waiting, &buffer);
+                // A last line without its newline.
+                if lines_allowed > 0 && !buffer.trim_ascii().is_empty() {
+                    settle_line(&mut waiting, &buffer);
+                }
                 break None;
             }
+        };
+        // Only the new bytes are searched; each line is taken once.
+        let searched = buffer.len();
+        buffer.extend_from_slice(&chunk);
+        let mut start = 0;
+        let mut from = searched;
+        while let Some(at) = newline_in(&buffer[from..]) {
+            let end = from + at;
+            let line = &buffer[start..end];
+            if !line.trim_ascii().is_empty() {
+                if lines_allowed == 0 {
+                    break;
+                }
+                lines_allowed -= 1;
+                left -= usize::from(settle_line(&mut waiting, line));
+            }
+            start = end + 1;
+            from = start;
+        }
+        buffer.drain(..start);
+        if lines_allowed == 0 && left > 0 {
+            break Some("its batch answer has more lines than proposals".into());
+        }
+        if buffer.len() > MAX_ANSWER_LINE_BYTES {
+            break Some(format!(
+                "its batch answer has a line over {MAX_ANSWER_LINE_BYTES} bytes"
+            ));
         }
     };
     let why = broke_off.unwrap_or_else(|| "its batch answer has no line for the proposal".into());
@@ -397,30 +425,39 @@ async fn send(target: &Target, mut batch: Vec<Pending>) {
     }
 }
 
-/// Gives the proposal `line` answers its answer; a line that is blank,
-/// does not parse or names no proposal still waiting is dropped (its
-/// proposal, if any, fails with the others left when the answer ends).
-fn settle_line(waiting: &mut [Option<Pending>], line: &[u8]) {
+/// Where the first newline of `bytes` is.
+fn newline_in(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
+
+/// Gives the proposal `line` names its answer; true when it settled one.
+/// A line that names no proposal still waiting is dropped; one that names
+/// a proposal but does not parse fails it with why.
+fn settle_line(waiting: &mut [Option<Pending>], line: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Index {
+        index: usize,
+    }
     let line = line.trim_ascii();
-    if line.is_empty() {
-        return;
-    }
-    let parsed = match serde_json::from_slice::<Line>(line) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            tracing::warn!(error = %e, "a batch answer line that does not parse");
-            return;
-        }
+    let parsed = serde_json::from_slice::<Line>(line);
+    let index = match &parsed {
+        Ok(parsed) => Some(parsed.index),
+        Err(_) => serde_json::from_slice::<Index>(line).ok().map(|i| i.index),
     };
-    match waiting.get_mut(parsed.index).and_then(Option::take) {
-        Some(p) => {
-            let _ = p.answer.send(line_answer(parsed));
-        }
-        None => tracing::warn!(
-            index = parsed.index,
-            "a batch answer line for no proposal waiting"
-        ),
-    }
+    let Some(p) = index
+        .and_then(|i| waiting.get_mut(i))
+        .and_then(Option::take)
+    else {
+        tracing::debug!(?index, "a batch answer line for no proposal waiting");
+        return false;
+    };
+    let result = parsed.map_err(|e| {
+        Remote::Failed(format!(
+            "its batch answer line for the proposal does not parse: {e}"
+        ))
+    });
+    let _ = p.answer.send(result.and_then(line_answer));
+    true
 }
 
 /// Each of `batch` as its own `POST /v1/endorse`, side by side.
@@ -564,22 +601,36 @@ pub(crate) async fn p2p_endorse_batch(
     // A garbled query only costs the wait (and the pushes).
     let query = query.map(|q| q.0).unwrap_or_default();
     let gateway_pushes = query.gateway_pushes.unwrap_or(false);
-    let endorsed = futures::stream::once(async move {
-        if let (Some(min_height), false) = (query.min_height, admitted.is_empty()) {
-            catch_up(&gw, min_height).await;
-        }
-        admitted
-            .into_iter()
-            .map(|(index, (admission, request))| {
-                let gw = gw.clone();
-                async move {
-                    let result = endorse_forwarded(&gw, admission, request, gateway_pushes).await;
-                    answer_line(index, result)
-                }
-            })
-            .collect::<FuturesUnordered<_>>()
-    })
-    .flatten();
+    // The endorsements run in a task of their own and their lines wait in
+    // a channel that holds them all: a client that stops reading holds
+    // back no simulation turn.
+    let (sender, receiver) = mpsc::channel::<Bytes>(admitted.len().max(1));
+    if !admitted.is_empty() {
+        tokio::spawn(async move {
+            if let Some(min_height) = query.min_height {
+                catch_up(&gw, min_height).await;
+            }
+            let mut endorsing: FuturesUnordered<_> = admitted
+                .into_iter()
+                .map(|(index, (admission, request))| {
+                    let gw = gw.clone();
+                    async move {
+                        let result =
+                            endorse_forwarded(&gw, admission, request, gateway_pushes).await;
+                        answer_line(index, result)
+                    }
+                })
+                .collect();
+            while let Some(line) = endorsing.next().await {
+                // Never full (one slot per line); closed when the client
+                // hung up, and the endorsements still finish.
+                let _ = sender.try_send(line);
+            }
+        });
+    }
+    let endorsed = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|line| (line, receiver))
+    });
     let lines = futures::stream::iter(refused)
         .chain(endorsed)
         .map(Ok::<_, std::convert::Infallible>);
@@ -876,6 +927,47 @@ mod tests {
                 "{answer:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn answer_lines_split_anywhere_a_stray_index_and_a_line_that_does_not_parse() {
+        // One byte per chunk, for three proposals: an index out of range, a
+        // line for proposal 0 that does not parse, proposal 1's answer
+        // without its newline; none for proposal 2.
+        let good = serde_json::to_string(&stand_in_answer(1, br#"{"n":1}"#)).unwrap();
+        let body =
+            format!("{{\"index\":9,\"status\":200}}\n{{\"index\":0,\"status\":\"no\"}}\n{good}");
+        let app = axum::Router::new().route(
+            "/v1/endorse/batch",
+            post(move || {
+                let bytes: Vec<Result<Bytes, std::convert::Infallible>> = body
+                    .clone()
+                    .into_bytes()
+                    .into_iter()
+                    .map(|b| Ok(Bytes::from(vec![b])))
+                    .collect();
+                async move { axum::body::Body::from_stream(futures::stream::iter(bytes)) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let p2p = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let forwarder = Forwarder::new(reqwest::Client::new());
+        let requests = [0, 1, 2].map(|n| Bytes::from(format!("{{\"n\":{n}}}")));
+        let (a, b, c) = tokio::join!(
+            forwarder.call(&p2p, &requests[0], 0, true),
+            forwarder.call(&p2p, &requests[1], 0, true),
+            forwarder.call(&p2p, &requests[2], 0, true)
+        );
+        assert!(
+            matches!(&a, Err(Remote::Failed(m)) if m.contains("does not parse")),
+            "{a:?}"
+        );
+        assert_eq!(b.unwrap().payload.0, requests[1].to_vec());
+        assert!(
+            matches!(&c, Err(Remote::Failed(m)) if m.contains("no line for the proposal")),
+            "{c:?}"
+        );
     }
 
     #[test]
