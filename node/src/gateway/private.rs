@@ -612,14 +612,9 @@ mod tests {
 
     fn collection(members: &str) -> CollectionConfig {
         CollectionConfig {
-            name: "c".into(),
-            member_orgs_policy: Policy::parse(members).unwrap(),
             required_peer_count: 1,
             maximum_peer_count: 3,
-            block_to_live: 0,
-            member_only_read: true,
-            member_only_write: false,
-            endorsement_policy: None,
+            ..CollectionConfig::new("c", Policy::parse(members).unwrap())
         }
     }
 

@@ -56,24 +56,39 @@ pub struct CollectionConfig {
 pub const IMPLICIT_COLLECTION_PREFIX: &str = "_implicit_org_";
 
 impl CollectionConfig {
+    /// A collection `name` whose members `member_orgs_policy` names, with
+    /// Fabric's defaults for the rest: no peer has to hold the data before
+    /// an endorsement is returned, none is pushed it, it is never purged,
+    /// and reads and writes are open to every org's clients. Change a field
+    /// with struct update syntax: `CollectionConfig { required_peer_count:
+    /// 1, ..CollectionConfig::new(name, policy) }`.
+    pub fn new(name: impl Into<String>, member_orgs_policy: Policy) -> CollectionConfig {
+        CollectionConfig {
+            name: name.into(),
+            member_orgs_policy,
+            required_peer_count: 0,
+            maximum_peer_count: 0,
+            block_to_live: 0,
+            member_only_read: false,
+            member_only_write: false,
+            endorsement_policy: None,
+        }
+    }
+
     /// The implicit collection of `org`: only its peers store the values
     /// and only its clients read them; anyone may write it (a client
     /// handing the org data), no peer has to hold the data before an
     /// endorsement is returned, one other peer of the org is sent it, and
     /// it is never purged.
     pub fn implicit(org: &str) -> CollectionConfig {
+        let member = Policy::Principal(weft_policy::Principal::new(
+            org,
+            weft_policy::PrincipalRole::Member,
+        ));
         CollectionConfig {
-            name: format!("{IMPLICIT_COLLECTION_PREFIX}{org}"),
-            member_orgs_policy: Policy::Principal(weft_policy::Principal::new(
-                org,
-                weft_policy::PrincipalRole::Member,
-            )),
-            required_peer_count: 0,
             maximum_peer_count: 1,
-            block_to_live: 0,
             member_only_read: true,
-            member_only_write: false,
-            endorsement_policy: None,
+            ..CollectionConfig::new(format!("{IMPLICIT_COLLECTION_PREFIX}{org}"), member)
         }
     }
 

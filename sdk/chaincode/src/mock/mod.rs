@@ -218,16 +218,7 @@ impl MockContext {
     /// collections: name one here (`_implicit_org_Org1`) to use it.
     pub fn collection(mut self, name: &str) -> Self {
         if let Ok(any) = Policy::parse("ANY") {
-            self.collections.push(CollectionConfig {
-                name: name.to_string(),
-                member_orgs_policy: any,
-                required_peer_count: 0,
-                maximum_peer_count: 0,
-                block_to_live: 0,
-                member_only_read: false,
-                member_only_write: false,
-                endorsement_policy: None,
-            });
+            self.collections.push(CollectionConfig::new(name, any));
         }
         self
     }

@@ -297,16 +297,7 @@ fn key_policies_are_parsed_and_read_back() {
 }
 
 fn collection(name: &str) -> weft_types::CollectionConfig {
-    weft_types::CollectionConfig {
-        name: name.into(),
-        member_orgs_policy: weft_types::Policy::parse("ANY").unwrap(),
-        required_peer_count: 0,
-        maximum_peer_count: 0,
-        block_to_live: 0,
-        member_only_read: false,
-        member_only_write: false,
-        endorsement_policy: None,
-    }
+    weft_types::CollectionConfig::new(name, weft_types::Policy::parse("ANY").unwrap())
 }
 
 #[test]

@@ -246,15 +246,12 @@ impl LocNetwork {
         let members = [Role::Bank, Role::Cad, Role::Fd, Role::Regulator]
             .map(|role| format!("'{}.member'", self.org_of(role)))
             .join(", ");
+        let policy = Policy::parse(&format!("OR({members})"))?;
         Ok(CollectionConfig {
-            name: loc::EVENTS_COLLECTION.into(),
-            member_orgs_policy: Policy::parse(&format!("OR({members})"))?,
             required_peer_count: 1,
             maximum_peer_count: 3,
-            block_to_live: 0,
             member_only_read: true,
-            member_only_write: false,
-            endorsement_policy: None,
+            ..CollectionConfig::new(loc::EVENTS_COLLECTION, policy)
         })
     }
 
