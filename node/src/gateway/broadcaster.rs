@@ -384,10 +384,7 @@ async fn send_to(shared: &Shared, orderer: &Orderer, batch: Vec<Pending>) -> Vec
             return failed(batch, &unreachable(why));
         }
     };
-    let mut lines = text
-        .split(|&b| b == b'\n')
-        .map(<[u8]>::trim_ascii)
-        .filter(|line| !line.is_empty());
+    let mut lines = crate::ndjson::lines(&text);
     let mut next = Vec::new();
     for mut p in batch {
         match line_verdict(lines.next(), &orderer.who) {

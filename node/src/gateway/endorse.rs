@@ -710,8 +710,7 @@ mod tests {
                 .await
                 .expect("refusals are answered without waiting to catch up")
                 .unwrap();
-                text.split(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
+                crate::ndjson::lines(&text)
                     .map(|l| {
                         let v: serde_json::Value = serde_json::from_slice(l).unwrap();
                         (

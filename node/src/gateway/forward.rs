@@ -24,8 +24,8 @@
 //! first, before the catch-up wait; each line goes to its caller as it
 //! arrives, so a slow proposal (a long simulation, a slow private-data
 //! push) holds back no other's answer. A proposal whose line never comes
-//! fails when the answer ends; an answer with more lines than proposals,
-//! or a line over [`MAX_ANSWER_LINE_BYTES`], is cut off there. The peer
+//! fails when the answer ends; reading stops once every proposal has its
+//! line, or at a line over [`MAX_ANSWER_LINE_BYTES`]. The peer
 //! endorses in a task of its own, so a gateway that stops reading holds
 //! back none of its simulation turns.
 //!
@@ -70,6 +70,7 @@ use super::endorse::{
     endorse_forwarded, truncate,
 };
 use super::error::{ErrorBody, ErrorCode, GatewayError, RawJson, Stage};
+use crate::ndjson::{self, LineBuffer};
 
 /// Proposals one batch request carries at most; a peer refuses a larger
 /// batch whole (413). With two queues per peer and
@@ -372,62 +373,37 @@ async fn send(target: &Target, mut batch: Vec<Pending>) {
     // goes to its caller at once.
     let mut waiting: Vec<Option<Pending>> = batch.into_iter().map(Some).collect();
     let mut left = waiting.len();
-    // A peer sends one line per proposal: past that many, it is broken.
-    let mut lines_allowed = waiting.len();
     let mut answer = answer.bytes_stream();
-    let mut buffer: Vec<u8> = Vec::new();
+    let mut lines = LineBuffer::new(MAX_ANSWER_LINE_BYTES);
     let broke_off = loop {
         if left == 0 {
             break None;
         }
-        let chunk = match answer.next().await {
-            Some(Ok(chunk)) => chunk,
+        match answer.next().await {
+            Some(Ok(chunk)) => lines.push(&chunk),
             Some(Err(e)) => break Some(format!("its answer broke off: {}", describe_reqwest(&e))),
             None => {
-                // A last line without its newline.
-                if lines_allowed > 0 && !buffer.trim_ascii().is_empty() {
-                    settle_line(&mut waiting, &buffer);
+                if let Some(line) = lines.rest() {
+                    settle_line(&mut waiting, &line);
                 }
                 break None;
             }
-        };
-        // Only the new bytes are searched; each line is taken once.
-        let searched = buffer.len();
-        buffer.extend_from_slice(&chunk);
-        let mut start = 0;
-        let mut from = searched;
-        while let Some(at) = newline_in(&buffer[from..]) {
-            let end = from + at;
-            let line = &buffer[start..end];
-            if !line.trim_ascii().is_empty() {
-                if lines_allowed == 0 {
-                    break;
-                }
-                lines_allowed -= 1;
-                left -= usize::from(settle_line(&mut waiting, line));
+        }
+        let cut_off = loop {
+            match lines.next_line() {
+                Ok(Some(line)) => left -= usize::from(settle_line(&mut waiting, &line)),
+                Ok(None) => break None,
+                Err(e) => break Some(format!("its batch answer has {e}")),
             }
-            start = end + 1;
-            from = start;
-        }
-        buffer.drain(..start);
-        if lines_allowed == 0 && left > 0 {
-            break Some("its batch answer has more lines than proposals".into());
-        }
-        if buffer.len() > MAX_ANSWER_LINE_BYTES {
-            break Some(format!(
-                "its batch answer has a line over {MAX_ANSWER_LINE_BYTES} bytes"
-            ));
+        };
+        if cut_off.is_some() {
+            break cut_off;
         }
     };
     let why = broke_off.unwrap_or_else(|| "its batch answer has no line for the proposal".into());
     for p in waiting.into_iter().flatten() {
         let _ = p.answer.send(Err(Remote::Failed(why.clone())));
     }
-}
-
-/// Where the first newline of `bytes` is.
-fn newline_in(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
 }
 
 /// Gives the proposal `line` names its answer; true when it settled one.
@@ -565,12 +541,7 @@ pub(crate) async fn p2p_endorse_batch(
     query: Result<axum::extract::Query<P2pQuery>, axum::extract::rejection::QueryRejection>,
     body: RawJson,
 ) -> Response {
-    let lines: Vec<&[u8]> = body
-        .0
-        .split(|&b| b == b'\n')
-        .map(<[u8]>::trim_ascii)
-        .filter(|line| !line.is_empty())
-        .collect();
+    let lines: Vec<&[u8]> = ndjson::lines(&body.0).collect();
     if lines.len() > MAX_BATCH_PROPOSALS {
         return GatewayError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -757,11 +728,7 @@ mod tests {
                     move |query: axum::extract::Query<P2pQuery>, body: Bytes| async move {
                         on_batch.batches.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(delay).await;
-                        let mut lines: Vec<&[u8]> = body
-                            .split(|&b| b == b'\n')
-                            .map(<[u8]>::trim_ascii)
-                            .filter(|l| !l.is_empty())
-                            .collect();
+                        let mut lines: Vec<&[u8]> = ndjson::lines(&body).collect();
                         on_batch.proposals.fetch_add(lines.len(), Ordering::SeqCst);
                         let ns = lines
                             .iter()

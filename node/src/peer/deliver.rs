@@ -45,6 +45,7 @@ use weft_types::Block;
 
 use super::source::{BlockSource, SourceError};
 use crate::channel::ConfigHandle;
+use crate::ndjson::LineBuffer;
 
 /// Limits and timings of an [`OrdererSource`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -429,71 +430,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// A line longer than the limit.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a line of more than {max_bytes} bytes")]
-struct LineTooLong {
-    max_bytes: usize,
-}
-
-/// Splits a byte stream into lines, refusing any longer than a limit. Blank
-/// lines are skipped.
-#[derive(Debug)]
-struct LineBuffer {
-    buffer: Vec<u8>,
-    /// Bytes at the start of `buffer` known to hold no newline.
-    scanned: usize,
-    max_bytes: usize,
-}
-
-impl LineBuffer {
-    fn new(max_bytes: usize) -> Self {
-        LineBuffer {
-            buffer: Vec::new(),
-            scanned: 0,
-            max_bytes,
-        }
-    }
-
-    /// Appends received bytes. The caller takes the complete lines with
-    /// [`LineBuffer::next_line`] before pushing more, which bounds the
-    /// buffer to the limit plus one chunk.
-    fn push(&mut self, bytes: &[u8]) {
-        self.buffer.extend_from_slice(bytes);
-    }
-
-    /// The next complete, non-blank line without its terminator; `None`
-    /// until one is complete.
-    fn next_line(&mut self) -> Result<Option<Vec<u8>>, LineTooLong> {
-        loop {
-            let Some(offset) = self.buffer[self.scanned..].iter().position(|&b| b == b'\n') else {
-                self.scanned = self.buffer.len();
-                if self.buffer.len() > self.max_bytes {
-                    return Err(LineTooLong {
-                        max_bytes: self.max_bytes,
-                    });
-                }
-                return Ok(None);
-            };
-            let end = self.scanned + offset;
-            if end > self.max_bytes {
-                return Err(LineTooLong {
-                    max_bytes: self.max_bytes,
-                });
-            }
-            let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
-            self.scanned = 0;
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            if !line.trim_ascii().is_empty() {
-                return Ok(Some(line));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -702,37 +638,6 @@ mod tests {
 
     fn requests(orderers: &Orderers, index: usize) -> Vec<u64> {
         orderers.requests[index].lock().unwrap().clone()
-    }
-
-    #[test]
-    fn lines_are_split_across_chunks_and_blank_ones_skipped() {
-        let text = b"one\n\ntwo\r\n  \nthree\nfour";
-        for cut in 0..=text.len() {
-            let mut buffer = LineBuffer::new(100);
-            let mut lines = Vec::new();
-            for part in [&text[..cut], &text[cut..]] {
-                buffer.push(part);
-                while let Some(line) = buffer.next_line().unwrap() {
-                    lines.push(String::from_utf8(line).unwrap());
-                }
-            }
-            assert_eq!(lines, ["one", "two", "three"], "cut at {cut}");
-        }
-    }
-
-    #[test]
-    fn a_line_over_the_limit_is_refused_complete_or_not() {
-        let mut buffer = LineBuffer::new(8);
-        buffer.push(b"12345678\n");
-        assert_eq!(buffer.next_line().unwrap().unwrap(), b"12345678");
-        buffer.push(b"123456789\nok\n");
-        assert_eq!(buffer.next_line(), Err(LineTooLong { max_bytes: 8 }));
-        // Without a newline: refused once past the limit, not buffered on.
-        let mut buffer = LineBuffer::new(8);
-        buffer.push(b"12345678");
-        assert_eq!(buffer.next_line(), Ok(None));
-        buffer.push(b"9");
-        assert_eq!(buffer.next_line(), Err(LineTooLong { max_bytes: 8 }));
     }
 
     #[test]
