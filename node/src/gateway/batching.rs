@@ -1,10 +1,47 @@
 //! How the gateway's outgoing batches are gathered (envelopes to the
-//! orderers, proposals to another org's peer): [`drain`].
+//! orderers, proposals to another org's peer): [`drain`]; and [`Pause`],
+//! how each stops trusting a peer's behaviour for a while.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
+
+/// A switch that stays on for a while once set (lock-free: read on every
+/// batch).
+#[derive(Debug)]
+pub(crate) struct Pause {
+    origin: std::time::Instant,
+    /// Milliseconds after `origin` until which it is on.
+    until_ms: AtomicU64,
+}
+
+impl Pause {
+    pub(crate) fn new() -> Self {
+        Pause {
+            origin: std::time::Instant::now(),
+            until_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether it is on now.
+    pub(crate) fn on(&self) -> bool {
+        self.now_ms() < self.until_ms.load(Ordering::Relaxed)
+    }
+
+    /// On for `duration` from now.
+    pub(crate) fn start(&self, duration: Duration) {
+        let duration = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        let until = self.now_ms().saturating_add(duration);
+        self.until_ms.store(until, Ordering::Relaxed);
+    }
+}
 
 /// The limits of one queue's batches.
 #[derive(Debug, Clone, Copy)]
@@ -89,8 +126,7 @@ fn gather<T>(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
 

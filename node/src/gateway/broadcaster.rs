@@ -44,7 +44,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use weft_types::ChannelConfig;
 
-use super::batching::{self, Limits};
+use super::batching::{self, Limits, Pause};
 use super::endorse::{describe_reqwest, truncate};
 use super::error::{ErrorCode, GatewayError, Stage};
 use super::submit::{
@@ -126,19 +126,14 @@ struct Shared {
     queued_bytes: AtomicUsize,
     /// The leader the last answer named (0: none known).
     leader: AtomicU64,
-    /// Milliseconds after `started` before which hints are ignored.
-    hints_from_ms: AtomicU64,
-    started: std::time::Instant,
+    /// On while hints are ignored.
+    hints_paused: Pause,
 }
 
 impl Shared {
-    fn elapsed_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
     /// Takes `leader` as where to send first, unless hints are paused.
     fn hint(&self, leader: u64) {
-        if self.elapsed_ms() >= self.hints_from_ms.load(Ordering::Relaxed) {
+        if !self.hints_paused.on() {
             self.leader.store(leader, Ordering::Relaxed);
         }
     }
@@ -151,9 +146,7 @@ impl Shared {
             .compare_exchange(orderer, 0, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
         {
-            let pause = u64::try_from(LEADER_HINT_PAUSE.as_millis()).unwrap_or(u64::MAX);
-            self.hints_from_ms
-                .store(self.elapsed_ms().saturating_add(pause), Ordering::Relaxed);
+            self.hints_paused.start(LEADER_HINT_PAUSE);
         }
     }
 }
@@ -200,8 +193,7 @@ impl Broadcaster {
                 orderers,
                 queued_bytes: AtomicUsize::new(0),
                 leader: AtomicU64::new(0),
-                hints_from_ms: AtomicU64::new(0),
-                started: std::time::Instant::now(),
+                hints_paused: Pause::new(),
             }),
         }
     }

@@ -45,7 +45,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -64,7 +63,7 @@ use weft_types::ProposalResponse;
 
 use super::Gateway;
 use super::api::ProposalRequest;
-use super::batching::{self, Limits};
+use super::batching::{self, Limits, Pause};
 use super::endorse::{
     MAX_REMOTE_MESSAGE_BYTES, P2pQuery, REMOTE_ENDORSE_TIMEOUT_MS, catch_up, describe_reqwest,
     endorse_forwarded, truncate,
@@ -137,41 +136,12 @@ struct Pending {
     answer: oneshot::Sender<Result<ProposalResponse, Remote>>,
 }
 
-/// When batches to one peer are off: it answered 404 to the batch route
-/// (an older version), and gets single requests for [`SINGLES_FOR`].
-#[derive(Debug)]
-struct Singles {
-    origin: Instant,
-    /// Milliseconds after `origin` until which single requests are sent.
-    until_ms: AtomicU64,
-}
-
-impl Singles {
-    fn new() -> Self {
-        Singles {
-            origin: Instant::now(),
-            until_ms: AtomicU64::new(0),
-        }
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn on(&self) -> bool {
-        self.now_ms() < self.until_ms.load(Ordering::Relaxed)
-    }
-
-    fn switch_on(&self) {
-        let until = self.now_ms().saturating_add(SINGLES_FOR.as_millis() as u64);
-        self.until_ms.store(until, Ordering::Relaxed);
-    }
-}
-
 /// The queues to one peer: one for each `gateway_pushes`.
 struct PeerQueues {
     queues: [mpsc::Sender<Pending>; 2],
-    singles: Arc<Singles>,
+    /// On for [`SINGLES_FOR`] once the peer answered 404 to a batch (an
+    /// older version): it gets single requests meanwhile.
+    singles: Arc<Pause>,
 }
 
 /// Gathers forwarded proposals into batch requests, one queue per peer.
@@ -266,7 +236,7 @@ impl Forwarder {
         if let Some(peer) = peers.get(p2p) {
             return peer.clone();
         }
-        let singles = Arc::new(Singles::new());
+        let singles = Arc::new(Pause::new());
         let queues = [false, true].map(|gateway_pushes| {
             let (queue, receiver) = mpsc::channel(self.max_queued);
             let target = Arc::new(Target {
@@ -320,7 +290,7 @@ struct Target {
     http: reqwest::Client,
     p2p: String,
     gateway_pushes: bool,
-    singles: Arc<Singles>,
+    singles: Arc<Pause>,
 }
 
 /// Sends `batch` to its peer as one request and gives each proposal its
@@ -362,7 +332,7 @@ async fn send(target: &Target, mut batch: Vec<Pending>) {
     let status = answer.status();
     if status == reqwest::StatusCode::NOT_FOUND {
         // No batch route there: one request per proposal for a while.
-        target.singles.switch_on();
+        target.singles.start(SINGLES_FOR);
         return send_singly(target, batch).await;
     }
     if !status.is_success() {
@@ -649,7 +619,7 @@ mod tests {
     //! route itself is exercised by every multi-org end-to-end test (each
     //! forwarded proposal goes through it) and by `endorse`'s tests.
 
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use axum::routing::post;
     use weft_types::Bytes as Blob;
