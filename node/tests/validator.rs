@@ -564,10 +564,12 @@ fn proposal_signature_is_covered_by_the_envelope() {
     );
 }
 
-/// Endorsements the peer signed itself are not verified again: the
-/// validator takes [`VerifiedHere`]'s word for them, for exactly the key,
-/// response and signature recorded. (Recording a signature that does not
-/// verify is what shows it is skipped; an endorser records only its own.)
+/// Endorsements recorded as verified on this peer (its own, and other
+/// orgs' its gateway checked) are not verified again: the validator takes
+/// [`VerifiedHere`]'s word for them, for exactly the key, response and
+/// signature recorded. (Recording a signature that does not verify is what
+/// shows it is skipped; the peer records only signatures it signed or
+/// verified.)
 #[test]
 fn endorsements_verified_here_are_not_verified_again() {
     let n = net();

@@ -143,6 +143,22 @@ fn asked_first(
             .is_some_and(|first| first.name == name)
 }
 
+/// The peers this gateway's peer (`own`, `name@org`) pushes a
+/// collection's data to: [`member_peers`] but the first peers of the other
+/// endorsing orgs, which keep their own copy.
+fn push_targets<'c>(
+    channel: &'c ChannelConfig,
+    config: &CollectionConfig,
+    own: &str,
+    endorsers: &[&str],
+    spread: u8,
+) -> Vec<(&'c str, &'c PeerInfo)> {
+    let own_org = own.rsplit_once('@').map_or("", |(_, org)| org);
+    let mut targets = member_peers(channel, config, own, spread);
+    targets.retain(|(org, p)| !asked_first(channel, endorsers, own_org, org, &p.name));
+    targets
+}
+
 /// One collection being disseminated.
 struct Dissemination<'c> {
     data: &'c CollectionData,
@@ -191,8 +207,13 @@ pub(crate) async fn disseminate(
             // The asking gateway's peer sends every collection on.
             continue;
         };
-        let mut targets = member_peers(&channel, &config, &gw.peer, tx_id.0.as_bytes()[0]);
-        targets.retain(|(org, p)| !asked_first(&channel, endorsers, own_org, org, &p.name));
+        let targets = push_targets(
+            &channel,
+            &config,
+            &gw.peer,
+            endorsers,
+            tx_id.0.as_bytes()[0],
+        );
         sets.push(Dissemination {
             data: w,
             acks: co_members(endorsers, own_org, &config),
@@ -660,12 +681,17 @@ mod tests {
         ));
         // So Org1's peer pushes to Org4's peer only.
         let own = format!("{}@Org1", first("Org1"));
-        let targets = member_peers(channel, &config, &own, 0);
-        let pushed: Vec<&str> = targets
+        let pushed: Vec<&str> = push_targets(channel, &config, &own, &endorsers, 0)
             .iter()
-            .filter(|(org, p)| !asked_first(channel, &endorsers, "Org1", org, &p.name))
             .map(|(org, _)| *org)
             .collect();
         assert_eq!(pushed, ["Org4"]);
+        // Endorsing alone, it pushes to every other member's peer.
+        let pushed: Vec<&str> = push_targets(channel, &config, &own, &["Org1"], 0)
+            .iter()
+            .map(|(org, _)| *org)
+            .collect();
+        assert_eq!(pushed.len(), 2, "{pushed:?}");
+        assert!(pushed.contains(&"Org2") && pushed.contains(&"Org4"));
     }
 }

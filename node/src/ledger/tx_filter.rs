@@ -36,7 +36,6 @@ struct Layers {
     /// How many ids the last filter took, and how many it was sized for.
     in_last: usize,
     capacity_of_last: usize,
-    rate_of_last: f64,
 }
 
 impl TxFilter {
@@ -51,7 +50,6 @@ impl TxFilter {
                 filters: vec![layer(capacity, FIRST_LAYER_RATE)],
                 in_last: 0,
                 capacity_of_last: capacity,
-                rate_of_last: FIRST_LAYER_RATE,
             }),
         }
     }
@@ -63,10 +61,11 @@ impl TxFilter {
         for id in ids {
             if layers.in_last >= layers.capacity_of_last {
                 let capacity = layers.capacity_of_last.saturating_mul(2);
-                let rate = layers.rate_of_last / 2.0;
+                // Each layer half the rate of the one before it.
+                let halvings = i32::try_from(layers.filters.len()).unwrap_or(i32::MAX);
+                let rate = FIRST_LAYER_RATE * 0.5_f64.powi(halvings);
                 layers.filters.push(layer(capacity, rate));
                 layers.capacity_of_last = capacity;
-                layers.rate_of_last = rate;
                 layers.in_last = 0;
             }
             let last = layers.filters.last_mut().expect("there is always a layer");
