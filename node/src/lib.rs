@@ -33,7 +33,6 @@ pub mod endorser;
 pub mod gateway;
 mod generations;
 pub mod ledger;
-mod ndjson;
 pub mod peer;
 pub mod runtime;
 pub mod validator;

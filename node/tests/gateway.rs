@@ -1200,6 +1200,129 @@ async fn bad_input_gets_json_errors() {
     );
 }
 
+/// Sends `lines` as one `POST /v1/batch`; the status, and the answer's
+/// lines by index (each index once).
+async fn batch(app: &Router, token: Option<&str>, lines: &[String]) -> (StatusCode, Vec<Value>) {
+    let mut req = Request::post("/v1/batch").header("content-type", "application/x-ndjson");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = req.body(Body::from(lines.join("\n"))).unwrap();
+    let response = tokio::time::timeout(PATIENCE, app.clone().oneshot(req))
+        .await
+        .expect("the gateway answers in time")
+        .unwrap();
+    let status = response.status();
+    let bytes = tokio::time::timeout(PATIENCE, response.into_body().collect())
+        .await
+        .expect("the answer ends in time")
+        .unwrap()
+        .to_bytes();
+    if status != StatusCode::OK {
+        return (status, vec![serde_json::from_slice(&bytes).unwrap()]);
+    }
+    let mut answers = vec![Value::Null; lines.len()];
+    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let line: Value = serde_json::from_slice(line).unwrap();
+        let index = line["index"].as_u64().unwrap() as usize;
+        assert!(answers[index].is_null(), "line {index} answered twice");
+        answers[index] = line;
+    }
+    assert!(answers.iter().all(|a| !a.is_null()), "every line answered");
+    (status, answers)
+}
+
+fn batch_line(path: &str, body: &Value) -> String {
+    json!({ "path": path, "body": body }).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_answers_each_call_as_its_single_route_would() {
+    let f = Fixture::new(true).await;
+    f.deploy(CC, Some("AND('Org1.peer', 'Org2.peer')")).await;
+    let token = f.token().await;
+
+    let create = f.proposal(CC, "create", &["asset1", "client", "100"]);
+    let missing = f.proposal(CC, "read", &["nobody"]);
+    let mut forged = serde_json::to_value(f.proposal(CC, "create", &["x", "y", "1"])).unwrap();
+    forged["signature"] =
+        serde_json::to_value(f.client().sign(Domain::Proposal, &sha3_256(b"other"))).unwrap();
+    let lines = [
+        batch_line("/v1/endorse", &proposal_body(&create)),
+        batch_line("/v1/evaluate", &proposal_body(&missing)),
+        batch_line("/v1/endorse", &json!({ "proposal": forged })),
+        batch_line("/v1/blocks/0", &json!({})),
+        "{not json".to_string(),
+    ];
+    let (status, answers) = batch(f.app(), Some(&token), &lines).await;
+    assert_eq!(status, StatusCode::OK);
+    let endorsed = &answers[0]["body"];
+    assert_eq!(answers[0]["status"], 200, "{endorsed}");
+    assert_eq!(endorsed["endorsed_by"], json!(["Org1", "Org2"]));
+    // The refusals are the single routes' own, status and body.
+    for (i, path, body) in [
+        (1, "/v1/evaluate", proposal_body(&missing)),
+        (2, "/v1/endorse", json!({ "proposal": forged })),
+    ] {
+        let (single_status, single) = post(f.app(), path, &token, &body).await;
+        assert!(!single_status.is_success(), "{single}");
+        assert_eq!(
+            answers[i]["status"],
+            single_status.as_u16(),
+            "{}",
+            answers[i]
+        );
+        assert_eq!(answers[i]["body"]["code"], single["code"], "{}", answers[i]);
+        assert_eq!(
+            answers[i]["body"]["stage"], single["stage"],
+            "{}",
+            answers[i]
+        );
+    }
+    for i in [3, 4] {
+        assert_eq!(answers[i]["status"], 400, "{}", answers[i]);
+        assert_eq!(answers[i]["body"]["code"], "malformed", "{}", answers[i]);
+    }
+    assert!(
+        answers[3]["body"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/blocks/0"),
+        "{}",
+        answers[3]
+    );
+
+    // A submit that waits answers when its transaction committed; a
+    // broken envelope beside it is refused without holding it up.
+    let envelope = sign_envelope(endorsed, f.client());
+    let tx_id = envelope.decode().unwrap().header.tx_id;
+    let lines = [
+        batch_line(
+            "/v1/submit?wait=true&timeout_ms=20000",
+            &serde_json::to_value(&envelope).unwrap(),
+        ),
+        batch_line("/v1/submit", &json!({ "payload": "AA==" })),
+    ];
+    let (status, answers) = batch(f.app(), Some(&token), &lines).await;
+    assert_eq!(status, StatusCode::OK);
+    let height = f.peers[0].committer.height();
+    assert_eq!(
+        answers[0]["body"],
+        json!({"tx_id": tx_id, "block": height - 1, "index": 0, "code": "VALID"})
+    );
+    assert_eq!(answers[1]["status"], 400, "{}", answers[1]);
+    assert_eq!(*f.ordered.lock(), [tx_id]);
+
+    // The batch itself needs a token, and has a size limit.
+    let (status, answer) = batch(f.app(), None, &lines).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer:?}");
+    let many = vec![lines[1].clone(); gateway::batch::MAX_BATCH_CALLS + 1];
+    let (status, answer) = batch(f.app(), Some(&token), &many).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer:?}");
+    assert_eq!(answer[0]["code"], "too_large");
+    assert_eq!(*f.ordered.lock(), [tx_id], "nothing more was ordered");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_p2p_endpoint_endorses_without_a_token() {
     let f = Fixture::new(false).await;
@@ -1310,6 +1433,7 @@ async fn the_openapi_document_lists_every_route() {
         ("post", "/v1/evaluate"),
         ("post", "/v1/endorse"),
         ("post", "/v1/submit"),
+        ("post", "/v1/batch"),
         ("get", "/v1/transactions/{tx_id}/status"),
         ("get", "/v1/transactions/{tx_id}"),
         ("get", "/v1/blocks/{number}"),

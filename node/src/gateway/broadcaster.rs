@@ -42,9 +42,9 @@ use axum::http::StatusCode;
 use parking_lot::Mutex;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
+use weft_client::batching::{self, Limits, Pause};
 use weft_types::ChannelConfig;
 
-use super::batching::{self, Limits, Pause};
 use super::endorse::{describe_reqwest, truncate};
 use super::error::{ErrorCode, GatewayError, Stage};
 use super::submit::{
@@ -376,7 +376,7 @@ async fn send_to(shared: &Shared, orderer: &Orderer, batch: Vec<Pending>) -> Vec
             return failed(batch, &unreachable(why));
         }
     };
-    let mut lines = crate::ndjson::lines(&text);
+    let mut lines = weft_types::ndjson::lines(&text);
     let mut next = Vec::new();
     for mut p in batch {
         match line_verdict(lines.next(), &orderer.who) {

@@ -710,7 +710,7 @@ mod tests {
                 .await
                 .expect("refusals are answered without waiting to catch up")
                 .unwrap();
-                crate::ndjson::lines(&text)
+                weft_types::ndjson::lines(&text)
                     .map(|l| {
                         let v: serde_json::Value = serde_json::from_slice(l).unwrap();
                         (

@@ -49,11 +49,10 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use futures::future::join_all;
-use futures::stream::FuturesUnordered;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::error::TrySendError;
@@ -61,15 +60,17 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use weft_types::ProposalResponse;
 
+use weft_client::batching::{self, Limits, Pause};
+use weft_types::ndjson::{self, LineBuffer};
+
 use super::Gateway;
 use super::api::ProposalRequest;
-use super::batching::{self, Limits, Pause};
+use super::batch::stream_answer;
 use super::endorse::{
     MAX_REMOTE_MESSAGE_BYTES, P2pQuery, REMOTE_ENDORSE_TIMEOUT_MS, catch_up, describe_reqwest,
     endorse_forwarded, truncate,
 };
 use super::error::{ErrorBody, ErrorCode, GatewayError, RawJson, Stage};
-use crate::ndjson::{self, LineBuffer};
 
 /// Proposals one batch request carries at most; a peer refuses a larger
 /// batch whole (413). With two queues per peer and
@@ -206,7 +207,7 @@ impl Forwarder {
         let deadline = Instant::now() + self.timeout;
         let (answer, answered) = oneshot::channel();
         let pending = Pending {
-            body: one_line(request),
+            body: ndjson::one_line(request),
             min_height,
             deadline,
             answer,
@@ -265,20 +266,6 @@ impl Forwarder {
         peers.insert(p2p.to_string(), peer.clone());
         peer
     }
-}
-
-/// The request as one NDJSON line. JSON has a newline byte only as
-/// whitespace (in strings it is escaped), so a request that parsed keeps
-/// its meaning with each one made a space.
-fn one_line(request: &Bytes) -> Bytes {
-    if !request.contains(&b'\n') {
-        return request.clone();
-    }
-    let flat: Vec<u8> = request
-        .iter()
-        .map(|&b| if b == b'\n' { b' ' } else { b })
-        .collect();
-    Bytes::from(flat)
 }
 
 fn stopped() -> Remote {
@@ -542,47 +529,22 @@ pub(crate) async fn p2p_endorse_batch(
     // A garbled query only costs the wait (and the pushes).
     let query = query.map(|q| q.0).unwrap_or_default();
     let gateway_pushes = query.gateway_pushes.unwrap_or(false);
-    // The endorsements run in a task of their own and their lines wait in
-    // a channel that holds them all: a client that stops reading holds
-    // back no simulation turn.
-    let (sender, receiver) = mpsc::channel::<Bytes>(admitted.len().max(1));
-    if !admitted.is_empty() {
-        tokio::spawn(async move {
-            if let Some(min_height) = query.min_height {
-                catch_up(&gw, min_height).await;
+    let endorsements = admitted
+        .into_iter()
+        .map(|(index, (admission, request))| {
+            let gw = gw.clone();
+            async move {
+                let result = endorse_forwarded(&gw, admission, request, gateway_pushes).await;
+                answer_line(index, result)
             }
-            let mut endorsing: FuturesUnordered<_> = admitted
-                .into_iter()
-                .map(|(index, (admission, request))| {
-                    let gw = gw.clone();
-                    async move {
-                        let result =
-                            endorse_forwarded(&gw, admission, request, gateway_pushes).await;
-                        answer_line(index, result)
-                    }
-                })
-                .collect();
-            while let Some(line) = endorsing.next().await {
-                // Never full (one slot per line); closed when the client
-                // hung up, and the endorsements still finish.
-                let _ = sender.try_send(line);
-            }
-        });
-    }
-    let endorsed = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|line| (line, receiver))
-    });
-    let lines = futures::stream::iter(refused)
-        .chain(endorsed)
-        .map(Ok::<_, std::convert::Infallible>);
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-ndjson"),
-        )],
-        axum::body::Body::from_stream(lines),
-    )
-        .into_response()
+        })
+        .collect();
+    let before = async move {
+        if let Some(min_height) = query.min_height {
+            catch_up(&gw, min_height).await;
+        }
+    };
+    stream_answer(refused, before, endorsements)
 }
 
 /// The answer line of proposal `index`, newline included.
@@ -905,16 +867,5 @@ mod tests {
             matches!(&c, Err(Remote::Failed(m)) if m.contains("no line for the proposal")),
             "{c:?}"
         );
-    }
-
-    #[test]
-    fn a_request_over_several_lines_becomes_one_with_the_same_meaning() {
-        let pretty = Bytes::from_static(b"{\n  \"a\": \"x\\ny\",\n  \"b\": [1,\n2]\n}\n");
-        let line = one_line(&pretty);
-        assert!(!line.contains(&b'\n'));
-        let parse = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap();
-        assert_eq!(parse(&line), parse(&pretty));
-        let flat = Bytes::from_static(b"{\"a\":1}");
-        assert_eq!(one_line(&flat), flat);
     }
 }

@@ -56,7 +56,7 @@
 
 mod api;
 pub mod auth;
-mod batching;
+pub mod batch;
 pub mod broadcaster;
 mod commit_wait;
 pub mod endorse;
@@ -247,6 +247,7 @@ fn api_routes() -> OpenApiRouter<Arc<Gateway>> {
         .routes(routes!(endorse::evaluate))
         .routes(routes!(endorse::endorse))
         .routes(routes!(submit::submit))
+        .routes(routes!(batch::batch))
         .routes(routes!(submit::status))
         .routes(routes!(reads::transaction))
         .routes(routes!(reads::block))
@@ -261,7 +262,10 @@ fn api_routes() -> OpenApiRouter<Arc<Gateway>> {
 /// The client API (`docs/gateway-api.md`), for the peer's `gateway_listen`.
 pub fn router(gw: Arc<Gateway>) -> Router {
     let (routes, _) = api_routes().split_for_parts();
-    finish(routes, gw, "")
+    // A batch's calls go through the same routes and layers; its lines
+    // name only single routes, so it never reaches itself.
+    let singles = batch::Singles(finish(routes.clone(), gw.clone(), ""));
+    finish(routes, gw, "").layer(Extension(singles))
 }
 
 /// The peer-to-peer API (`POST /v1/endorse` and `/v1/endorse/batch`,

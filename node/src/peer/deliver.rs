@@ -45,7 +45,7 @@ use weft_types::Block;
 
 use super::source::{BlockSource, SourceError};
 use crate::channel::ConfigHandle;
-use crate::ndjson::LineBuffer;
+use weft_types::ndjson::LineBuffer;
 
 /// Limits and timings of an [`OrdererSource`].
 #[derive(Debug, Clone, PartialEq, Eq)]

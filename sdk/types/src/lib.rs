@@ -42,6 +42,7 @@ mod chaincode;
 mod channel;
 mod crypto;
 mod names;
+pub mod ndjson;
 pub mod node_config;
 mod private;
 mod rwset;

@@ -1,25 +1,40 @@
 //! NDJSON: one JSON value per line, as the orderers' deliver stream, the
-//! broadcast batches and the peer-to-peer endorsement batches carry them.
+//! broadcast batches, the peer-to-peer endorsement batches and the
+//! gateway's `POST /v1/batch` carry them.
 
 /// The non-blank lines of a whole body, each without surrounding
 /// whitespace.
-pub(crate) fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
     body.split(|&b| b == b'\n')
         .map(<[u8]>::trim_ascii)
         .filter(|line| !line.is_empty())
 }
 
+/// `json` as one NDJSON line. JSON has a newline byte only as whitespace
+/// (in strings it is escaped), so a value that parses keeps its meaning
+/// with each one made a space. Shares `json`'s bytes when it has none.
+pub fn one_line(json: &bytes::Bytes) -> bytes::Bytes {
+    if !json.contains(&b'\n') {
+        return json.clone();
+    }
+    let flat: Vec<u8> = json
+        .iter()
+        .map(|&b| if b == b'\n' { b' ' } else { b })
+        .collect();
+    bytes::Bytes::from(flat)
+}
+
 /// A line longer than the limit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a line of more than {max_bytes} bytes")]
-pub(crate) struct LineTooLong {
+pub struct LineTooLong {
     max_bytes: usize,
 }
 
 /// Splits a byte stream into lines, refusing any longer than a limit. Blank
 /// lines are skipped.
 #[derive(Debug)]
-pub(crate) struct LineBuffer {
+pub struct LineBuffer {
     buffer: Vec<u8>,
     /// Bytes at the start of `buffer` known to hold no newline.
     scanned: usize,
@@ -27,7 +42,8 @@ pub(crate) struct LineBuffer {
 }
 
 impl LineBuffer {
-    pub(crate) fn new(max_bytes: usize) -> Self {
+    /// An empty buffer refusing lines longer than `max_bytes`.
+    pub fn new(max_bytes: usize) -> Self {
         LineBuffer {
             buffer: Vec::new(),
             scanned: 0,
@@ -38,13 +54,13 @@ impl LineBuffer {
     /// Appends received bytes. The caller takes the complete lines with
     /// [`LineBuffer::next_line`] before pushing more, which bounds the
     /// buffer to the limit plus one chunk.
-    pub(crate) fn push(&mut self, bytes: &[u8]) {
+    pub fn push(&mut self, bytes: &[u8]) {
         self.buffer.extend_from_slice(bytes);
     }
 
     /// The next complete, non-blank line without its terminator; `None`
     /// until one is complete.
-    pub(crate) fn next_line(&mut self) -> Result<Option<Vec<u8>>, LineTooLong> {
+    pub fn next_line(&mut self) -> Result<Option<Vec<u8>>, LineTooLong> {
         loop {
             let Some(offset) = self.buffer[self.scanned..].iter().position(|&b| b == b'\n') else {
                 self.scanned = self.buffer.len();
@@ -75,7 +91,7 @@ impl LineBuffer {
 
     /// What is left once the stream ended: a last line without its
     /// newline, unless blank.
-    pub(crate) fn rest(self) -> Option<Vec<u8>> {
+    pub fn rest(self) -> Option<Vec<u8>> {
         let mut line = self.buffer;
         if line.last() == Some(&b'\r') {
             line.pop();
@@ -132,5 +148,16 @@ mod tests {
         assert_eq!(blank.rest(), None);
         let body = b" a \n\n\tb\n  ";
         assert_eq!(lines(body).collect::<Vec<_>>(), [&b"a"[..], &b"b"[..]]);
+    }
+
+    #[test]
+    fn a_value_over_several_lines_becomes_one_with_the_same_meaning() {
+        let pretty = bytes::Bytes::from_static(b"{\n  \"a\": \"x\\ny\",\n  \"b\": [1,\n2]\n}\n");
+        let line = one_line(&pretty);
+        assert!(!line.contains(&b'\n'));
+        let parse = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap();
+        assert_eq!(parse(&line), parse(&pretty));
+        let flat = bytes::Bytes::from_static(b"{\"a\":1}");
+        assert_eq!(one_line(&flat), flat);
     }
 }

@@ -1,6 +1,8 @@
-//! How the gateway's outgoing batches are gathered (envelopes to the
-//! orderers, proposals to another org's peer): [`drain`]; and [`Pause`],
-//! how each stops trusting a peer's behaviour for a while.
+//! How concurrent calls are gathered into batch requests — the SDK's
+//! calls to a gateway (`POST /v1/batch`), and a peer's gateway's envelopes
+//! to the orderers and proposals to another org's peer: [`drain`]; and
+//! [`Pause`], how each stops trusting a server's behaviour for a while
+//! (e.g. sends single requests after a 404 to a batch).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,14 +14,21 @@ use tokio::sync::{Semaphore, mpsc};
 /// A switch that stays on for a while once set (lock-free: read on every
 /// batch).
 #[derive(Debug)]
-pub(crate) struct Pause {
+pub struct Pause {
     origin: std::time::Instant,
     /// Milliseconds after `origin` until which it is on.
     until_ms: AtomicU64,
 }
 
+impl Default for Pause {
+    fn default() -> Self {
+        Pause::new()
+    }
+}
+
 impl Pause {
-    pub(crate) fn new() -> Self {
+    /// A pause that is off.
+    pub fn new() -> Self {
         Pause {
             origin: std::time::Instant::now(),
             until_ms: AtomicU64::new(0),
@@ -31,12 +40,12 @@ impl Pause {
     }
 
     /// Whether it is on now.
-    pub(crate) fn on(&self) -> bool {
+    pub fn on(&self) -> bool {
         self.now_ms() < self.until_ms.load(Ordering::Relaxed)
     }
 
     /// On for `duration` from now.
-    pub(crate) fn start(&self, duration: Duration) {
+    pub fn start(&self, duration: Duration) {
         let duration = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         let until = self.now_ms().saturating_add(duration);
         self.until_ms.store(until, Ordering::Relaxed);
@@ -45,14 +54,14 @@ impl Pause {
 
 /// The limits of one queue's batches.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
+pub struct Limits {
     /// Batches sent and not answered yet, at most.
-    pub(crate) in_flight: usize,
+    pub in_flight: usize,
     /// Items per batch, at most.
-    pub(crate) items: usize,
+    pub items: usize,
     /// Bytes per batch (each item's size plus one, its separator), at
     /// most; a single larger item goes alone.
-    pub(crate) bytes: usize,
+    pub bytes: usize,
 }
 
 /// Takes batches off `queue` and runs `send` on each in a task of its
@@ -61,7 +70,7 @@ pub(crate) struct Limits {
 /// so a lone item leaves at once. `size` is an item's size in bytes;
 /// `taken` sees each item as it leaves the queue. Ends when every sender
 /// of `queue` is gone.
-pub(crate) async fn drain<T, S>(
+pub async fn drain<T, S>(
     mut queue: mpsc::Receiver<T>,
     limits: Limits,
     size: impl Fn(&T) -> usize,
