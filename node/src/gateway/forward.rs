@@ -51,7 +51,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt as _;
 use futures::future::join_all;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -61,7 +60,7 @@ use tokio::time::Instant;
 use weft_types::ProposalResponse;
 
 use weft_client::batching::{self, Limits, Pause};
-use weft_types::ndjson::{self, LineBuffer};
+use weft_types::ndjson;
 
 use super::Gateway;
 use super::api::ProposalRequest;
@@ -238,29 +237,27 @@ impl Forwarder {
             return peer.clone();
         }
         let singles = Arc::new(Pause::new());
+        let limits = Limits {
+            in_flight: MAX_BATCHES_IN_FLIGHT,
+            items: MAX_BATCH_PROPOSALS,
+            bytes: MAX_BATCH_BODY_BYTES,
+        };
         let queues = [false, true].map(|gateway_pushes| {
-            let (queue, receiver) = mpsc::channel(self.max_queued);
             let target = Arc::new(Target {
                 http: self.http.clone(),
                 p2p: p2p.to_string(),
                 gateway_pushes,
                 singles: singles.clone(),
             });
-            tokio::spawn(batching::drain(
-                receiver,
-                Limits {
-                    in_flight: MAX_BATCHES_IN_FLIGHT,
-                    items: MAX_BATCH_PROPOSALS,
-                    bytes: MAX_BATCH_BODY_BYTES,
-                },
+            batching::start(
+                self.max_queued,
+                limits,
                 |p: &Pending| p.body.len(),
-                |_| {},
                 move |batch| {
                     let target = target.clone();
                     async move { send(&target, batch).await }
                 },
-            ));
-            queue
+            )
         });
         let peer = Arc::new(PeerQueues { queues, singles });
         peers.insert(p2p.to_string(), peer.clone());
@@ -328,69 +325,29 @@ async fn send(target: &Target, mut batch: Vec<Pending>) {
     }
     // Lines arrive as the peer settles each proposal, in any order: each
     // goes to its caller at once.
-    let mut waiting: Vec<Option<Pending>> = batch.into_iter().map(Some).collect();
-    let mut left = waiting.len();
-    let mut answer = answer.bytes_stream();
-    let mut lines = LineBuffer::new(MAX_ANSWER_LINE_BYTES);
-    let broke_off = loop {
-        if left == 0 {
-            break None;
-        }
-        match answer.next().await {
-            Some(Ok(chunk)) => lines.push(&chunk),
-            Some(Err(e)) => break Some(format!("its answer broke off: {}", describe_reqwest(&e))),
-            None => {
-                if let Some(line) = lines.rest() {
-                    settle_line(&mut waiting, &line);
-                }
-                break None;
-            }
-        }
-        let cut_off = loop {
-            match lines.next_line() {
-                Ok(Some(line)) => left -= usize::from(settle_line(&mut waiting, &line)),
-                Ok(None) => break None,
-                Err(e) => break Some(format!("its batch answer has {e}")),
-            }
-        };
-        if cut_off.is_some() {
-            break cut_off;
-        }
-    };
-    let why = broke_off.unwrap_or_else(|| "its batch answer has no line for the proposal".into());
-    for p in waiting.into_iter().flatten() {
-        let _ = p.answer.send(Err(Remote::Failed(why.clone())));
-    }
+    batching::answer_calls(
+        answer,
+        batch,
+        MAX_ANSWER_LINE_BYTES,
+        |p: Pending, line: Result<Line, _>| {
+            let result = line.map_err(|e| {
+                Remote::Failed(format!(
+                    "its batch answer line for the proposal does not parse: {e}"
+                ))
+            });
+            let _ = p.answer.send(result.and_then(line_answer));
+        },
+        |p, why| {
+            let _ = p.answer.send(Err(Remote::Failed(why.to_string())));
+        },
+    )
+    .await;
 }
 
-/// Gives the proposal `line` names its answer; true when it settled one.
-/// A line that names no proposal still waiting is dropped; one that names
-/// a proposal but does not parse fails it with why.
-fn settle_line(waiting: &mut [Option<Pending>], line: &[u8]) -> bool {
-    #[derive(Deserialize)]
-    struct Index {
-        index: usize,
+impl batching::Indexed for Line {
+    fn index(&self) -> usize {
+        self.index
     }
-    let line = line.trim_ascii();
-    let parsed = serde_json::from_slice::<Line>(line);
-    let index = match &parsed {
-        Ok(parsed) => Some(parsed.index),
-        Err(_) => serde_json::from_slice::<Index>(line).ok().map(|i| i.index),
-    };
-    let Some(p) = index
-        .and_then(|i| waiting.get_mut(i))
-        .and_then(Option::take)
-    else {
-        tracing::debug!(?index, "a batch answer line for no proposal waiting");
-        return false;
-    };
-    let result = parsed.map_err(|e| {
-        Remote::Failed(format!(
-            "its batch answer line for the proposal does not parse: {e}"
-        ))
-    });
-    let _ = p.answer.send(result.and_then(line_answer));
-    true
 }
 
 /// Each of `batch` as its own `POST /v1/endorse`, side by side.
@@ -804,9 +761,9 @@ mod tests {
         let answers = calls(&forwarder, &p2p, 30, |_| "").await;
         let missing = answers
             .iter()
-            .filter(|(_, a)| {
-                matches!(a, Err(Remote::Failed(m)) if m.contains("has no line for the proposal"))
-            })
+            .filter(
+                |(_, a)| matches!(a, Err(Remote::Failed(m)) if m.contains("has no line for it")),
+            )
             .count();
         let batches = answers.len() - answers.iter().filter(|(_, a)| a.is_ok()).count();
         assert!(missing >= 1 && missing == batches, "{answers:?}");
@@ -864,7 +821,7 @@ mod tests {
         );
         assert_eq!(b.unwrap().payload.0, requests[1].to_vec());
         assert!(
-            matches!(&c, Err(Remote::Failed(m)) if m.contains("no line for the proposal")),
+            matches!(&c, Err(Remote::Failed(m)) if m.contains("no line for it")),
             "{c:?}"
         );
     }

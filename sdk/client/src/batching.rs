@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
+use weft_types::ndjson::LineBuffer;
+
+use crate::http::error_chain;
 
 /// A switch that stays on for a while once set (lock-free: read on every
 /// batch).
@@ -131,6 +134,128 @@ fn gather<T>(
         batch.push(next);
     }
     (batch, None)
+}
+
+/// A queue of `capacity` items whose batches [`drain`] sends with `send`
+/// (on the caller's tokio runtime), within `limits`; `size` is an item's
+/// size in bytes. The task ends when the returned sender is dropped.
+pub fn start<T, S>(
+    capacity: usize,
+    limits: Limits,
+    size: impl Fn(&T) -> usize + Send + 'static,
+    send: impl Fn(Vec<T>) -> S + Send + 'static,
+) -> mpsc::Sender<T>
+where
+    T: Send + 'static,
+    S: Future<Output = ()> + Send + 'static,
+{
+    let (queue, receiver) = mpsc::channel(capacity);
+    tokio::spawn(drain(receiver, limits, size, |_| {}, send));
+    queue
+}
+
+/// A batch answer line: it names its call by its place in the request.
+pub trait Indexed {
+    /// The call's place among the request's lines, from 0.
+    fn index(&self) -> usize;
+}
+
+/// Reads a batch answer streamed as NDJSON (one line `L` per call, naming
+/// it by its index, in any order) and gives each of `calls` its line as it
+/// arrives: `answer(call, line)`, the line's parse error if it names the
+/// call but does not parse. Reading stops once every call has its line;
+/// the calls left without one when the answer ends, breaks off or has a
+/// line over `max_line_bytes` get `missing(call, why)`.
+pub async fn answer_calls<P, L>(
+    response: reqwest::Response,
+    calls: Vec<P>,
+    max_line_bytes: usize,
+    mut answer: impl FnMut(P, Result<L, serde_json::Error>),
+    mut missing: impl FnMut(P, &str),
+) where
+    L: serde::de::DeserializeOwned + Indexed,
+{
+    let mut waiting: Vec<Option<P>> = calls.into_iter().map(Some).collect();
+    let left = waiting.len();
+    let read = read_lines(response, left, max_line_bytes, |line| {
+        match take_named::<P, L>(&mut waiting, line) {
+            Some((call, parsed)) => {
+                answer(call, parsed);
+                true
+            }
+            None => false,
+        }
+    })
+    .await;
+    let why = match read {
+        Ok(()) => "the batch answer has no line for it".to_string(),
+        Err(why) => format!("the batch answer stopped short: {why}"),
+    };
+    for call in waiting.into_iter().flatten() {
+        missing(call, &why);
+    }
+}
+
+/// Reads `answer`'s lines until `settle` has settled `calls` of them (it
+/// says whether a line settled one) or the answer ends; `Err` says why it
+/// stopped short. A last line without its newline counts.
+async fn read_lines(
+    mut answer: reqwest::Response,
+    calls: usize,
+    max_line_bytes: usize,
+    mut settle: impl FnMut(&[u8]) -> bool,
+) -> Result<(), String> {
+    let mut left = calls;
+    let mut lines = LineBuffer::new(max_line_bytes);
+    while left > 0 {
+        match answer.chunk().await {
+            Ok(Some(chunk)) => lines.push(&chunk),
+            Ok(None) => {
+                if let Some(line) = lines.rest() {
+                    settle(&line);
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(format!("the answer broke off: {}", error_chain(&e))),
+        }
+        loop {
+            match lines.next_line() {
+                Ok(Some(line)) if settle(&line) => left = left.saturating_sub(1),
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => return Err(format!("the answer has {e}")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The waiting call `line` names by its `"index"`, taken out of
+/// `waiting`, with the line parsed (or why it does not parse). `None` when
+/// the line names no call still waiting.
+fn take_named<P, L>(
+    waiting: &mut [Option<P>],
+    line: &[u8],
+) -> Option<(P, Result<L, serde_json::Error>)>
+where
+    L: serde::de::DeserializeOwned + Indexed,
+{
+    #[derive(serde::Deserialize)]
+    struct Index {
+        index: usize,
+    }
+    let parsed = serde_json::from_slice::<L>(line);
+    let index = match &parsed {
+        Ok(parsed) => Some(parsed.index()),
+        Err(_) => serde_json::from_slice::<Index>(line).ok().map(|i| i.index),
+    };
+    let taken = index
+        .and_then(|i| waiting.get_mut(i))
+        .and_then(Option::take);
+    if taken.is_none() {
+        tracing::debug!(?index, "a batch answer line for no call waiting");
+    }
+    taken.map(|call| (call, parsed))
 }
 
 #[cfg(test)]

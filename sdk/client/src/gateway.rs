@@ -49,6 +49,10 @@ pub struct GatewayConfig {
     pub stream_idle_timeout: Duration,
     /// See [`DEFAULT_MAX_RECONNECTS`].
     pub max_reconnects: u32,
+    /// Concurrent evaluate, endorse and submit calls to one gateway travel
+    /// together in `POST /v1/batch` requests (one HTTP exchange for many;
+    /// each call answered as it would be alone). On by default.
+    pub batches: bool,
 }
 
 impl GatewayConfig {
@@ -65,12 +69,20 @@ impl GatewayConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
             max_reconnects: DEFAULT_MAX_RECONNECTS,
+            batches: true,
         }
     }
 
     /// Sets the default per-request timeout.
     pub fn with_timeout(mut self, timeout: Duration) -> GatewayConfig {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sends each call as its own request (`false`) or concurrent calls
+    /// together (`true`, the default); see [`GatewayConfig::batches`].
+    pub fn with_batches(mut self, batches: bool) -> GatewayConfig {
+        self.batches = batches;
         self
     }
 }
@@ -152,8 +164,13 @@ impl Gateway {
         let config = config.into();
         weft_types::check_name("channel", &config.channel)
             .map_err(|e| ClientError::invalid(e.to_string()))?;
-        let transport =
-            Transport::new(&config.urls, signer, config.connect_timeout, config.timeout)?;
+        let transport = Transport::new(
+            &config.urls,
+            signer,
+            config.connect_timeout,
+            config.timeout,
+            config.batches,
+        )?;
         transport.login().await?;
         Ok(Gateway {
             timeout: config.timeout,

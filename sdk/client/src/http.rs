@@ -2,8 +2,8 @@
 //! sessions (one per gateway: a token is signed by that peer's key),
 //! re-login on expiry or 401, and failover to the next gateway.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -11,6 +11,8 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use weft_types::{Bytes, Certificate, Domain, Signature, TxId, sha3_256};
 
+use crate::batch::{self, Batcher, Missed};
+use crate::batching::Pause;
 use crate::error::{ClientError, Result, Stage};
 use crate::signer::Signer;
 
@@ -141,6 +143,11 @@ struct Endpoint {
     /// [`mono_ms`] until which the gateway asked for no new work (its last
     /// 429's `x-weft-retry-after-ms`); 0 when it did not.
     hold_until_ms: AtomicU64,
+    /// The queue of its batches, started by the first call that can go in
+    /// one.
+    batcher: OnceLock<Batcher>,
+    /// On for [`batch::SINGLES_FOR`] after it answered 404 to a batch.
+    singles: Pause,
 }
 
 /// Milliseconds on a monotonic clock (from the first call): holds must not
@@ -206,6 +213,8 @@ pub(crate) struct Transport {
     current: AtomicUsize,
     signer: Arc<dyn Signer>,
     login_timeout: Duration,
+    /// Concurrent calls that can go in a batch do (`POST /v1/batch`).
+    batches: bool,
 }
 
 impl Transport {
@@ -214,6 +223,7 @@ impl Transport {
         signer: Arc<dyn Signer>,
         connect_timeout: Duration,
         login_timeout: Duration,
+        batches: bool,
     ) -> Result<Transport> {
         if urls.is_empty() {
             return Err(ClientError::invalid("no gateway URL given"));
@@ -225,6 +235,8 @@ impl Transport {
                     base: check_base_url(u)?,
                     session: tokio::sync::Mutex::new(None),
                     hold_until_ms: AtomicU64::new(0),
+                    batcher: OnceLock::new(),
+                    singles: Pause::new(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -240,6 +252,7 @@ impl Transport {
             current: AtomicUsize::new(0),
             signer,
             login_timeout,
+            batches,
         })
     }
 
@@ -281,10 +294,93 @@ impl Transport {
         self.with_failover(|idx| self.send_to(idx, call)).await
     }
 
-    /// Sends `call` and parses the JSON answer.
+    /// Sends `call` and parses the JSON answer. A call that can go in a
+    /// batch does, with the other calls of the moment ([`crate::batch`]).
     pub(crate) async fn json<T: serde::de::DeserializeOwned>(&self, call: &Call) -> Result<T> {
+        if let Some(line) = batch::line(call).filter(|_| self.batches) {
+            return self
+                .with_failover(|idx| self.json_batched(idx, call, &line))
+                .await;
+        }
         let resp = self.send(call).await?;
         read_json(resp, call).await
+    }
+
+    /// [`Transport::json`] through gateway `idx`'s batches: `line` is
+    /// `call` as a batch line. What befalls the batch as a whole is met
+    /// as a single request would meet it (see [`crate::batch`]).
+    async fn json_batched<T: serde::de::DeserializeOwned>(
+        &self,
+        idx: usize,
+        call: &Call,
+        line: &bytes::Bytes,
+    ) -> std::result::Result<T, Failure> {
+        let endpoint = &self.endpoints[idx];
+        if call.new_work {
+            endpoint.check_hold()?;
+        }
+        let timeout = call.timeout.unwrap_or(crate::gateway::DEFAULT_TIMEOUT);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut stale = None;
+        loop {
+            if endpoint.singles.on() {
+                let resp = self.send_to(idx, call).await?;
+                return Ok(read_json(resp, call).await?);
+            }
+            let token = self.token(idx, stale.as_deref()).await?;
+            let batcher = endpoint
+                .batcher
+                .get_or_init(|| Batcher::start(self.http.clone(), endpoint.base.clone()));
+            let error = match batcher.call(line.clone(), token, deadline).await {
+                Ok(answer) => {
+                    let hold = self.note_hold(idx, answer.status, answer.retry_after_ms);
+                    let parsed = if answer.status.is_success() {
+                        parse_json(&answer.body, call)
+                    } else {
+                        Err(ClientError::from_response(
+                            answer.status.as_u16(),
+                            &answer.body,
+                            call.tx_id,
+                        ))
+                    };
+                    return Ok(with_hold(parsed, hold)?);
+                }
+                Err(Missed::Unreachable(why)) => return Err(Failure::Unreachable(why)),
+                Err(Missed::NoRoute) => {
+                    tracing::debug!(gateway = %endpoint.base, "no batch route, single calls for a while");
+                    endpoint.singles.start(batch::SINGLES_FOR);
+                    continue;
+                }
+                Err(Missed::Unauthorized { token }) if stale.is_none() => {
+                    tracing::debug!(gateway = %endpoint.base, "401 to a batch, logging in again");
+                    stale = Some(token);
+                    continue;
+                }
+                Err(Missed::Unauthorized { .. }) => ClientError::Auth {
+                    message: format!(
+                        "{} refused the token of a fresh login for a batch",
+                        endpoint.base
+                    ),
+                },
+                Err(Missed::Refused { status, body }) => {
+                    ClientError::from_response(status.as_u16(), &body, call.tx_id)
+                }
+                Err(Missed::Timeout(why)) => ClientError::Timeout {
+                    stage: call.stage.clone(),
+                    message: format!("{} ms: {why}", timeout.as_millis()),
+                },
+                Err(Missed::Broken(why)) => ClientError::Transport { message: why },
+                Err(Missed::Full) => ClientError::Overloaded {
+                    message: format!(
+                        "this client's queue to {} is full ({} calls); not sent",
+                        endpoint.base,
+                        batch::MAX_QUEUED_CALLS
+                    ),
+                    retry_after: None,
+                },
+            };
+            return Err(Failure::Error(error));
+        }
     }
 
     async fn with_failover<'a, T, F, Fut>(&'a self, attempt: F) -> Result<T>
@@ -345,26 +441,31 @@ impl Transport {
         resp: reqwest::Response,
         call: &Call,
     ) -> Result<reqwest::Response> {
-        let hold = (resp.status() == StatusCode::TOO_MANY_REQUESTS)
-            .then(|| resp.headers().get(weft_types::RETRY_AFTER_MS_HEADER))
-            .flatten()
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-            .map(|ms| Duration::from_millis(ms).min(MAX_HOLD));
-        let result = check_status(resp, call).await;
-        let Some(hold) = hold else {
-            return result;
-        };
+        let retry_after_ms = resp
+            .headers()
+            .get(weft_types::RETRY_AFTER_MS_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let hold = self.note_hold(idx, resp.status(), retry_after_ms);
+        with_hold(check_status(resp, call).await, hold)
+    }
+
+    /// A 429 that names a hold starts one of gateway `idx` (at most
+    /// [`MAX_HOLD`]); the hold, if so.
+    fn note_hold(
+        &self,
+        idx: usize,
+        status: StatusCode,
+        retry_after_ms: Option<u64>,
+    ) -> Option<Duration> {
+        if status != StatusCode::TOO_MANY_REQUESTS {
+            return None;
+        }
+        let hold = Duration::from_millis(retry_after_ms?).min(MAX_HOLD);
         let until = mono_ms().saturating_add(u64::try_from(hold.as_millis()).unwrap_or(u64::MAX));
         self.endpoints[idx]
             .hold_until_ms
             .fetch_max(until, Ordering::Relaxed);
-        match result {
-            Err(ClientError::Overloaded { message, .. }) => Err(ClientError::Overloaded {
-                message,
-                retry_after: Some(hold),
-            }),
-            other => other,
-        }
+        Some(hold)
     }
 
     async fn request(
@@ -461,6 +562,19 @@ impl Transport {
     }
 }
 
+/// `result`, its `Overloaded` naming `hold` when there is one.
+fn with_hold<T>(result: Result<T>, hold: Option<Duration>) -> Result<T> {
+    match (result, hold) {
+        (Err(ClientError::Overloaded { message, .. }), Some(hold)) => {
+            Err(ClientError::Overloaded {
+                message,
+                retry_after: Some(hold),
+            })
+        }
+        (other, _) => other,
+    }
+}
+
 /// A send error: unreachable (connection refused, DNS, connect timeout) or a
 /// failure after the request may have reached the gateway.
 fn classify(e: reqwest::Error, stage: &Stage) -> Failure {
@@ -485,7 +599,7 @@ pub(crate) fn transport_error(e: reqwest::Error, stage: &Stage) -> ClientError {
 
 /// The error and its sources: reqwest's own message is often just "error
 /// sending request".
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -535,7 +649,12 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
         .bytes()
         .await
         .map_err(|e| transport_error(e, &call.stage))?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    parse_json(&bytes, call)
+}
+
+/// The JSON answer to `call`.
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], call: &Call) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| {
         ClientError::protocol(format!(
             "the answer to {} {} does not parse: {e}",
             call.method, call.path

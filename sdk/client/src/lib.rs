@@ -42,6 +42,7 @@
 //! only, never on the node or the orderer.
 
 mod api;
+pub mod batch;
 pub mod batching;
 mod checkpoint;
 mod contract;

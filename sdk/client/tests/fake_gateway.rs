@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used)]
 //! The client against a small fake gateway (axum on 127.0.0.1:0) that
 //! implements `docs/gateway-api.md` just enough: auth, evaluate, endorse,
-//! submit, healthz and the two event streams. Each test sets the fake's
+//! submit, batches of those (each line through the single route; answers
+//! in reverse order), healthz and the two event streams. Each test sets the fake's
 //! behaviour (a lying endorser, an invalid commit, a cut stream) and checks
 //! what the client does with it.
 
@@ -63,6 +64,12 @@ struct Fake {
     chaincode_froms: Mutex<Vec<Option<u64>>>,
     height: AtomicU64,
     evaluated: AtomicBool,
+    /// Whether `POST /v1/batch` exists (404 when not).
+    batch_route: AtomicBool,
+    /// `POST /v1/batch` requests received, the route there or not.
+    batches: AtomicUsize,
+    /// The single routes a batch's lines go through.
+    singles: std::sync::OnceLock<axum::Router>,
 }
 
 type Shared = Arc<Fake>;
@@ -424,6 +431,55 @@ async fn chaincode_events(
     sse_body(frames, None)
 }
 
+/// `POST /v1/batch`: each line through the single routes, the answer
+/// lines last first (the client must go by their index).
+async fn batch(
+    State(fake): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use tower::ServiceExt as _;
+    fake.batches.fetch_add(1, Ordering::SeqCst);
+    if !fake.batch_route.load(Ordering::SeqCst) {
+        return error(404, "not_found", "no route", "request", None);
+    }
+    if let Some(r) = unauthorized(&fake, &headers) {
+        return r;
+    }
+    let singles = fake.singles.get().unwrap().clone();
+    let lines = body.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+    let answers = lines.enumerate().map(|(index, line)| {
+        let singles = singles.clone();
+        let headers = headers.clone();
+        async move {
+            let call: serde_json::Value = serde_json::from_slice(line).unwrap();
+            let mut request = axum::http::Request::post(call["path"].as_str().unwrap())
+                .header("content-type", "application/json")
+                .body(Body::from(call["body"].to_string()))
+                .unwrap();
+            request.headers_mut().insert(
+                "authorization",
+                headers.get("authorization").unwrap().clone(),
+            );
+            let response = singles.oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let retry: Option<u64> = response
+                .headers()
+                .get(weft_types::RETRY_AFTER_MS_HEADER)
+                .map(|v| v.to_str().unwrap().parse().unwrap());
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            json!({"index": index, "status": status, "retry_after_ms": retry, "body": body})
+                .to_string()
+        }
+    });
+    let mut answers = futures::future::join_all(answers).await;
+    answers.reverse();
+    answers.join("\n").into_response()
+}
+
 /// A running fake gateway: its URL and its state.
 struct Running {
     url: String,
@@ -451,8 +507,18 @@ async fn start() -> Running {
         chaincode_froms: Mutex::default(),
         height: AtomicU64::new(3),
         evaluated: AtomicBool::new(false),
+        batch_route: AtomicBool::new(true),
+        batches: AtomicUsize::new(0),
+        singles: std::sync::OnceLock::new(),
     });
+    let singles = axum::Router::new()
+        .route("/v1/evaluate", post(evaluate))
+        .route("/v1/endorse", post(endorse))
+        .route("/v1/submit", post(submit))
+        .with_state(Arc::clone(&fake));
+    let _ = fake.singles.set(singles);
     let app = axum::Router::new()
+        .route("/v1/batch", post(batch))
         .route("/v1/auth/challenge", post(challenge))
         .route("/v1/auth/token", post(token))
         .route("/v1/evaluate", post(evaluate))
@@ -776,4 +842,64 @@ async fn fails_over_to_the_next_gateway() {
         matches!(&err, ClientError::Transport { message } if message.contains(&dead)),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn concurrent_calls_share_batches_and_each_gets_its_own_answer() {
+    let r = start().await;
+    let gw = connect(&r).await;
+    let contract = gw.contract("asset-transfer");
+    let keys: Vec<String> = (0..200).map(|i| format!("asset{i}")).collect();
+    let reads = keys.iter().map(|k| {
+        let contract = contract.clone();
+        async move { contract.evaluate("read", &[k.as_str()]).await }
+    });
+    let outs = futures::future::join_all(reads).await;
+    for (key, out) in keys.iter().zip(outs) {
+        assert_eq!(out.unwrap(), format!("read({key})").as_bytes());
+    }
+    let batches = r.fake.batches.load(Ordering::SeqCst);
+    assert!(
+        (1..200).contains(&batches),
+        "200 calls in {batches} batch requests"
+    );
+
+    // A refusal in a batch is the single route's typed error.
+    *r.fake.endorse_mode.lock().unwrap() = EndorseMode::Org2Down;
+    let err = contract.submit("create", &["x"]).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Endorsement { org: Some(org), .. } if org == "Org2"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_without_the_batch_route_gets_single_calls() {
+    let r = start().await;
+    r.fake.batch_route.store(false, Ordering::SeqCst);
+    let gw = connect(&r).await;
+    let contract = gw.contract("asset-transfer");
+    for i in 0..3 {
+        let key = format!("asset{i}");
+        let out = contract.evaluate("read", &[key.as_str()]).await.unwrap();
+        assert_eq!(out, format!("read({key})").as_bytes());
+    }
+    let committed = contract.submit("create", &["asset1"]).await.unwrap();
+    assert_eq!(committed.code, ValidationCode::Valid);
+    assert_eq!(
+        r.fake.batches.load(Ordering::SeqCst),
+        1,
+        "one 404, then single calls"
+    );
+
+    // Batches off: no batch is ever tried.
+    let r = start().await;
+    let config = GatewayConfig::new([r.url.clone()], "weft").with_batches(false);
+    let gw = Gateway::connect(config, r.client.clone()).await.unwrap();
+    gw.contract("asset-transfer")
+        .evaluate("read", &["a"])
+        .await
+        .unwrap();
+    assert_eq!(r.fake.batches.load(Ordering::SeqCst), 0);
+    assert!(r.fake.evaluated.load(Ordering::SeqCst));
 }
