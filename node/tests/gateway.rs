@@ -1200,18 +1200,27 @@ async fn bad_input_gets_json_errors() {
     );
 }
 
-/// Sends `lines` as one `POST /v1/batch`; the status, and the answer's
-/// lines by index (each index once).
-async fn batch(app: &Router, token: Option<&str>, lines: &[String]) -> (StatusCode, Vec<Value>) {
+/// Sends `lines` as one `POST /v1/batch`; its answer, not read yet.
+async fn batch_response(
+    app: &Router,
+    token: Option<&str>,
+    lines: &[String],
+) -> axum::response::Response {
     let mut req = Request::post("/v1/batch").header("content-type", "application/x-ndjson");
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }
     let req = req.body(Body::from(lines.join("\n"))).unwrap();
-    let response = tokio::time::timeout(PATIENCE, app.clone().oneshot(req))
+    tokio::time::timeout(PATIENCE, app.clone().oneshot(req))
         .await
         .expect("the gateway answers in time")
-        .unwrap();
+        .unwrap()
+}
+
+/// Sends `lines` as one `POST /v1/batch`; the status, and the answer's
+/// lines by index (each index once).
+async fn batch(app: &Router, token: Option<&str>, lines: &[String]) -> (StatusCode, Vec<Value>) {
+    let response = batch_response(app, token, lines).await;
     let status = response.status();
     let bytes = tokio::time::timeout(PATIENCE, response.into_body().collect())
         .await
@@ -1253,6 +1262,8 @@ async fn a_batch_answers_each_call_as_its_single_route_would() {
         batch_line("/v1/endorse", &json!({ "proposal": forged })),
         batch_line("/v1/blocks/0", &json!({})),
         "{not json".to_string(),
+        batch_line("/v1/auth/token", &json!({})),
+        batch_line("/v1/batch", &json!({})),
     ];
     let (status, answers) = batch(f.app(), Some(&token), &lines).await;
     assert_eq!(status, StatusCode::OK);
@@ -1279,7 +1290,7 @@ async fn a_batch_answers_each_call_as_its_single_route_would() {
             answers[i]
         );
     }
-    for i in [3, 4] {
+    for i in [3, 4, 5, 6] {
         assert_eq!(answers[i]["status"], 400, "{}", answers[i]);
         assert_eq!(answers[i]["body"]["code"], "malformed", "{}", answers[i]);
     }
@@ -1293,7 +1304,9 @@ async fn a_batch_answers_each_call_as_its_single_route_would() {
     );
 
     // A submit that waits answers when its transaction committed; a
-    // broken envelope beside it is refused without holding it up.
+    // broken envelope beside it is refused without waiting for it: its
+    // line streams first (the submit cannot settle before the orderer
+    // and the commit are done).
     let envelope = sign_envelope(endorsed, f.client());
     let tx_id = envelope.decode().unwrap().header.tx_id;
     let lines = [
@@ -1303,14 +1316,23 @@ async fn a_batch_answers_each_call_as_its_single_route_would() {
         ),
         batch_line("/v1/submit", &json!({ "payload": "AA==" })),
     ];
-    let (status, answers) = batch(f.app(), Some(&token), &lines).await;
-    assert_eq!(status, StatusCode::OK);
+    let response = batch_response(f.app(), Some(&token), &lines).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let mut frames = Vec::new();
+    while let Some(frame) = tokio::time::timeout(PATIENCE, body.frame()).await.unwrap() {
+        let frame = frame.unwrap().into_data().unwrap();
+        frames.push(serde_json::from_slice::<Value>(&frame).unwrap());
+    }
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!(frames[0]["index"], 1, "the refusal first: {frames:?}");
+    assert_eq!(frames[0]["status"], 400, "{}", frames[0]);
     let height = f.peers[0].committer.height();
+    assert_eq!(frames[1]["index"], 0);
     assert_eq!(
-        answers[0]["body"],
+        frames[1]["body"],
         json!({"tx_id": tx_id, "block": height - 1, "index": 0, "code": "VALID"})
     );
-    assert_eq!(answers[1]["status"], 400, "{}", answers[1]);
     assert_eq!(*f.ordered.lock(), [tx_id]);
 
     // The batch itself needs a token, and has a size limit.

@@ -13,16 +13,18 @@
 //! `{"path":"/v1/submit?wait=true","body":{…}}`, `path` one of
 //! [`BATCHABLE`] (a query allowed) and `body` the JSON that route takes.
 //! Each call goes through the single route itself — the token check,
-//! admission (429), the limits, the metrics — so it is answered exactly as
-//! it would have been alone. The answer streams one line per call as each
+//! admission (429), the limits, the metrics — so it is answered as it
+//! would have been alone. The answer streams one line per call as each
 //! is settled, in any order: `{"index":i,"status":s,"body":…}`, `i` the
-//! call's place among the request's lines, `s` and `body` the single
-//! route's status and JSON body, and `retry_after_ms` when that answer
-//! named a hold (a 429's `x-weft-retry-after-ms`). A line that is not such
-//! a call is answered 400 at once. The batch itself needs a token (401
+//! call's place among the request's non-blank lines (from 0), `s` and
+//! `body` the single route's status and JSON body (its newline bytes, JSON
+//! whitespace, made spaces), and `retry_after_ms` when that answer named
+//! a hold (a 429's `x-weft-retry-after-ms`). A line that is not such a
+//! call is answered 400 at once. The batch itself needs a token (401
 //! answers it whole) and carries at most [`MAX_BATCH_CALLS`] calls (413).
 //! A submit that waits for its commit holds the answer open until then;
-//! the other lines are not held back by it.
+//! the other lines are not held back by it. A client that hangs up
+//! cancels the calls still running, as it would its single requests.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -115,7 +117,7 @@ pub(crate) async fn batch(
     let mut refused = Vec::new();
     let mut calls = Vec::new();
     for (index, line) in lines.into_iter().enumerate() {
-        match call_request(&body.0, line, authorization) {
+        match call_request(line, authorization) {
             Ok(request) => {
                 let singles = singles.0.clone();
                 calls.push(async move {
@@ -129,9 +131,8 @@ pub(crate) async fn batch(
     stream_answer(refused, async {}, calls)
 }
 
-/// The single request a batch line stands for, sharing the batch's bytes.
+/// The single request a batch line stands for.
 fn call_request(
-    batch: &Bytes,
     line: &[u8],
     authorization: Option<&HeaderValue>,
 ) -> Result<Request<Body>, GatewayError> {
@@ -150,7 +151,9 @@ fn call_request(
     }
     let mut request = Request::post(&*call.path)
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(batch.slice_ref(call.body.get().as_bytes())))
+        // A copy, not a slice: a long call (a submit waiting for its
+        // commit) does not hold the whole batch's buffer.
+        .body(Body::from(call.body.get().to_owned()))
         .map_err(|e| GatewayError::malformed(format!("the batch line's path: {e}")))?;
     if let Some(authorization) = authorization {
         request
@@ -167,7 +170,8 @@ async fn answer_line(index: usize, response: Response) -> Bytes {
         .headers()
         .get(weft_types::RETRY_AFTER_MS_HEADER)
         .and_then(|v| v.to_str().ok()?.parse().ok());
-    let body = match axum::body::to_bytes(response.into_body(), super::MAX_BODY_BYTES).await {
+    // No limit: the route made the whole answer already.
+    let body = match axum::body::to_bytes(response.into_body(), usize::MAX).await {
         Ok(body) => ndjson::one_line(&body),
         Err(e) => {
             let why = format!("the call's answer could not be read: {e}");
@@ -209,7 +213,9 @@ fn error_line(index: usize, error: GatewayError) -> Bytes {
 /// An NDJSON answer: the lines of `first` at once, then each line of
 /// `later` as it completes, in any order. `later` runs after `before` in a
 /// task of its own, its lines waiting in a channel that holds them all: a
-/// client that stops reading holds none of it back.
+/// client that stops reading holds none of it back. A client that hangs
+/// up cancels what is still running, as it would cancel its single
+/// requests.
 pub(crate) fn stream_answer<F>(
     first: Vec<Bytes>,
     before: impl Future<Output = ()> + Send + 'static,
@@ -221,12 +227,17 @@ where
     let (sender, receiver) = mpsc::channel::<Bytes>(later.len().max(1));
     if !later.is_empty() {
         tokio::spawn(async move {
-            before.await;
-            let mut running: FuturesUnordered<F> = later.into_iter().collect();
-            while let Some(line) = running.next().await {
-                // Never full (one slot per line); closed when the client
-                // hung up, and the rest still runs to its end.
-                let _ = sender.try_send(line);
+            let run = async {
+                before.await;
+                let mut running: FuturesUnordered<F> = later.into_iter().collect();
+                while let Some(line) = running.next().await {
+                    // Never full: one slot per line.
+                    let _ = sender.try_send(line);
+                }
+            };
+            tokio::select! {
+                () = run => {}
+                () = sender.closed() => {}
             }
         });
     }
@@ -244,4 +255,56 @@ where
         Body::from_stream(lines),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use futures::FutureExt as _;
+    use http_body_util::BodyExt as _;
+
+    use super::*;
+
+    /// Sets its flag when dropped.
+    struct Dropped(Arc<AtomicBool>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_stream_as_they_settle_and_hanging_up_cancels_the_rest() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let guard = Dropped(dropped.clone());
+        let endless = async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+            Bytes::new()
+        };
+        let quick = async { Bytes::from_static(b"quick\n") };
+        let response = stream_answer(
+            vec![Bytes::from_static(b"refused\n")],
+            async {},
+            vec![endless.boxed(), quick.boxed()],
+        );
+        let mut body = response.into_body();
+        for expected in ["refused\n", "quick\n"] {
+            let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+            assert_eq!(frame, expected.as_bytes());
+        }
+        assert!(!dropped.load(Ordering::SeqCst), "still running");
+        drop(body);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !dropped.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the running call is cancelled once the client is gone");
+    }
 }

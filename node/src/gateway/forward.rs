@@ -27,7 +27,7 @@
 //! fails when the answer ends; reading stops once every proposal has its
 //! line, or at a line over [`MAX_ANSWER_LINE_BYTES`]. The peer
 //! endorses in a task of its own, so a gateway that stops reading holds
-//! back none of its simulation turns.
+//! back none of its simulation turns; one that hangs up cancels them.
 //!
 //! A peer without the batch route (404: an older version) gets each
 //! proposal as its own `POST /v1/endorse` for [`SINGLES_FOR`], then

@@ -23,7 +23,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Files: `auth.rs` (challenges, tokens, the token check), `endorse.rs`
+//! Files: `auth.rs` (challenges, tokens, the token check), `batch.rs`
+//! (`POST /v1/batch`, and the streamed answer of both batch routes), `endorse.rs`
 //! (evaluate, endorse across orgs, the peer-to-peer endorse), `forward.rs`
 //! (proposals forwarded to other orgs' peers in batches), `private.rs`
 //! (private data pushed to and pulled from member peers), `plan.rs`
@@ -45,7 +46,8 @@
 //! [`SigBatcher`], then simulated on the
 //! executor.
 //!
-//! Limits: request bodies [`MAX_BODY_BYTES`]; signatures (proposals', other
+//! Limits: request bodies [`MAX_BODY_BYTES`]; calls per batch
+//! [`batch::MAX_BATCH_CALLS`]; signatures (proposals', other
 //! orgs' endorsements) waiting
 //! to be verified [`endorser::MAX_QUEUED_CHECKS`](crate::endorser::MAX_QUEUED_CHECKS);
 //! simulations running or waiting [`exec::MAX_QUEUED`]; envelopes waiting for the orderers

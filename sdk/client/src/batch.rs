@@ -53,8 +53,10 @@ pub const MAX_QUEUED_CALLS: usize = 4096;
 /// How long a gateway that answered 404 to a batch gets single requests.
 pub const SINGLES_FOR: Duration = Duration::from_secs(60);
 
-/// The longest answer line read: a gateway's largest body and its frame.
-const MAX_ANSWER_LINE_BYTES: usize = 17 * 1024 * 1024;
+/// The longest answer line read. Generous: a single call's answer is
+/// read whatever its size, and an evaluation's payload has no limit of
+/// its own.
+const MAX_ANSWER_LINE_BYTES: usize = 256 * 1024 * 1024;
 
 /// A call's answer in a batch: the single route's status and body.
 #[derive(Debug)]
@@ -193,9 +195,18 @@ struct AnswerLine {
 
 /// Sends `batch` to the gateway at `base` as one request; once it is
 /// accepted, its lines are read in a task of their own.
-async fn send(http: &reqwest::Client, base: &str, mut batch: Vec<Pending>) {
+async fn send(http: &reqwest::Client, base: &str, batch: Vec<Pending>) {
+    // Nobody waits for the closed ones any more; the late ones are told.
     let now = Instant::now();
-    batch.retain(|p| !p.answer.is_closed() && p.deadline > now);
+    let (late, live): (Vec<Pending>, Vec<Pending>) = batch
+        .into_iter()
+        .filter(|p| !p.answer.is_closed())
+        .partition(|p| p.deadline <= now);
+    settle_all(
+        late,
+        &Missed::Timeout("no answer in time, still queued".into()),
+    );
+    let batch = live;
     let (Some(deadline), Some(last)) = (batch.iter().map(|p| p.deadline).max(), batch.last())
     else {
         return;

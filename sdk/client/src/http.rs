@@ -324,14 +324,23 @@ impl Transport {
         let mut stale = None;
         loop {
             if endpoint.singles.on() {
-                let resp = self.send_to(idx, call).await?;
-                return Ok(read_json(resp, call).await?);
+                // Alone, within what is left of the call's time.
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let single = call.clone().timeout(left);
+                let resp = self.send_to(idx, &single).await?;
+                return Ok(read_json(resp, &single).await?);
             }
             let token = self.token(idx, stale.as_deref()).await?;
             let batcher = endpoint
                 .batcher
                 .get_or_init(|| Batcher::start(self.http.clone(), endpoint.base.clone()));
-            let error = match batcher.call(line.clone(), token, deadline).await {
+            let error = match batcher.call(line.clone(), token.clone(), deadline).await {
+                // The token expired between the batch's check and the
+                // call's: log in once more, as for a single call.
+                Ok(answer) if answer.status == StatusCode::UNAUTHORIZED && stale.is_none() => {
+                    stale = Some(token);
+                    continue;
+                }
                 Ok(answer) => {
                     let hold = self.note_hold(idx, answer.status, answer.retry_after_ms);
                     let parsed = if answer.status.is_success() {
