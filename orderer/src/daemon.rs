@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt as _;
 use weft_types::node_config::{OrdererNodeConfig, load_genesis, read_node_config};
 use weft_types::{Block, ChannelConfig};
 
@@ -97,6 +98,13 @@ async fn serve(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
         "orderer started"
     );
     let app = router(ApiState::new(service, channel));
+    // Streamed answers (deliver, broadcast batches) go out line by line:
+    // without NODELAY a short line waits for the last one's delayed ACK.
+    let api = api.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY not set: {e}");
+        }
+    });
     axum::serve(api, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

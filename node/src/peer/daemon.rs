@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use axum::serve::ListenerExt as _;
+
 use crate::endorser::Endorser;
 use crate::gateway::{self, Gateway};
 use crate::peer::{BlockSource, DirectorySource, OrdererSource, PeerNode};
@@ -69,6 +71,14 @@ pub fn run(options: PeerOptions) -> Result<(), Box<dyn std::error::Error>> {
         let p2p = tokio::net::TcpListener::bind(&p2p_listen)
             .await
             .map_err(|e| format!("cannot listen on {p2p_listen} (peer to peer): {e}"))?;
+        // Batch answers stream line by line: without NODELAY a short line
+        // waits for the last one's delayed ACK (40 ms).
+        let nodelay = |tcp: &mut tokio::net::TcpStream| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY not set: {e}");
+            }
+        };
+        let (api, p2p) = (api.tap_io(nodelay), p2p.tap_io(nodelay));
         let api = tokio::spawn(axum::serve(api, gateway::router(gw.clone())).into_future());
         let p2p = tokio::spawn(axum::serve(p2p, gateway::p2p_router(gw)).into_future());
         tracing::info!(gateway = %gateway_listen, p2p = %p2p_listen, "gateway listening");

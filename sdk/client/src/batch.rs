@@ -3,7 +3,10 @@
 //!
 //! Each gateway has a queue. A call that can go in a batch (one of
 //! [`BATCHABLE`], with a JSON body of at most [`MAX_BATCH_BODY_BYTES`])
-//! is queued as one NDJSON line; a task per queue takes everything queued
+//! while another such call of the connection is under way to the same
+//! gateway is queued as one NDJSON line (the only call under way goes
+//! alone, as its single request: a batch of one would cost both sides
+//! more); a task per queue takes everything queued
 //! — up to [`MAX_BATCH_CALLS`] calls — and sends it as one request, with
 //! up to [`MAX_BATCHES_IN_FLIGHT`] requests waiting for the gateway to
 //! accept them. Nothing waits on a timer: a lone call leaves at once, and

@@ -148,6 +148,8 @@ struct Endpoint {
     batcher: OnceLock<Batcher>,
     /// On for [`batch::SINGLES_FOR`] after it answered 404 to a batch.
     singles: Pause,
+    /// Calls that can go in a batch under way to it.
+    calls: AtomicUsize,
 }
 
 /// Milliseconds on a monotonic clock (from the first call): holds must not
@@ -181,6 +183,26 @@ impl Endpoint {
             }),
             None => Ok(()),
         }
+    }
+}
+
+/// One call counted under way while it lives.
+struct UnderWay<'a> {
+    count: &'a AtomicUsize,
+    /// No other call was under way when it entered.
+    alone: bool,
+}
+
+impl<'a> UnderWay<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        let alone = count.fetch_add(1, Ordering::AcqRel) == 0;
+        UnderWay { count, alone }
+    }
+}
+
+impl Drop for UnderWay<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -237,6 +259,7 @@ impl Transport {
                     hold_until_ms: AtomicU64::new(0),
                     batcher: OnceLock::new(),
                     singles: Pause::new(),
+                    calls: AtomicUsize::new(0),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -321,9 +344,13 @@ impl Transport {
         }
         let timeout = call.timeout.unwrap_or(crate::gateway::DEFAULT_TIMEOUT);
         let deadline = tokio::time::Instant::now() + timeout;
+        // The connection's only call to this gateway goes alone: a batch
+        // of one costs both sides more than a single request.
+        let call_under_way = UnderWay::enter(&endpoint.calls);
+        let alone = call_under_way.alone;
         let mut stale = None;
         loop {
-            if endpoint.singles.on() {
+            if alone || endpoint.singles.on() {
                 // Alone, within what is left of the call's time.
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 let single = call.clone().timeout(left);

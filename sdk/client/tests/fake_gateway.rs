@@ -70,6 +70,8 @@ struct Fake {
     batches: AtomicUsize,
     /// The single routes a batch's lines go through.
     singles: std::sync::OnceLock<axum::Router>,
+    /// Evaluations of `sleep` received (never answered).
+    sleeping: AtomicUsize,
 }
 
 type Shared = Arc<Fake>;
@@ -197,8 +199,13 @@ async fn evaluate(
     if req.proposal.verify_signature().is_err() {
         return error(400, "bad_signature", "proposal signature", "request", None);
     }
-    fake.evaluated.store(true, Ordering::SeqCst);
     let p = req.proposal.decode().unwrap();
+    if p.function == "sleep" {
+        // Never answers: keeps a call of the connection under way.
+        fake.sleeping.fetch_add(1, Ordering::SeqCst);
+        std::future::pending::<()>().await;
+    }
+    fake.evaluated.store(true, Ordering::SeqCst);
     let payload = format!("{}({})", p.function, p.args.join(","));
     Json(json!({"status": 200, "message": "", "payload": Bytes::from(payload.as_str())}))
         .into_response()
@@ -510,6 +517,7 @@ async fn start() -> Running {
         batch_route: AtomicBool::new(true),
         batches: AtomicUsize::new(0),
         singles: std::sync::OnceLock::new(),
+        sleeping: AtomicUsize::new(0),
     });
     let singles = axum::Router::new()
         .route("/v1/evaluate", post(evaluate))
@@ -536,6 +544,28 @@ async fn start() -> Running {
 
 async fn connect(r: &Running) -> Gateway {
     connect_with_batches(r, true).await
+}
+
+/// A call of `gw` left hanging at the fake, so that the connection's
+/// other calls are not alone and go in batches; ends when dropped.
+struct KeepBusy(tokio::task::JoinHandle<()>);
+
+impl Drop for KeepBusy {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn keep_busy(r: &Running, gw: &Gateway) -> KeepBusy {
+    let before = r.fake.sleeping.load(Ordering::SeqCst);
+    let contract = gw.contract("asset-transfer");
+    let task = tokio::spawn(async move {
+        let _ = contract.evaluate("sleep", &[]).await;
+    });
+    while r.fake.sleeping.load(Ordering::SeqCst) == before {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    KeepBusy(task)
 }
 
 /// Connects with the calls that can go in batches sent in batches or
@@ -643,6 +673,12 @@ async fn gateway_errors_become_typed_errors() {
     for batches in [true, false] {
         let r = start().await;
         let gw = connect_with_batches(&r, batches).await;
+        // With batches, another call under way: these go in batches.
+        let _busy = if batches {
+            Some(keep_busy(&r, &gw).await)
+        } else {
+            None
+        };
         let contract = gw.contract("asset-transfer");
 
         *r.fake.submit_mode.lock().unwrap() = SubmitMode::MvccConflict;
@@ -680,6 +716,8 @@ async fn gateway_errors_become_typed_errors() {
                 message: "no peer of Org2 answered".into()
             }
         );
+        let sent_in_batches = r.fake.batches.load(Ordering::SeqCst);
+        assert_eq!(sent_in_batches > 0, batches, "{sent_in_batches} batches");
     }
 }
 
@@ -692,6 +730,12 @@ async fn an_overloaded_gateway_is_sent_no_new_work_for_as_long_as_it_asks() {
     for batches in [true, false] {
         let r = start().await;
         let gw = connect_with_batches(&r, batches).await;
+        // With batches, another call under way: these go in batches.
+        let _busy = if batches {
+            Some(keep_busy(&r, &gw).await)
+        } else {
+            None
+        };
         let contract = gw.contract("asset-transfer");
         let endorsed = gw
             .endorse_signed(
@@ -754,6 +798,8 @@ async fn an_overloaded_gateway_is_sent_no_new_work_for_as_long_as_it_asks() {
         assert_eq!(gw.hold(), None);
         contract.submit("transfer", &["a", "b"]).await.unwrap();
         assert_eq!(r.fake.endorses.load(Ordering::SeqCst), 3);
+        let sent_in_batches = r.fake.batches.load(Ordering::SeqCst);
+        assert_eq!(sent_in_batches > 0, batches, "{sent_in_batches} batches");
     }
 }
 
@@ -878,6 +924,16 @@ async fn concurrent_calls_share_batches_and_each_gets_its_own_answer() {
         "200 concurrent calls in {batches} batch requests"
     );
 
+    // A token refused to a batch: one login more, the calls go through.
+    let _busy = keep_busy(&r, &gw).await;
+    let batches = r.fake.batches.load(Ordering::SeqCst);
+    r.fake.tokens.lock().unwrap().clear();
+    let out = contract.evaluate("read", &["again"]).await.unwrap();
+    assert_eq!(out, b"read(again)");
+    assert_eq!(r.fake.unauthorized.load(Ordering::SeqCst), 1);
+    assert_eq!(r.fake.logins.load(Ordering::SeqCst), 2);
+    assert_eq!(r.fake.batches.load(Ordering::SeqCst), batches + 2);
+
     // A refusal in a batch is the single route's typed error.
     *r.fake.endorse_mode.lock().unwrap() = EndorseMode::Org2Down;
     let err = contract.submit("create", &["x"]).await.unwrap_err();
@@ -892,6 +948,7 @@ async fn a_gateway_without_the_batch_route_gets_single_calls() {
     let r = start().await;
     r.fake.batch_route.store(false, Ordering::SeqCst);
     let gw = connect(&r).await;
+    let _busy = keep_busy(&r, &gw).await;
     let contract = gw.contract("asset-transfer");
     for i in 0..3 {
         let key = format!("asset{i}");
