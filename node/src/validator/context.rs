@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use weft_policy::ResolvedPolicy;
 use weft_types::{
-    Certificate, CertificateBody, ChaincodeDefinition, ChannelConfig, Digest, Policy, TrustStore,
+    Certificate, CertificateBody, ChaincodeDefinition, ChannelConfig, Policy, TrustStore,
 };
 
 use super::committed::CommittedState;
@@ -38,7 +38,7 @@ pub(crate) struct BlockContext<'a, S: ?Sized> {
     /// verified and the certificates it verified are not verified again.
     pub(crate) memory: Option<&'a ValidationMemory>,
     default_endorsement: Result<Arc<ResolvedPolicy>, String>,
-    certs: RwLock<HashMap<Digest, Result<CertificateBody, String>>>,
+    certs: RwLock<HashMap<Certificate, Result<CertificateBody, String>>>,
     definitions: Mutex<HashMap<String, Option<Arc<Definition>>>>,
 }
 
@@ -70,15 +70,18 @@ impl<'a, S: CommittedState + ?Sized> BlockContext<'a, S> {
     /// Verifies `cert` against the channel's orgs at the block time, once per
     /// block per certificate. The error is the certificate error in words.
     pub(crate) fn certificate(&self, cert: &Certificate) -> Result<CertificateBody, String> {
-        let digest = cert.digest();
+        // Looked up by the certificate itself: hashing its few hundred
+        // bytes for the map costs a tenth of its sha3 digest, which only a
+        // certificate new to the block pays.
         if let Some(known) = self
             .certs
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&digest)
+            .get(cert)
         {
             return known.clone();
         }
+        let digest = cert.digest();
         let result = match self.memory {
             Some(memory) => memory
                 .certificates()
@@ -90,7 +93,7 @@ impl<'a, S: CommittedState + ?Sized> BlockContext<'a, S> {
         self.certs
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(digest, result.clone());
+            .insert(cert.clone(), result.clone());
         result
     }
 

@@ -116,7 +116,11 @@ impl Contract {
         let prepared = proposal.sign(signer)?;
         let endorsed = self.gateway.endorse_signed(&prepared).await?;
         let envelope = endorsed.sign(signer)?;
-        match self.gateway.submit_signed(&envelope, true).await? {
+        let submitted = self
+            .gateway
+            .submit_envelope(&envelope, endorsed.tx_id(), true)
+            .await?;
+        match submitted {
             Submitted::Committed(status) => Ok(Committed {
                 tx_id: status.tx_id,
                 block: status.block,

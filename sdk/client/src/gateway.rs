@@ -301,7 +301,18 @@ impl Gateway {
         let tx = envelope
             .decode()
             .map_err(|e| ClientError::invalid(format!("the envelope: {e}")))?;
-        let tx_id = tx.header.tx_id;
+        self.submit_envelope(envelope, tx.header.tx_id, wait).await
+    }
+
+    /// [`Gateway::submit_signed`] of an envelope whose transaction id is
+    /// known already (it was just endorsed and signed here): its bytes are
+    /// not parsed again.
+    pub(crate) async fn submit_envelope(
+        &self,
+        envelope: &Envelope,
+        tx_id: TxId,
+        wait: bool,
+    ) -> Result<Submitted> {
         let wait_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX);
         let stage = if wait {
             Stage::CommitWait
